@@ -1,0 +1,3 @@
+from flexaqa.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,18 @@
+"""``flexaqa demo``: a tour of what flexaqa can do today, on built-in data only (offline)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="a tour of flexaqa on built-in data (no download needed)")
+    p.add_argument("--out", default="runs/demo", help="folder for the demo's outputs (default: runs/demo)")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args) -> int:
+    from flexaqa.demo import run_demo
+
+    run_demo(args.out)
+    return 0
