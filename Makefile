@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 EXTRAS ?= dev
 
-.PHONY: demo test lint format bench dev clean
+.PHONY: demo test lint format bench dev clean install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, align: str | None = None) -> str:
+def format_table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], *, align: str | None = None
+) -> str:
     """Format rows as a fixed-width text table. ``align`` holds one of ``<>`` per column (default: left)."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]

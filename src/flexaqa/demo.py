@@ -22,7 +22,9 @@ def run_demo(out: str | Path = "runs/demo") -> Path:
     kg = load_kg()
     print(f"flexaqa {__version__}: FLEX Fitness Knowledge Graph {kg.version}")
     n_slots = sum(len(a.slots) for a in kg.actions)
-    print(f"{len(kg.actions)} actions, {len(kg.keysteps)} keysteps, {len(kg.errors)} error types, {n_slots} slots")
+    print(
+        f"{len(kg.actions)} actions, {len(kg.keysteps)} keysteps, {len(kg.errors)} error types, {n_slots} slots"
+    )
 
     _section("Paper Figure 6: a barbell overhead press with six errors")
     action, errors, expected = FIGURE6_EXAMPLE

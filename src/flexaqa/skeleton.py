@@ -113,7 +113,12 @@ MEDIAPIPE33 = {
 _MP = MEDIAPIPE33
 MEDIAPIPE_TO_FLEX21_SOURCES: dict[str, dict[int, float]] = {
     "head": {_MP["left_ear"]: 0.5, _MP["right_ear"]: 0.5},
-    "neck": {_MP["left_shoulder"]: 0.25, _MP["right_shoulder"]: 0.25, _MP["mouth_left"]: 0.25, _MP["mouth_right"]: 0.25},
+    "neck": {
+        _MP["left_shoulder"]: 0.25,
+        _MP["right_shoulder"]: 0.25,
+        _MP["mouth_left"]: 0.25,
+        _MP["mouth_right"]: 0.25,
+    },
     "spine_shoulder": {_MP["left_shoulder"]: 0.5, _MP["right_shoulder"]: 0.5},
     "right_shoulder": {_MP["right_shoulder"]: 1.0},
     "right_elbow": {_MP["right_elbow"]: 1.0},
@@ -161,7 +166,8 @@ def mediapipe_to_flex21(landmarks: np.ndarray, visibility: np.ndarray | None = N
         return joints
     visibility = np.asarray(visibility, dtype=float)
     vis = np.stack(
-        [visibility[..., list(MEDIAPIPE_TO_FLEX21_SOURCES[name])].min(axis=-1) for name in FLEX21_JOINTS], axis=-1
+        [visibility[..., list(MEDIAPIPE_TO_FLEX21_SOURCES[name])].min(axis=-1) for name in FLEX21_JOINTS],
+        axis=-1,
     )
     return joints, vis
 

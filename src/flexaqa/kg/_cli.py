@@ -16,7 +16,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_list)
 
-    p = ksub.add_parser("show", help="phases, keysteps, errors with weights, muscles and sEMG channels of an action")
+    p = ksub.add_parser(
+        "show", help="phases, keysteps, errors with weights, muscles and sEMG channels of an action"
+    )
     p.add_argument("action", help="index (1-20), class id (A16), slug (squat) or name")
     p.add_argument("--feedback", action="store_true", help="also print the corrective cue of every slot")
     p.set_defaults(func=cmd_show)
@@ -40,7 +42,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         description="Score = (1 - penalty / total) x 100. Give errors as ET005 or as a slot AK04:ET005.",
     )
     s.add_argument("action", help="index (1-20), class id (A16), slug (squat) or name")
-    s.add_argument("errors", nargs="*", help="observed errors: ET005 or AK04:ET005 (none = a flawless sample)")
+    s.add_argument(
+        "errors", nargs="*", help="observed errors: ET005 or AK04:ET005 (none = a flawless sample)"
+    )
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.add_argument("--file", help="use this FKG data file instead of the shipped one")
     s.set_defaults(func=cmd_score)
@@ -62,7 +66,7 @@ def cmd_list(args) -> int:
     ]
     headers = ("index", "class_id", "slug", "name", "equipment", "keysteps", "slots", "total_weight")
     if args.json:
-        print(json.dumps([dict(zip(headers, r)) for r in rows], indent=2))
+        print(json.dumps([dict(zip(headers, r, strict=True)) for r in rows], indent=2))
     else:
         print(format_table(headers, rows, align="<<<<<>>>"))
     return 0
@@ -82,7 +86,9 @@ def cmd_show(args) -> int:
         out.append(phase.name.upper())
         for ke in phase.keysteps:
             text = kg.keysteps[ke.keystep].text
-            out.append(textwrap.fill(f"{ke.keystep}: {text}", 100, initial_indent="  ", subsequent_indent="        "))
+            out.append(
+                textwrap.fill(f"{ke.keystep}: {text}", 100, initial_indent="  ", subsequent_indent="        ")
+            )
             for e in ke.errors:
                 et = kg.errors[e]
                 out.append(f"      {e} (w {et.weight:>2}, {et.severity}) {et.text}")

@@ -118,7 +118,9 @@ def build_kg(data: Any, *, source: str = "<data>") -> KnowledgeGraph:
         emg_muscles[name] = group
     errors = _errors(data["errors"], classes, p)
     keysteps = _keysteps(data["keysteps"], errors, p)
-    actions = tuple(_action(i, a, errors, keysteps, muscles, emg_muscles, p) for i, a in enumerate(data["actions"]))
+    actions = tuple(
+        _action(i, a, errors, keysteps, muscles, emg_muscles, p) for i, a in enumerate(data["actions"])
+    )
     _cross_checks(actions, errors, keysteps, muscles, p)
     if p:
         raise KGValidationError(source, p)
@@ -168,13 +170,19 @@ def _errors(raw: Any, classes: dict[str, SeverityClass], p: list[str]) -> dict[s
             p.append(f"{where}.feedback is empty: every error type needs a corrective cue")
         if sev not in classes:
             p.append(f"{where}.severity {sev!r} is not one of {sorted(classes)}")
-        elif weight and not classes[sev].min_weight <= weight <= classes[sev].max_weight and not spec.get("note"):
+        elif (
+            weight
+            and not classes[sev].min_weight <= weight <= classes[sev].max_weight
+            and not spec.get("note")
+        ):
             c = classes[sev]
             p.append(
                 f"{where}: weight {weight} is outside {sev} ({c.min_weight}-{c.max_weight}); "
                 "fix it or add a note explaining the deviation"
             )
-        out[str(code)] = ErrorType(str(code), str(text or ""), weight, str(sev), str(fb or ""), spec.get("note"))
+        out[str(code)] = ErrorType(
+            str(code), str(text or ""), weight, str(sev), str(fb or ""), spec.get("note")
+        )
     expected = [f"ET{i:03d}" for i in range(1, len(out) + 1)]
     if sorted(out) != expected:
         p.append("errors: codes must run ET001..ETnnn without gaps")
@@ -276,7 +284,9 @@ def _action(
                     slots.append(Slot(str(ak), e, str(pname), errors[e].weight))
                     required_phase = BREATHING_ERROR_PHASE.get(e)
                     if required_phase and pname != required_phase:
-                        p.append(f"{where}.{pname}.{ak}: breathing error {e} belongs to the {required_phase} phase")
+                        p.append(
+                            f"{where}.{pname}.{ak}: breathing error {e} belongs to the {required_phase} phase"
+                        )
             for e, n in Counter(errs).items():
                 if n > 1:
                     p.append(f"{where}.{pname}.{ak}: error {e} listed {n} times")
@@ -284,7 +294,9 @@ def _action(
         phases.append(Phase(str(pname), tuple(kes)))
     names = [ph.name for ph in phases]
     if sorted(names) != sorted(PHASE_NAMES) or (names and names[0] != "preparation"):
-        p.append(f"{where}: phases {names} must be preparation first, then concentric and eccentric once each")
+        p.append(
+            f"{where}: phases {names} must be preparation first, then concentric and eccentric once each"
+        )
     aks = [ke.keystep for ph in phases for ke in ph.keysteps]
     for ak, n in Counter(aks).items():
         if n > 1:

@@ -124,7 +124,9 @@ class Action:
         for p in self.phases:
             if any(ke.keystep == keystep for ke in p.keysteps):
                 return p.name
-        raise KGError(f"{self.name} has no keystep {keystep}; its keysteps are {', '.join(self.keystep_codes)}")
+        raise KGError(
+            f"{self.name} has no keystep {keystep}; its keysteps are {', '.join(self.keystep_codes)}"
+        )
 
     def slots_of(self, error: str) -> tuple[Slot, ...]:
         return tuple(s for s in self.slots if s.error == error)

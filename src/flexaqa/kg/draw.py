@@ -46,26 +46,59 @@ def draw_action(kg: KnowledgeGraph, action: Action, out: str | Path) -> Path:
     def edge(x0, y0, x1, y1):
         ax.plot([x0, x1], [y0, y1], color="#999999", lw=0.7, zorder=0)
 
-    ax.text(0, y_act, shorten(action.name, 24), ha="center", va="center", fontsize=10, weight="bold",
-            bbox={**box, "fc": "#eeeeee"})
+    ax.text(
+        0,
+        y_act,
+        shorten(action.name, 24),
+        ha="center",
+        va="center",
+        fontsize=10,
+        weight="bold",
+        bbox={**box, "fc": "#eeeeee"},
+    )
     for p in action.phases:
         edge(0.35, y_act, 0.8, y_ph[p.name])
-        ax.text(1.0, y_ph[p.name], p.name, ha="center", va="center", fontsize=9,
-                bbox={**box, "fc": PHASE_COLOURS.get(p.name, "white")})
+        ax.text(
+            1.0,
+            y_ph[p.name],
+            p.name,
+            ha="center",
+            va="center",
+            fontsize=9,
+            bbox={**box, "fc": PHASE_COLOURS.get(p.name, "white")},
+        )
         for ke in p.keysteps:
             edge(1.2, y_ph[p.name], 1.7, y_ks[ke.keystep])
-            ax.text(1.85, y_ks[ke.keystep], ke.keystep, ha="center", va="center", fontsize=9,
-                    bbox={**box, "fc": "white"})
+            ax.text(
+                1.85,
+                y_ks[ke.keystep],
+                ke.keystep,
+                ha="center",
+                va="center",
+                fontsize=9,
+                bbox={**box, "fc": "white"},
+            )
             for e in ke.errors:
                 y = y_slot[f"{ke.keystep}:{e}"]
                 et = kg.errors[e]
                 edge(2.0, y_ks[ke.keystep], 2.35, y)
-                ax.text(2.4, y, f"{e}  w={et.weight:<2}  {shorten(et.text, 80)}", ha="left", va="center",
-                        fontsize=8, bbox={**box, "fc": SEVERITY_COLOURS.get(et.severity, "white"), "alpha": 0.35})
-    handles = [Line2D([0], [0], marker="s", ls="", color=c, alpha=0.6, label=k.replace("_", " "))
-               for k, c in SEVERITY_COLOURS.items()]
+                ax.text(
+                    2.4,
+                    y,
+                    f"{e}  w={et.weight:<2}  {shorten(et.text, 80)}",
+                    ha="left",
+                    va="center",
+                    fontsize=8,
+                    bbox={**box, "fc": SEVERITY_COLOURS.get(et.severity, "white"), "alpha": 0.35},
+                )
+    handles = [
+        Line2D([0], [0], marker="s", ls="", color=c, alpha=0.6, label=k.replace("_", " "))
+        for k, c in SEVERITY_COLOURS.items()
+    ]
     ax.legend(handles=handles, loc="lower left", fontsize=7, frameon=False, ncol=5)
-    ax.set_title(f"{action.class_id} {action.name}: {n} error slots, total weight {action.total_weight}", fontsize=11)
+    ax.set_title(
+        f"{action.class_id} {action.name}: {n} error slots, total weight {action.total_weight}", fontsize=11
+    )
     fig.tight_layout()
     try:
         return atomic_save(out, lambda tmp: fig.savefig(tmp, dpi=110))

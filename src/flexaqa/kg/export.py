@@ -28,7 +28,13 @@ def to_json(kg: KnowledgeGraph) -> dict:
         "muscles": list(kg.muscles),
         "emg_muscles": dict(kg.emg_muscles),
         "errors": {
-            c: {"text": e.text, "weight": e.weight, "severity": e.severity, "feedback": e.feedback, "note": e.note}
+            c: {
+                "text": e.text,
+                "weight": e.weight,
+                "severity": e.severity,
+                "feedback": e.feedback,
+                "note": e.note,
+            }
             for c, e in kg.errors.items()
         },
         "keysteps": {c: {"text": k.text, "feedback": dict(k.feedback)} for c, k in kg.keysteps.items()},
@@ -42,13 +48,20 @@ def to_json(kg: KnowledgeGraph) -> dict:
                 "equipment": a.equipment,
                 "target_muscles": list(a.target_muscles),
                 "emg_channels": [
-                    {"index": c.index, "side": c.side, "muscle": c.muscle, "label": c.label} for c in a.emg_channels
+                    {"index": c.index, "side": c.side, "muscle": c.muscle, "label": c.label}
+                    for c in a.emg_channels
                 ],
                 "phases": [
-                    {"name": p.name, "keysteps": [{"keystep": k.keystep, "errors": list(k.errors)} for k in p.keysteps]}
+                    {
+                        "name": p.name,
+                        "keysteps": [{"keystep": k.keystep, "errors": list(k.errors)} for k in p.keysteps],
+                    }
                     for p in a.phases
                 ],
-                "slots": [{"keystep": s.keystep, "error": s.error, "phase": s.phase, "weight": s.weight} for s in a.slots],
+                "slots": [
+                    {"keystep": s.keystep, "error": s.error, "phase": s.phase, "weight": s.weight}
+                    for s in a.slots
+                ],
                 "total_weight": a.total_weight,
             }
             for a in kg.actions
@@ -193,7 +206,11 @@ def to_graphml(kg: KnowledgeGraph) -> str:
             edges.append((aid, f"muscle:{m}", {"relation": "targets"}))
         for c in a.emg_channels:
             edges.append(
-                (aid, f"muscle:{kg.emg_muscles[c.muscle]}", {"relation": "emg_channel", "channel": str(c.index), "label": c.label})
+                (
+                    aid,
+                    f"muscle:{kg.emg_muscles[c.muscle]}",
+                    {"relation": "emg_channel", "channel": str(c.index), "label": c.label},
+                )
             )
         for i, p in enumerate(a.phases):
             pid = node(f"phase:{a.class_id}:{p.name}", "phase", p.name, order=i)

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from flexaqa.errors import KGError
 from flexaqa.kg._load import load_kg
 from flexaqa.kg._schema import Action, KnowledgeGraph, Slot
-
-
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,9 @@ def parse_error_token(token: str) -> tuple[str | None, str]:
     raw = str(token).strip().upper().replace(" ", "")
     m = re.match(r"^(?:AK(\d{1,2}):)?ET(\d{1,3})$", raw)
     if not m:
-        raise KGError(f"cannot read error {token!r}: write an error type like ET005 or a slot like AK04:ET005")
+        raise KGError(
+            f"cannot read error {token!r}: write an error type like ET005 or a slot like AK04:ET005"
+        )
     ak = f"AK{int(m.group(1)):02d}" if m.group(1) else None
     return ak, f"ET{int(m.group(2)):03d}"
 
@@ -81,7 +81,9 @@ def resolve_slots(action: Action, errors: Iterable[str], *, kg: KnowledgeGraph |
             bare[et] += 1
             continue
         if ak not in action.keystep_codes:
-            raise KGError(f"{action.name} has no keystep {ak}; its keysteps are {', '.join(action.keystep_codes)}")
+            raise KGError(
+                f"{action.name} has no keystep {ak}; its keysteps are {', '.join(action.keystep_codes)}"
+            )
         if not any(s.keystep == ak for s in action.slots_of(et)):
             where = ", ".join(s.id for s in action.slots_of(et))
             raise KGError(f"{ak} of {action.name} has no error {et}; {et} appears at {where}")
@@ -100,7 +102,9 @@ def resolve_slots(action: Action, errors: Iterable[str], *, kg: KnowledgeGraph |
     return [s for s in action.slots if (s.keystep, s.error) in taken]
 
 
-def score(action: str | int | Action, errors: Iterable[str] = (), *, kg: KnowledgeGraph | None = None) -> ScoreResult:
+def score(
+    action: str | int | Action, errors: Iterable[str] = (), *, kg: KnowledgeGraph | None = None
+) -> ScoreResult:
     """Score a sample of ``action`` with the observed ``errors`` (``ET005`` or ``AK04:ET005`` tokens)."""
     kg = kg or load_kg()
     act = kg.action(action)
