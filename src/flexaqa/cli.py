@@ -15,6 +15,13 @@ from flexaqa.errors import FlexaqaError
 COMMAND_MODULES = (
     "flexaqa.kg._cli",
     "flexaqa._demo_cli",
+    "flexaqa.signal._cli",
+    "flexaqa.data._cli",
+    "flexaqa.vqa._cli",
+    "flexaqa.synth._cli",
+    "flexaqa.coach._cli",
+    "flexaqa.video2emg._cli",
+    "flexaqa.failure._cli",
 )
 
 

@@ -1,0 +1,157 @@
+"""``flexaqa coach VIDEO --action ACTION``. Light at import time: MediaPipe and PyAV load inside the handler.
+
+Exit codes: 0 report written; 2 usage error or unknown action; 3 unreadable or empty video; 4 no person
+found; 5 several people; 6 the person is out of view most of the time; 7 no complete repetition; 8 a missing
+optional dependency (``pip install 'flexaqa[pose,video]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "coach",
+        help="your own video -> pose -> repetitions -> errors, FKG score and feedback per repetition",
+        description=(
+            "Analyse a video of one FLEX action: MediaPipe pose, repetitions, rule-based error detection per "
+            "repetition, FKG scores with their coverage, feedback. Writes report.json, report.html and pose.npz. "
+            "Exit codes: 0 ok, 2 usage/unknown action, 3 bad video, 4 no person, 5 several people, "
+            "6 person out of view, 7 no repetition, 8 missing dependency."
+        ),
+    )
+    p.add_argument("video", nargs="?", help="video file (mp4, mov, ...)")
+    p.add_argument("--action", required=True, help="index (1-20), class id (A16), slug (squat) or name")
+    p.add_argument("--out", default="coach-report", help="output folder (default: coach-report)")
+    p.add_argument(
+        "--view", default="auto", choices=("auto", "front", "side", "oblique", "3d"), help="camera view"
+    )
+    p.add_argument(
+        "--run", help="a trained error-aware model run to combine with the rules (not available yet)"
+    )
+    p.add_argument("--camera", type=int, metavar="INDEX", help="live webcam instead of a file (needs OpenCV)")
+    p.add_argument("--max-frames", type=int, help="analyse at most this many frames")
+    p.add_argument(
+        "--max-width", type=int, default=640, help="downscale frames to this width for pose (default 640)"
+    )
+    p.add_argument("--stride", type=int, default=1, help="analyse every n-th frame (2 for 60 fps video)")
+    p.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    p.add_argument(
+        "--annotate", action="store_true", help="also write annotated.mp4: skeleton, rep counter, error flags"
+    )
+    p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    p.set_defaults(func=cmd_coach)
+
+
+def _fail(exc, args) -> int:
+    from flexaqa.coach.schema import report_problems
+
+    print(f"flexaqa: error: {exc}", file=sys.stderr)
+    report = getattr(exc, "report", None)
+    if report is None:
+        from flexaqa.coach.pipeline import _partial
+
+        report = _partial(exc.problem, str(exc), source=str(args.video or ""))
+        report["done"], report["not_done"] = (
+            [],
+            ["pose", "repetitions", "error detection", "score", "feedback"],
+        )
+    if not report_problems(report):
+        from pathlib import Path
+
+        from flexaqa._io import atomic_write_text
+
+        path = atomic_write_text(
+            Path(args.out) / "report.json", json.dumps(report, indent=2, ensure_ascii=False)
+        )
+        print(f"wrote the partial report {path}", file=sys.stderr)
+        if not args.no_html:
+            from flexaqa.coach.html import render_html
+
+            atomic_write_text(Path(args.out) / "report.html", render_html(report))
+        if args.json:
+            print(json.dumps(report, indent=2, ensure_ascii=False))
+    return int(exc.code)
+
+
+def cmd_coach(args) -> int:
+    from flexaqa.coach._types import EXIT_USAGE, CoachError, MissingPieceError
+    from flexaqa.errors import MissingExtraError
+    from flexaqa.kg import load_kg
+
+    load_kg().action(args.action)  # unknown action -> KGError -> exit 2 before any heavy import
+    if args.run:
+        print(
+            "flexaqa: error: --run needs the trained error-aware models, which this build does not provide yet",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.camera is not None:
+        from flexaqa.coach.stream import run_camera
+
+        try:
+            return run_camera(args.camera, args.action, max_frames=args.max_frames)
+        except MissingExtraError as exc:
+            return _fail(MissingPieceError(str(exc)), args)
+        except CoachError as exc:
+            return _fail(exc, args)
+    if not args.video:
+        print("flexaqa: error: give a VIDEO file or --camera INDEX", file=sys.stderr)
+        return EXIT_USAGE
+    from flexaqa.coach.pipeline import coach_video, write_outputs
+
+    try:
+        result = coach_video(
+            args.video,
+            args.action,
+            view=args.view,
+            max_frames=args.max_frames,
+            stride=max(args.stride, 1),
+            max_width=args.max_width,
+            progress=not args.json,
+        )
+        files = write_outputs(
+            result, args.out, video=args.video, html=not args.no_html, annotate=args.annotate
+        )
+    except MissingExtraError as exc:
+        return _fail(MissingPieceError(str(exc)), args)
+    except CoachError as exc:
+        return _fail(exc, args)
+    r = result.report
+    if args.json:
+        print(json.dumps(r, indent=2, ensure_ascii=False))
+        return 0
+    print(format_summary(r))
+    for kind, path in files.items():
+        print(f"wrote {kind}: {path}")
+    return 0
+
+
+def format_summary(r: dict) -> str:
+    """A few lines for the terminal."""
+    s, cov = r["set"], r["coverage"]
+    lines = [
+        f"{r['action']['name']}: {s['n_reps']} repetition(s), mean score {s['score_mean']:.1f} "
+        f"(range {s['score_min']:.1f}-{s['score_max']:.1f}); {100 * cov['share']:.0f}% of the error weight assessed "
+        f"(view: {r['input'].get('view')})"
+    ]
+    for w in r["warnings"]:
+        lines.append(f"warning: {w}")
+    for rep in r["repetitions"]:
+        errs = ", ".join(e["slot"] for e in rep["errors"]) or "no error found"
+        lines.append(
+            f"  rep {rep['index'] + 1} [{rep['start']:.2f}-{rep['end']:.2f} s] score {rep['score']:.1f}: {errs}"
+        )
+    if r["feedback"]["fix"]:
+        lines.append("fix first:")
+        lines.extend(
+            f"  - {f['cue']} ({f['slot']}, {len(f['reps'])}/{s['n_reps']} reps)"
+            for f in r["feedback"]["fix"][:5]
+        )
+    if r["feedback"]["went_well"]:
+        lines.append("went well:")
+        lines.extend(f"  + {g['text']}" for g in r["feedback"]["went_well"][:3])
+    return "\n".join(lines)

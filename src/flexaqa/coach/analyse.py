@@ -1,0 +1,317 @@
+"""From a pose sequence to the coach's report: repetitions, errors with evidence, FKG scores, coverage, feedback.
+
+>>> from flexaqa.coach.synthetic import synthetic_set
+>>> s = synthetic_set("squat", n_reps=2, errors=[(), ("AK44:ET056",)])
+>>> rep = analyse_pose(s.pose, "squat", segmenter=s.segmenter, view="3d")
+>>> [r["detected"] for r in rep["repetitions"]]
+[[], ['AK44:ET056']]
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from flexaqa.coach._types import NoRepetitionError, PoseSequence, Rep, Segmenter
+from flexaqa.coach.features import compute_features
+from flexaqa.coach.rules import RuleResult, RuleSet, evaluate_rule, load_rules, widen
+from flexaqa.skeleton import FLEX21_JOINTS
+
+SCHEMA_ID = "flexaqa.coach.report/1"
+VIEW_ACCEPTS = {
+    "front": {"front"},
+    "side": {"side"},
+    "oblique": {"front", "side"},
+    "3d": {"front", "side", "3d"},
+}
+VIEW_CONFIDENCE = {"front": 1.0, "side": 1.0, "oblique": 0.75, "3d": 1.0}
+
+
+def _spans(frames: list[int], t: np.ndarray) -> list[list[float]]:
+    """Frame indices -> merged ``[t0, t1]`` time spans (s)."""
+    if not frames:
+        return []
+    f = np.asarray(sorted(set(frames)))
+    cuts = np.flatnonzero(np.diff(f) > 1)
+    starts = np.concatenate([[f[0]], f[cuts + 1]])
+    ends = np.concatenate([f[cuts], [f[-1]]])
+    return [[round(float(t[a]), 4), round(float(t[b]), 4)] for a, b in zip(starts, ends, strict=False)]
+
+
+def _evaluate_slot(rules, pose, rep, feats, view: str, rs: RuleSet) -> list[RuleResult]:
+    out = []
+    for r in rules:
+        if view != "3d":  # single-camera pose: be more tolerant by the unit's margin
+            r = widen(r, rs.monocular_margin.get(r.unit, 0.0))
+        ok = VIEW_ACCEPTS[view] & set(r.views)
+        res = evaluate_rule(
+            r, pose, rep, feats, view=next(iter(ok)) if ok else view,
+            min_visibility=rs.min_visibility, min_valid=rs.min_valid,
+        )  # fmt: skip
+        res.confidence = round(res.confidence * VIEW_CONFIDENCE[view], 3)
+        out.append(res)
+    return out
+
+
+def _evidence(res: RuleResult, t: np.ndarray) -> dict:
+    r = res.rule
+    d = {
+        "feature": r.feature or r.stat,
+        "stat": r.stat,
+        "window": r.window,
+        "test": r.op,
+        "threshold": list(r.threshold),
+        "unit": r.unit,
+        "assessed": res.assessed,
+    }
+    if res.assessed:
+        d.update(
+            value=res.value,
+            fired=res.fired,
+            confidence=res.confidence,
+            spans=_spans(res.frames, t),
+            key_frame=res.key_frame,
+            key_time=None if res.key_frame is None else round(float(t[res.key_frame]), 4),
+        )
+    else:
+        d["reason"] = res.reason
+    if r.note:
+        d["note"] = r.note
+    return d
+
+
+def analyse_pose(
+    pose: PoseSequence,
+    action,
+    *,
+    segmenter: Segmenter | None = None,
+    view: str = "3d",
+    kg=None,
+    rules: RuleSet | None = None,
+    reps: list[Rep] | None = None,
+) -> dict:
+    """The coach's report (a JSON-ready dict, see ``coach/data/report.schema.json``) for ``pose``.
+
+    ``segmenter`` defaults to :func:`flexaqa.coach.segment.signal_segmenter`; ``reps`` skips segmentation.
+    ``view`` is the camera view (``front``, ``side``, ``oblique``) or ``3d`` for a true 3D pose: rules that
+    need depth or width the view cannot give are reported as not assessed. Raises
+    :class:`~flexaqa.coach._types.NoRepetitionError` (with the partial report) when no repetition is found.
+    """
+    from flexaqa import __version__
+    from flexaqa.kg import load_kg, score
+
+    if view not in VIEW_ACCEPTS:
+        raise ValueError(f"view must be one of {sorted(VIEW_ACCEPTS)}, got {view!r}")
+    kg = kg or load_kg()
+    act = kg.action(action)
+    rs = rules or load_rules(act, kg=kg)
+    if reps is None:
+        if segmenter is None:
+            from flexaqa.coach.segment import signal_segmenter as segmenter
+        reps = segmenter(pose, act)
+    report = {
+        "schema": SCHEMA_ID,
+        "flexaqa_version": __version__,
+        "status": "ok",
+        "problems": [],
+        "warnings": [],
+        "action": {"slug": act.slug, "name": act.name, "class_id": act.class_id, "total_weight": act.total_weight},
+        "input": {"source": pose.source, "frames": len(pose), "fps": round(pose.fps, 3), "duration": round(pose.duration, 3), "view": view},
+        "pose": pose_summary(pose),
+    }  # fmt: skip
+    if not reps:
+        report["status"] = "failed"
+        msg = (
+            f"no complete repetition of {act.name} found in {pose.duration:.1f} s of pose; "
+            "the video may be too short, or the movement not the one asked for"
+        )
+        report["problems"].append({"code": "no_repetition", "message": msg})
+        report.update(_empty_sections(act, rs))
+        raise NoRepetitionError(msg, report=report)
+    feats = compute_features(pose.joints)
+    slot_info = {s.id: s for s in act.slots}
+    rep_out, detected_by_rep, assessed_by_rep = [], [], []
+    for rep in reps:
+        errors, not_assessed, detected, assessed_slots, clean = [], [], [], [], []
+        for slot in act.slots:
+            if slot.id in rs.skipped:
+                continue
+            results = _evaluate_slot(rs.rules[slot.id], pose, rep, feats, view, rs)
+            done = [r for r in results if r.assessed]
+            fired = [r for r in done if r.fired]
+            if fired:
+                detected.append(slot.id)
+                assessed_slots.append(slot.id)
+                et = kg.errors[slot.error]
+                errors.append(
+                    {
+                        "slot": slot.id, "keystep": slot.keystep, "error": slot.error, "phase": slot.phase,
+                        "weight": slot.weight, "text": et.text, "severity": et.severity,
+                        "feedback": kg.feedback(slot.error, slot.keystep),
+                        "confidence": max(r.confidence for r in fired),
+                        "evidence": [_evidence(r, pose.t) for r in results],
+                    }
+                )  # fmt: skip
+            elif done and len(done) == len(results):
+                assessed_slots.append(slot.id)
+                clean.append({"slot": slot.id, "confidence": min(r.confidence for r in done)})
+            elif done:  # some rules could run and none fired: only partly assessed -> count as not assessed
+                not_assessed.append(
+                    {"slot": slot.id, "reason": "; ".join(r.reason for r in results if not r.assessed)}
+                )
+            else:
+                not_assessed.append(
+                    {"slot": slot.id, "reason": "; ".join(dict.fromkeys(r.reason for r in results))}
+                )
+        res = score(act, detected, kg=kg)
+        unassessed = [s for s in act.slots if s.id not in assessed_slots]
+        worst = score(act, detected + [s.id for s in unassessed], kg=kg)
+        w_assessed = sum(slot_info[s].weight for s in assessed_slots)
+        rep_out.append(
+            {
+                **rep.to_dict(),
+                "score": round(res.score, 2),
+                "penalty": res.penalty,
+                "score_range": [round(worst.score, 2), round(res.score, 2)],
+                "assessed_weight": w_assessed,
+                "assessed_share": round(w_assessed / act.total_weight, 4),
+                "detected": detected,
+                "errors": errors,
+                "clean": clean,
+                "not_assessed": not_assessed,
+            }
+        )
+        detected_by_rep.append(detected)
+        assessed_by_rep.append(set(assessed_slots))
+    report["repetitions"] = rep_out
+    report["coverage"] = _coverage(act, rs, assessed_by_rep, rep_out)
+    report["set"] = _set_summary(act, rep_out, detected_by_rep)
+    report["feedback"] = _feedback(kg, act, rep_out, detected_by_rep, assessed_by_rep)
+    report["thresholds"] = _threshold_table(rs)
+    if report["coverage"]["share"] < 0.5:
+        report["warnings"].append(
+            f"only {100 * report['coverage']['share']:.0f}% of {act.name}'s error weight could be assessed from "
+            "this video; the score leaves most errors unchecked"
+        )
+    return report
+
+
+def pose_summary(pose: PoseSequence) -> dict:
+    """Frames with a person, lost spans, filled frames and mean visibility per joint."""
+    n = max(len(pose), 1)
+    lost = ~pose.present
+    vis = np.where(pose.present[:, None], pose.visibility, 0.0)
+    return {
+        "frames_with_person": int(pose.present.sum()),
+        "share_with_person": round(float(pose.present.sum()) / n, 4),
+        "lost_spans": _spans([int(i) for i in np.flatnonzero(lost)], pose.t),
+        "gap_spans": _spans([int(i) for i in np.flatnonzero(pose.flag("gap"))], pose.t),
+        "jump_frames": [int(i) for i in np.flatnonzero(pose.flag("jump"))],
+        "filled_frames": int(pose.flag("filled").sum()),
+        "joint_visibility": {j: round(float(vis[:, k].mean()), 3) for k, j in enumerate(FLEX21_JOINTS)},
+    }
+
+
+def _empty_sections(act, rs: RuleSet) -> dict:
+    cov = _coverage(act, rs, [], [])
+    return {
+        "repetitions": [],
+        "coverage": cov,
+        "set": {"n_reps": 0, "score_mean": None, "score_min": None, "score_max": None, "errors": []},
+        "feedback": {"fix": [], "went_well": []},
+        "thresholds": _threshold_table(rs),
+    }
+
+
+def _coverage(act, rs: RuleSet, assessed_by_rep: list[set], rep_out: list[dict]) -> dict:
+    n = len(assessed_by_rep)
+    everywhere = set.intersection(*assessed_by_rep) if assessed_by_rep else set()
+    anywhere = set.union(*assessed_by_rep) if assessed_by_rep else set()
+    reasons: dict[str, str] = dict(rs.skipped)
+    for r in rep_out:
+        for na in r["not_assessed"]:
+            reasons.setdefault(na["slot"], na["reason"])
+    from flexaqa.kg import load_kg
+
+    kg = load_kg()
+    not_assessed = []
+    for s in act.slots:
+        if s.id in everywhere:
+            continue
+        not_assessed.append(
+            {
+                "slot": s.id, "keystep": s.keystep, "error": s.error, "weight": s.weight,
+                "text": kg.errors[s.error].text,
+                "reason": reasons.get(s.id, "not assessed"),
+                "assessed_in_reps": sum(s.id in a for a in assessed_by_rep),
+            }
+        )  # fmt: skip
+    w_all = sum(s.weight for s in act.slots if s.id in everywhere)
+    return {
+        "total_weight": act.total_weight,
+        "assessed_weight": w_all,
+        "share": round(w_all / act.total_weight, 4) if n else 0.0,
+        "assessed": [s.id for s in act.slots if s.id in everywhere],
+        "partly_assessed": [s.id for s in act.slots if s.id in anywhere - everywhere],
+        "not_assessed": not_assessed,
+        "detectors": len(rs.rules),
+    }
+
+
+def _set_summary(act, rep_out: list[dict], detected_by_rep: list[list[str]]) -> dict:
+    scores = [r["score"] for r in rep_out]
+    count = Counter(s for d in detected_by_rep for s in d)
+    w = {s.id: s.weight for s in act.slots}
+    n = len(rep_out)
+    errs = sorted(
+        ({"slot": s, "reps": c, "share_of_reps": round(c / n, 4), "weight": w[s]} for s, c in count.items()),
+        key=lambda e: (-e["weight"] * e["reps"], e["slot"]),
+    )
+    return {
+        "n_reps": n,
+        "score_mean": round(float(np.mean(scores)), 2),
+        "score_min": round(float(np.min(scores)), 2),
+        "score_max": round(float(np.max(scores)), 2),
+        "score_range_mean": [round(float(np.mean([r["score_range"][0] for r in rep_out])), 2), round(float(np.mean(scores)), 2)],
+        "penalty_mean": round(float(np.mean([r["penalty"] for r in rep_out])), 2),
+        "errors": errs,
+    }  # fmt: skip
+
+
+def _feedback(kg, act, rep_out, detected_by_rep, assessed_by_rep) -> dict:
+    n = len(rep_out)
+    count = Counter(s for d in detected_by_rep for s in d)
+    slots = {s.id: s for s in act.slots}
+    fix = []
+    for sid, c in count.items():
+        s = slots[sid]
+        fix.append(
+            {
+                "slot": sid, "error": s.error, "keystep": s.keystep, "phase": s.phase, "weight": s.weight,
+                "text": kg.errors[s.error].text, "cue": kg.feedback(s.error, s.keystep),
+                "reps": [r["index"] for r, d in zip(rep_out, detected_by_rep, strict=False) if sid in d],
+                "frequency": round(c / n, 4), "priority": round(s.weight * c / n, 3),
+            }
+        )  # fmt: skip
+    fix.sort(key=lambda f: (-f["priority"], -f["weight"], f["slot"]))
+    always = set.intersection(*assessed_by_rep) if assessed_by_rep else set()
+    good = [slots[s] for s in always if s not in count]
+    good.sort(key=lambda s: (-s.weight, s.id))
+    went_well = [
+        {
+            "slot": s.id, "error": s.error, "keystep": s.keystep, "weight": s.weight,
+            "text": f"No sign of \u201c{kg.errors[s.error].text.rstrip('.')}\u201d in any of the {n} repetition(s).",
+        }
+        for s in good
+    ]  # fmt: skip
+    return {"fix": fix, "went_well": went_well}
+
+
+def _threshold_table(rs: RuleSet) -> list[dict]:
+    return [
+        {"slot": sid, "rule": r.describe(), "feature": r.feature or r.stat, "window": r.window, "stat": r.stat,
+         "test": r.op, "threshold": list(r.threshold), "unit": r.unit, "views": list(r.views)}
+        for sid, rules in rs.rules.items()
+        for r in rules
+    ]  # fmt: skip

@@ -1,0 +1,254 @@
+"""The whole coach on a video file: decode -> pose -> clean -> checks -> repetitions -> errors -> report files.
+
+Bad input never ends in a traceback: every problem raises a :class:`~flexaqa.coach._types.CoachError` subclass
+whose ``code`` is the documented exit code and whose ``report`` says what could and could not be done.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from flexaqa.coach._types import (
+    BadVideoError,
+    CoachError,
+    NoPersonError,
+    PersonLostError,
+    PoseSequence,
+    Segmenter,
+    SeveralPeopleError,
+)
+from flexaqa.errors import require
+
+MIN_PERSON_SHARE = 0.05  # below: "no person found"
+MIN_TRACKED_SHARE = 0.5  # below: "the person left the frame for most of the video"
+MAX_JUMPS = 2  # more body jumps than this: "several people"
+
+
+@dataclass
+class CoachResult:
+    report: dict
+    pose: PoseSequence
+    files: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def iter_video(
+    path: str | Path, *, max_width: int | None = 640, max_frames: int | None = None, stride: int = 1
+) -> Iterator:
+    """Yield ``(frame (H, W, 3) uint8 RGB, t seconds, (width, height) of the file)`` from a video file,
+    downscaled to at most ``max_width`` pixels wide (MediaPipe works at 256 px anyway); ``stride`` keeps every
+    n-th frame (2 halves the pose work of a 60 fps phone video)."""
+    av = require("av", "video", "reading video files")
+    path = Path(path)
+    if not path.is_file():
+        raise BadVideoError(f"{path}: no such file")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise BadVideoError(f"{path}: cannot open as a video ({exc})") from exc
+    with container:
+        if not container.streams.video:
+            raise BadVideoError(f"{path}: the file holds no video stream")
+        s = container.streams.video[0]
+        s.thread_type = "AUTO"
+        w, h = int(s.codec_context.width), int(s.codec_context.height)
+        rate = float(s.average_rate or s.guessed_rate or 30.0)
+        ow, oh = w, h
+        if max_width and w > max_width:
+            ow, oh = max_width, round(h * max_width / w / 2) * 2
+        try:
+            for i, frame in enumerate(container.decode(s)):
+                if max_frames is not None and i >= max_frames:
+                    break
+                if i % stride:
+                    continue
+                t = float(frame.pts * s.time_base) if frame.pts is not None else i / rate
+                img = (
+                    frame.to_ndarray(format="rgb24")
+                    if (ow, oh) == (w, h)
+                    else frame.reformat(width=ow, height=oh, format="rgb24").to_ndarray()
+                )
+                yield img, t, (w, h)
+        except av.error.FFmpegError as exc:
+            raise BadVideoError(f"{path}: the video does not decode ({exc})") from exc
+
+
+def _partial(
+    problem: str, message: str, *, action=None, pose: PoseSequence | None = None, source: str = ""
+) -> dict:
+    """A report for a run that stopped early: what was done, what was not."""
+    from flexaqa import __version__
+    from flexaqa.coach.analyse import SCHEMA_ID, pose_summary
+
+    rep = {
+        "schema": SCHEMA_ID,
+        "flexaqa_version": __version__,
+        "status": "failed",
+        "problems": [{"code": problem, "message": message}],
+        "warnings": [],
+        "input": {"source": source, "frames": len(pose) if pose is not None else 0},
+    }
+    if action is not None:
+        rep["action"] = {
+            "slug": action.slug,
+            "name": action.name,
+            "class_id": action.class_id,
+            "total_weight": action.total_weight,
+        }
+    if pose is not None:
+        rep["input"].update(fps=round(pose.fps, 3), duration=round(pose.duration, 3))
+        rep["pose"] = pose_summary(pose)
+    rep["done"] = ["read the video"] + (["estimated the pose"] if pose is not None else [])
+    rep["not_done"] = ["repetitions", "error detection", "score", "feedback"]
+    return rep
+
+
+def check_pose(pose: PoseSequence, action, *, source: str = "") -> list[str]:
+    """Raise for unusable pose (no person, several people, person lost); return warnings otherwise."""
+    n = len(pose)
+    if n == 0:
+        raise BadVideoError(
+            f"{source}: the video holds no frames",
+            report=_partial("bad_video", "no frames", action=action, source=source),
+        )
+    share = float(pose.present.mean())
+    if share < MIN_PERSON_SHARE:
+        msg = f"{source}: no person found ({pose.present.sum()} of {n} frames); film the whole body, well lit"
+        raise NoPersonError(msg, report=_partial("no_person", msg, action=action, pose=pose, source=source))
+    jumps = int(pose.flag("jump").sum())
+    if jumps > MAX_JUMPS:
+        msg = (
+            f"{source}: the tracked body jumped {jumps} times, as when several people are in view; "
+            "film one person at a time"
+        )
+        raise SeveralPeopleError(
+            msg, report=_partial("several_people", msg, action=action, pose=pose, source=source)
+        )
+    if share < MIN_TRACKED_SHARE:
+        msg = f"{source}: the person is in view in only {100 * share:.0f}% of the frames; keep the whole body in the frame"
+        raise PersonLostError(
+            msg, report=_partial("person_lost", msg, action=action, pose=pose, source=source)
+        )
+    warnings = []
+    if share < 0.98:
+        warnings.append(
+            f"the person is out of view in {100 * (1 - share):.0f}% of the frames; those frames are not assessed"
+        )
+    if jumps:
+        warnings.append(f"the tracked body jumped {jumps} time(s); check that only one person is in view")
+    return warnings
+
+
+def coach_video(
+    path: str | Path,
+    action,
+    *,
+    view: str = "auto",
+    segmenter: Segmenter | None = None,
+    max_width: int | None = 640,
+    max_frames: int | None = None,
+    stride: int = 1,
+    progress: bool = False,
+) -> CoachResult:
+    """Run the coach on a video file and return the report (not yet written anywhere)."""
+    from flexaqa.coach.analyse import analyse_pose
+    from flexaqa.coach.pose import PoseEstimator, clean_pose, detect_view, estimate_pose
+    from flexaqa.kg import load_kg
+
+    act = load_kg().action(action)  # unknown action: KGError before any decoding
+    source = str(path)
+    timings = {}
+    t0 = time.perf_counter()
+    frames = iter_video(path, max_width=max_width, max_frames=max_frames, stride=stride)
+    sizes: list = []
+
+    def pairs():
+        for img, t, size in frames:
+            if not sizes:
+                sizes.append(size)
+            yield img, t
+
+    with PoseEstimator() as est:
+        raw = estimate_pose(pairs(), estimator=est, source=source, progress=progress, timings=timings)
+    timings["decode_and_pose_s"] = time.perf_counter() - t0
+    if sizes:
+        raw.image_size = sizes[0]
+    if len(raw) == 0:
+        msg = f"{source}: the video holds no frames"
+        raise BadVideoError(msg, report=_partial("bad_video", msg, action=act, source=source))
+    pose = clean_pose(raw)
+    warnings = check_pose(pose, act, source=source)
+    detected = detect_view(pose)
+    use_view = detected if view == "auto" else view
+    t1 = time.perf_counter()
+    try:
+        report = analyse_pose(pose, act, segmenter=segmenter, view=use_view)
+    except CoachError as exc:
+        if exc.report is not None:
+            exc.report["warnings"] = warnings + exc.report.get("warnings", [])
+            exc.report["input"].update(
+                view=use_view, view_detected=detected, width=raw.image_size[0], height=raw.image_size[1]
+            )
+        raise
+    timings["analyse_s"] = time.perf_counter() - t1
+    report["warnings"] = warnings + report["warnings"]
+    report["input"].update(
+        view=use_view, view_detected=detected, width=raw.image_size[0], height=raw.image_size[1]
+    )
+    if use_view != "3d":
+        report["warnings"].append(
+            "pose from a single camera: depth (forward/backward) is estimated, so side-view measures from a "
+            "front video and width measures from a side video are not assessed"
+        )
+    return CoachResult(report, pose, timings=timings)
+
+
+def write_outputs(
+    result: CoachResult,
+    out_dir: str | Path,
+    *,
+    video: str | Path | None = None,
+    html: bool = True,
+    annotate: bool = False,
+) -> dict[str, str]:
+    """Write ``report.json`` (validated), ``report.html``, ``pose.npz`` and, with ``annotate``, an annotated
+    ``annotated.mp4`` under ``out_dir``."""
+    from flexaqa._io import atomic_save, atomic_write_text
+    from flexaqa.coach.schema import validate_report
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    validate_report(result.report)
+    files = {
+        "json": str(
+            atomic_write_text(out / "report.json", json.dumps(result.report, indent=2, ensure_ascii=False))
+        )
+    }
+    p = result.pose
+    files["pose"] = str(
+        atomic_save(
+            out / "pose.npz",
+            lambda tmp: np.savez_compressed(
+                tmp, t=p.t, joints=p.joints, visibility=p.visibility, present=p.present
+            ),
+            suffix=".npz",
+        )
+    )
+    if html:
+        from flexaqa.coach.html import render_html
+
+        files["html"] = str(
+            atomic_write_text(out / "report.html", render_html(result.report, result.pose, video=video))
+        )
+    if annotate and video is not None:
+        from flexaqa.coach.annotate import write_annotated_video
+
+        files["video"] = str(write_annotated_video(video, result.pose, result.report, out / "annotated.mp4"))
+    result.files.update(files)
+    return files

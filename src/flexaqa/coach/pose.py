@@ -1,0 +1,259 @@
+"""Pose from video with MediaPipe (extra ``pose``), mapped to FLEX-21, cleaned and smoothed.
+
+MediaPipe 0.10.14's legacy ``mp.solutions.pose.Pose(model_complexity=1)`` ships its model and runs offline. It
+gives 33 image landmarks (normalised x right, y down) and 33 *world* landmarks (metres, origin between the
+hips, x right, y down, z away from the camera), each with a visibility. World landmarks become FLEX-21 joints
+through :func:`flexaqa.skeleton.mediapipe_to_flex21` after the axis change ``(x, y, z) -> (x, z, -y)`` (+z up,
+right-handed). A joint is only as visible as its least visible source landmark. The world landmarks are
+centred on the hips, so :func:`ground_pose` puts the lowest visible foot point of each frame on the floor
+(z = 0); without that, hip height (the squat's repetition signal) would never change.
+
+Cleaning (:func:`clean_pose`): frames where nobody is found are *lost*; gaps up to ``max_gap`` seconds are
+interpolated and flagged ``filled``, longer ones stay NaN and are flagged ``gap`` (never bridged); a sudden
+jump of the body in the image (as when the tracker switches to another person) is flagged ``jump``; the rest is
+smoothed with a Savitzky-Golay filter within each run of valid frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from flexaqa.coach._types import PoseSequence
+from flexaqa.errors import require
+from flexaqa.skeleton import NUM_JOINTS, J, mediapipe_to_flex21
+
+MEDIAPIPE_VERSION = "0.10.14"
+_MP_TO_FLEX_AXES = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # rows: flex x, y, z
+
+
+def mediapipe_world_to_flex(xyz: np.ndarray) -> np.ndarray:
+    """MediaPipe world axes (x right, y down, z away from camera) -> flexaqa (x right, y away, z up)."""
+    xyz = np.asarray(xyz, dtype=float)
+    return np.stack([xyz[..., 0], xyz[..., 2], -xyz[..., 1]], axis=-1)
+
+
+class PoseEstimator:
+    """MediaPipe Pose on single RGB frames ``(H, W, 3)`` uint8; call :meth:`close` (or use ``with``) when done.
+
+    ``tracking`` keeps MediaPipe's tracker between frames (video); ``False`` detects afresh on every frame
+    (photographs, or frames far apart).
+    """
+
+    def __init__(self, *, tracking: bool = True, min_detection: float = 0.5, min_tracking: float = 0.5):
+        import os
+        import warnings
+
+        os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
+        warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype", category=UserWarning)
+        mp = require("mediapipe", "pose", "pose estimation from video")
+        self._pose = mp.solutions.pose.Pose(
+            static_image_mode=not tracking,
+            model_complexity=1,  # the only complexity whose model ships in the wheel
+            smooth_landmarks=True,
+            min_detection_confidence=min_detection,
+            min_tracking_confidence=min_tracking,
+        )
+
+    def __call__(self, frame: np.ndarray):
+        """``(world (33, 3), image (33, 3), visibility (33,))`` of the person in ``frame``, or ``None``."""
+        frame = np.ascontiguousarray(frame, dtype=np.uint8)
+        if frame.ndim != 3 or frame.shape[-1] != 3:
+            raise ValueError(f"expected an RGB frame (H, W, 3), got shape {frame.shape}")
+        res = self._pose.process(frame)
+        if res.pose_landmarks is None or res.pose_world_landmarks is None:
+            return None
+        img = np.array([(p.x, p.y, p.z) for p in res.pose_landmarks.landmark])  # (33, 3)
+        vis = np.array([p.visibility for p in res.pose_landmarks.landmark])  # (33,)
+        world = np.array([(p.x, p.y, p.z) for p in res.pose_world_landmarks.landmark])  # (33, 3)
+        return world, img, vis
+
+    def close(self) -> None:
+        self._pose.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def landmarks_to_flex(world, image, visibility):
+    """MediaPipe 33-landmark arrays (any leading axes) -> FLEX-21 ``joints``, ``image_xy``, ``visibility``."""
+    joints, vis = mediapipe_to_flex21(mediapipe_world_to_flex(world), visibility)
+    img = mediapipe_to_flex21(np.asarray(image, dtype=float)[..., :2])
+    # a joint built from landmarks outside the image is not visible whatever MediaPipe says
+    inside = np.all((img > -0.02) & (img < 1.02), axis=-1)
+    return joints, img, np.where(inside, vis, np.minimum(vis, 0.1))
+
+
+def estimate_pose(
+    frames: Iterable[tuple[np.ndarray, float]],
+    *,
+    estimator: PoseEstimator | None = None,
+    image_size: tuple[int, int] | None = None,
+    source: str = "",
+    progress: bool = False,
+    timings: dict | None = None,
+) -> PoseSequence:
+    """Run MediaPipe on every ``(frame, t)`` and return the raw (uncleaned) FLEX-21 :class:`PoseSequence`.
+
+    ``timings`` (a dict) receives ``pose_s``, the seconds spent inside MediaPipe.
+    """
+    import time
+
+    own = estimator is None
+    est = estimator or PoseEstimator()
+    ts, js, ims, vs, pres = [], [], [], [], []
+    spent = 0.0
+    it: Iterator = iter(frames)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="pose", unit="frame")
+    try:
+        for frame, t in it:
+            if image_size is None:
+                image_size = (int(frame.shape[1]), int(frame.shape[0]))
+            t_a = time.perf_counter()
+            out = est(frame)
+            spent += time.perf_counter() - t_a
+            ts.append(float(t))
+            if out is None:
+                js.append(np.full((NUM_JOINTS, 3), np.nan))
+                ims.append(np.full((NUM_JOINTS, 2), np.nan))
+                vs.append(np.zeros(NUM_JOINTS))
+                pres.append(False)
+                continue
+            j, im, v = landmarks_to_flex(*out)
+            js.append(j)
+            ims.append(im)
+            vs.append(v)
+            pres.append(True)
+    finally:
+        if own:
+            est.close()
+        if timings is not None:
+            timings["pose_s"] = spent
+    n = len(ts)
+    vis = np.asarray(vs).reshape(n, NUM_JOINTS)
+    return PoseSequence(
+        t=np.asarray(ts),
+        joints=ground_pose(np.asarray(js).reshape(n, NUM_JOINTS, 3), vis),
+        visibility=vis,
+        present=np.asarray(pres, bool),
+        image=np.asarray(ims).reshape(n, NUM_JOINTS, 2),
+        image_size=image_size,
+        source=source,
+    )
+
+
+_FEET = [J[n] for n in ("left_ankle", "right_ankle", "left_heel", "right_heel", "left_toe", "right_toe")]
+
+
+def ground_pose(joints: np.ndarray, visibility: np.ndarray, *, min_visibility: float = 0.5) -> np.ndarray:
+    """Put the floor at z = 0: MediaPipe's world landmarks are centred on the hips, so the hips' height never
+    changes there. Each frame is shifted so its lowest visible foot point is on the floor; frames whose feet are
+    hidden take the median shift of the others (``(T, 21, 3)`` in, a copy out)."""
+    out = np.array(joints, dtype=float, copy=True)
+    z = np.where(visibility[:, _FEET] >= min_visibility, out[:, _FEET, 2], np.nan)  # (T, 6)
+    with np.errstate(all="ignore"):
+        floor = np.nanmin(np.where(np.isfinite(z), z, np.inf), axis=1)
+    floor[~np.isfinite(floor)] = np.nan
+    if np.isfinite(floor).any():
+        floor = np.where(np.isfinite(floor), floor, np.nanmedian(floor))
+        out[..., 2] -= floor[:, None]
+    return out
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[(start, end_exclusive)]`` of the True runs of a 1-D mask."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    d = np.flatnonzero(np.diff(m.astype(np.int8)))
+    return list(zip(d[::2].tolist(), d[1::2].tolist(), strict=False))
+
+
+def detect_jumps(pose: PoseSequence, *, max_shift: float = 0.2, max_scale: float = 0.35) -> np.ndarray:
+    """``(T,)`` bool: frames where the body's image position jumps by more than ``max_shift`` (of the image)
+    or its torso size changes by more than ``max_scale`` from the previous frame with a person."""
+    jump = np.zeros(len(pose), bool)
+    if pose.image is None:
+        return jump
+    img = pose.image
+    centre = (
+        0.5
+        * (
+            img[:, J["left_hip"]]
+            + img[:, J["right_hip"]]
+            + img[:, J["left_shoulder"]]
+            + img[:, J["right_shoulder"]]
+        )
+        / 2
+    )
+    size = np.linalg.norm(
+        0.5 * (img[:, J["left_shoulder"]] + img[:, J["right_shoulder"]])
+        - 0.5 * (img[:, J["left_hip"]] + img[:, J["right_hip"]]),
+        axis=-1,
+    )
+    prev = None
+    for i in np.flatnonzero(pose.present):
+        if prev is not None and i - prev <= 3:
+            shift = np.linalg.norm(centre[i] - centre[prev])
+            scale = abs(size[i] - size[prev]) / max(size[prev], 1e-6)
+            jump[i] = bool(shift > max_shift or scale > max_scale)
+        prev = i
+    return jump
+
+
+def clean_pose(pose: PoseSequence, *, max_gap: float = 0.25, smooth: float = 0.2) -> PoseSequence:
+    """Fill gaps up to ``max_gap`` s, flag longer ones, flag jumps, and smooth with a ``smooth`` s window."""
+    from scipy.signal import savgol_filter
+
+    n = len(pose)
+    joints = pose.joints.copy()
+    image = None if pose.image is None else pose.image.copy()
+    vis = pose.visibility.copy()
+    present = pose.present.copy()
+    lost = ~present
+    filled = np.zeros(n, bool)
+    gap = np.zeros(n, bool)
+    fps = pose.fps or 30.0
+    for a, b in _runs(lost):
+        if a == 0 or b == n or (pose.t[b] - pose.t[a - 1]) > max_gap + 1.0 / fps:
+            gap[a:b] = True
+            continue
+        w = ((pose.t[a:b] - pose.t[a - 1]) / (pose.t[b] - pose.t[a - 1]))[:, None, None]
+        joints[a:b] = (1 - w) * joints[a - 1] + w * joints[b]
+        if image is not None:
+            image[a:b] = (1 - w) * image[a - 1] + w * image[b]
+        vis[a:b] = np.minimum(vis[a - 1], vis[b]) * 0.8
+        filled[a:b] = True
+    ok = present | filled
+    win = max(round(smooth * fps) | 1, 3)
+    for a, b in _runs(ok):
+        if b - a >= win:
+            joints[a:b] = savgol_filter(joints[a:b], win, 2, axis=0)
+            if image is not None:
+                image[a:b] = savgol_filter(image[a:b], win, 2, axis=0)
+    flags = dict(pose.flags)
+    flags.update(lost=lost, filled=filled, gap=gap, jump=detect_jumps(pose))
+    return PoseSequence(pose.t, joints, vis, present, image, pose.image_size, flags, pose.source)
+
+
+def detect_view(pose: PoseSequence) -> str:
+    """``front``, ``side`` or ``oblique`` from how wide the shoulders and hips look against the torso length
+    in the image (pixels, aspect-corrected). Without image coordinates, ``3d``."""
+    if pose.image is None or not pose.present.any():
+        return "3d"
+    w, h = pose.image_size or (1, 1)
+    img = pose.image[pose.present] * np.array([w, h])
+    sh = np.linalg.norm(img[:, J["left_shoulder"]] - img[:, J["right_shoulder"]], axis=-1)
+    hp = np.linalg.norm(img[:, J["left_hip"]] - img[:, J["right_hip"]], axis=-1)
+    mid_s = 0.5 * (img[:, J["left_shoulder"]] + img[:, J["right_shoulder"]])
+    mid_h = 0.5 * (img[:, J["left_hip"]] + img[:, J["right_hip"]])
+    torso = np.linalg.norm(mid_s - mid_h, axis=-1)
+    r = np.nanmedian((sh + hp) / 2 / np.maximum(torso, 1e-6))
+    if not np.isfinite(r):
+        return "oblique"
+    return "front" if r > 0.55 else ("side" if r < 0.25 else "oblique")

@@ -1,0 +1,189 @@
+"""``flexaqa data ...``: inspect, validate, split, describe (Croissant) and summarise datasets.
+Light imports only; each handler imports what it needs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="FLEX datasets: info, validate, splits, croissant, stats, tiny")
+    dsub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
+
+    p = dsub.add_parser("info", help="layout, sample counts per action/skill, views and missing modalities")
+    p.add_argument("dir", help="dataset folder (native or official release layout)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = dsub.add_parser("validate", help="check every file of a dataset; one line per problem, exit 1 if any")
+    p.add_argument("dir")
+    p.add_argument(
+        "--tol", type=float, default=0.1, help="tolerance in seconds between video, pose and sEMG durations"
+    )
+    p.add_argument(
+        "--deep", action="store_true", help="decode every video frame and JPEG (slow) instead of probing"
+    )
+    p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.set_defaults(func=cmd_validate)
+
+    p = dsub.add_parser("splits", help="generate (seeded) and save split files, or show the official Split_4")
+    p.add_argument("dir")
+    p.add_argument(
+        "--protocol", default="all", help="random, cross_subject, cross_skill, official or all (default)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="overwrite saved split files")
+    p.set_defaults(func=cmd_splits)
+
+    p = dsub.add_parser("croissant", help="write croissant.json (Croissant 1.0 JSON-LD) for a native dataset")
+    p.add_argument("dir")
+    p.add_argument("--out", help="output file inside DIR (default DIR/croissant.json)")
+    p.add_argument("--no-validate", action="store_true", help="skip validation with mlcroissant")
+    p.set_defaults(func=cmd_croissant)
+
+    p = dsub.add_parser("stats", help="paper Figure 7/8 analyses as PNG plots and a JSON summary")
+    p.add_argument("dir")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_stats)
+
+    p = dsub.add_parser("export-release", help="write a native dataset in the official release layout")
+    p.add_argument("dir", help="native dataset folder")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--views", default="View-1,View-2", help="comma-separated views (default View-1,View-2)")
+    p.add_argument("--size", type=int, help="resize frames to this short side (default: keep)")
+    p.add_argument("--protocol", default="random", help="split protocol written as Split_4 (default random)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_export_release)
+
+    p = dsub.add_parser("tiny", help="write a tiny synthetic dataset (for trying commands and bug reports)")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--layout", choices=("native", "release"), default="native")
+    p.add_argument(
+        "--subjects", default="P01,P02,A01,A02,N01,N02,N03,N04", help="comma-separated subject ids"
+    )
+    p.add_argument("--actions", default="squat,dumbbell-bent-over-row", help="comma-separated actions")
+    p.add_argument("--reps", type=int, default=3, help="repetitions per trial")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_tiny)
+
+
+def cmd_info(args) -> int:
+    from collections import Counter
+
+    from flexaqa._text import format_table
+    from flexaqa.data.base import open_dataset
+
+    ds = open_dataset(args.dir)
+    per_action = Counter(r.action for r in ds.records)
+    skills = Counter(r.skill or "unknown" for r in ds.records)
+    missing = ds.missing_report() if hasattr(ds, "missing_report") else {}
+    summary = {
+        "root": str(ds.root),
+        "layout": ds.layout,
+        "samples": len(ds),
+        "subjects": len({r.subject for r in ds.records if r.subject}),
+        "views": list(ds.view_names),
+        "per_action": dict(sorted(per_action.items())),
+        "per_skill": dict(skills),
+        "missing": {k: len(v) for k, v in missing.items()},
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(
+        f"{summary['root']}: {ds.layout} layout, {len(ds)} samples, {summary['subjects']} subjects, views {', '.join(ds.view_names)}"
+    )
+    print(format_table(("action", "samples"), sorted(per_action.items()), align="<>"))
+    print("skill levels: " + ", ".join(f"{k} {v}" for k, v in skills.items()))
+    for k, v in missing.items():
+        print(f"missing {k}: {len(v)} sample(s), e.g. {', '.join(v[:3])}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from flexaqa.data.validate import validate_dataset
+
+    problems = validate_dataset(args.dir, duration_tol=args.tol, deep=args.deep, progress=args.progress)
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"{len(problems)} problem(s) in {args.dir}", file=sys.stderr)
+        return 1
+    print(f"{args.dir}: OK")
+    return 0
+
+
+def cmd_splits(args) -> int:
+    from flexaqa.data.base import open_dataset
+    from flexaqa.data.splits import PROTOCOLS, generate_splits, save_splits
+
+    ds = open_dataset(args.dir)
+    if args.protocol != "all":
+        protocols = [args.protocol]
+    elif ds.layout == "release":  # the release names no subjects: only random, plus Split_4 when present
+        protocols = ["random"] + (["official"] if (ds.root / "Split_4").is_dir() else [])
+    else:
+        protocols = list(PROTOCOLS)
+    for protocol in protocols:
+        if protocol == "official":
+            sp = ds.splits("official")
+        elif args.force:
+            sp = generate_splits(ds.records, protocol, seed=args.seed)
+            save_splits(ds.root, protocol, sp, seed=args.seed)
+        else:
+            sp = ds.splits(protocol, seed=args.seed)
+        print(f"{protocol}: " + ", ".join(f"{k} {len(v)}" for k, v in sp.items()))
+    return 0
+
+
+def cmd_croissant(args) -> int:
+    from flexaqa.data.croissant import validate_croissant, write_croissant
+
+    path = write_croissant(args.dir, args.out)
+    print(f"wrote {path}")
+    if not args.no_validate:
+        problems = validate_croissant(path)
+        for p in problems:
+            print(p)
+        if problems:
+            return 1
+        print("mlcroissant: valid")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from flexaqa.data.stats import write_stats
+
+    paths = write_stats(args.dir, args.out)
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
+def cmd_export_release(args) -> int:
+    from flexaqa.data.base import open_dataset
+    from flexaqa.data.release import export_release
+
+    views = [v.strip() for v in args.views.split(",") if v.strip()]
+    ids = export_release(
+        open_dataset(args.dir), args.out, views=views, size=args.size, protocol=args.protocol, seed=args.seed
+    )
+    print(f"wrote {len(ids)} samples in the release layout to {args.out}")
+    return 0
+
+
+def cmd_tiny(args) -> int:
+    from flexaqa.data.synthetic import make_tiny_dataset
+
+    t = make_tiny_dataset(
+        args.out,
+        layout=args.layout,
+        subjects=[s.strip() for s in args.subjects.split(",") if s.strip()],
+        actions=[a.strip() for a in args.actions.split(",") if a.strip()],
+        reps=args.reps,
+        seed=args.seed,
+    )
+    print(f"wrote {len(t.sample_ids)} samples ({args.layout} layout) to {t.root}")
+    return 0

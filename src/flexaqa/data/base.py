@@ -1,0 +1,148 @@
+"""What every dataset reader offers, frame sampling (uniform N frames, CoRe's 103 frames in 10 x 16 clips) and
+:func:`open_dataset`, which picks the reader from the folder's layout."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from flexaqa.data.schema import DataError, Sample, SampleRecord
+
+# CoRe (Yu et al. 2021) feeds I3D 103 frames as 10 overlapping 16-frame clips starting at these frames.
+CORE_NUM_FRAMES = 103
+CORE_CLIP_LEN = 16
+CORE_CLIP_STARTS = (0, 10, 20, 30, 40, 50, 60, 70, 80, 87)
+
+
+def core_clip_indices() -> np.ndarray:
+    """``(10, 16)`` positions into a 103-frame sample, one row per CoRe clip."""
+    return np.asarray(CORE_CLIP_STARTS)[:, None] + np.arange(CORE_CLIP_LEN)[None, :]
+
+
+def uniform_times(start: float, end: float, n: int) -> np.ndarray:
+    """``n`` instants evenly spread over ``[start, end)`` seconds, first at ``start`` (CoRe-style sampling)."""
+    if n <= 0:
+        raise DataError(f"number of frames must be positive, got {n}")
+    if end <= start:
+        raise DataError(f"cannot sample frames from an empty interval [{start}, {end}]")
+    return start + np.linspace(0.0, 1.0, n, endpoint=False) * (end - start) + 0.0
+
+
+def times_to_frames(times: np.ndarray, fps: float, start: float, end: float) -> np.ndarray:
+    """Frame indices of a ``fps`` video nearest below ``times``, kept inside the frames of ``[start, end)``."""
+    from flexaqa.timebase import seconds_to_index
+
+    i0 = seconds_to_index(start, fps, rounding="ceil")
+    i1 = max(seconds_to_index(end, fps, rounding="ceil") - 1, i0)
+    return np.clip(seconds_to_index(times, fps, rounding="floor"), i0, i1)
+
+
+class DatasetSource:
+    """A dataset on disk: an index of :class:`SampleRecord` and :meth:`load` for one sample.
+
+    Subclasses set ``root``, ``layout``, ``records`` and ``view_names`` and implement :meth:`load`.
+    """
+
+    root: Path
+    layout: str
+    records: list[SampleRecord]
+    view_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> SampleRecord:
+        return self.records[i]
+
+    def record(self, key: str | int | SampleRecord) -> SampleRecord:
+        if isinstance(key, SampleRecord):
+            return key
+        if isinstance(key, int):
+            return self.records[key]
+        by_id = self._by_id()
+        if key not in by_id:
+            raise DataError(f"{self.root}: no sample {key!r}")
+        return by_id[key]
+
+    def _by_id(self) -> dict[str, SampleRecord]:
+        if getattr(self, "_id_index", None) is None:
+            self._id_index = {r.id: r for r in self.records}
+        return self._id_index
+
+    def select(self, ids: Iterable[str]) -> list[SampleRecord]:
+        """Records of ``ids`` in the given order (unknown ids raise :class:`DataError`)."""
+        return [self.record(i) for i in ids]
+
+    def splits(self, protocol: str = "random", *, seed: int = 0) -> dict[str, list[str]]:
+        """Sample ids per split (``train``/``val``/``test``) for ``protocol``; see :mod:`flexaqa.data.splits`."""
+        from flexaqa.data.splits import get_splits
+
+        return get_splits(self, protocol, seed=seed)
+
+    def load(
+        self,
+        key: str | int | SampleRecord,
+        *,
+        modalities: Sequence[str] = ("video", "pose", "emg"),
+        views: Sequence[str] | None = None,
+        num_frames: int | None = None,
+        size: int | tuple[int, int] | None = None,
+    ) -> Sample:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def open_dataset(root: str | Path) -> DatasetSource:
+    """Open a FLEX dataset folder in the native layout (``dataset.json``) or the official release layout."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such dataset folder")
+    if (root / "dataset.json").is_file() or (root / "manifest.csv").is_file():
+        from flexaqa.data.native import NativeDataset
+
+        return NativeDataset(root)
+    if any((root / f"A{i:02d}").is_dir() for i in range(1, 21)) or (root / "Skeleton").is_dir():
+        from flexaqa.data.release import ReleaseDataset
+
+        return ReleaseDataset(root)
+    raise DataError(
+        f"{root}: neither a native flexaqa dataset (dataset.json + manifest.csv) nor the official FLEX release "
+        "layout (A01..A20/, Skeleton/, EMG/, Split_4/); see docs/data-format.md"
+    )
+
+
+# ------------------------------------------------------------------------------------------- small csv helpers
+
+
+def write_csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in rows:
+        w.writerow(["" if v is None else _fmt(v) for v in r])
+    return buf.getvalue()
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return repr(round(v, 6))
+    return str(v)
+
+
+def read_csv_dicts(path: Path) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read as CSV ({exc})") from exc
+
+
+def opt_float(v: str | None) -> float | None:
+    return None if v in (None, "") else float(v)
+
+
+def opt_int(v: str | None) -> int | None:
+    return None if v in (None, "") else int(float(v))

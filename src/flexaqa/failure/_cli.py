@@ -1,0 +1,118 @@
+"""``flexaqa failure train|eval``: early failure prediction across a trial's repetitions. numpy only."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    f = sub.add_parser(
+        "failure",
+        help="predict later repetitions' scores and failures from the first k (early failure prediction)",
+        description="From repetitions 1..k of a trial predict the scores of k+1..R and whether a later "
+        "repetition fails (score drop or heavy error), compared with 'the last repetition persists'. "
+        "See docs/failure.md.",
+    )
+    fsub = f.add_subparsers(dest="failure_command", metavar="COMMAND", required=True)
+
+    p = fsub.add_parser("train", help="fit on the train (+val) trials and report on the test trials")
+    _common(p)
+    p.add_argument(
+        "--out", required=True, help="run folder: failure.json (the model), metrics.json/.md, plot"
+    )
+    p.add_argument(
+        "--drop", type=float, default=15.0, help="failure: score this many points below the reference"
+    )
+    p.add_argument("--no-drop", action="store_true", help="do not use the score-drop test")
+    p.add_argument("--error-weight", type=int, default=9, help="failure: an error slot at least this heavy")
+    p.add_argument("--no-error-weight", action="store_true", help="do not use the heavy-error test")
+    p.add_argument(
+        "--reference",
+        default="observed_mean",
+        help="score the drop is measured from: first, observed_mean, observed_max",
+    )
+    p.add_argument("--alpha", type=float, default=1.0, help="L2 penalty of the regressions")
+    p.set_defaults(func=cmd_train)
+
+    p = fsub.add_parser("eval", help="metrics of a trained model on a split, as a function of k")
+    _common(p)
+    p.add_argument("--model", required=True, help="failure.json written by `flexaqa failure train`")
+    p.add_argument("--out", required=True, help="folder for metrics.json, metrics.md and by_k.png")
+    p.set_defaults(func=cmd_eval)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="dataset folder (native layout: trials of repetitions)")
+    p.add_argument("--protocol", default="cross_subject", help="split protocol (default: cross_subject)")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--split", default="test", help="split to report on (default: test)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _trials(args, names):
+    from flexaqa.data import open_dataset
+    from flexaqa.failure.features import trial_reps_from_source
+    from flexaqa.failure.labels import FailureError
+
+    source = open_dataset(args.data)
+    splits = source.splits(args.protocol, seed=args.split_seed)
+    bad = [n for n in names if n not in splits]
+    if bad:
+        raise FailureError(f"split {bad[0]!r} does not exist; {args.data} has {', '.join(splits)}")
+    ids = [i for n in names for i in splits[n]]
+    return trial_reps_from_source(source, ids=ids, progress=not args.no_progress)
+
+
+def format_report(report: dict) -> str:
+    from flexaqa._text import format_table
+
+    rows = []
+    for k, b in [("all", report["overall"]), *report["by_k"].items()]:
+        m, base = b["model"], b["last_persists"]
+        rows.append((k, b["n"], f"{b['positive_rate']:.2f}", f"{m['mae']:.2f}", f"{base['mae']:.2f}",
+                     f"{m['auroc']:.3f}", f"{base['auroc']:.3f}", f"{m['f1']:.3f}", f"{base['f1']:.3f}"))  # fmt: skip
+    head = ("k", "rows", "fail rate", "MAE", "MAE last", "AUROC", "AUROC last", "F1", "F1 last")
+    return format_table(head, rows, align="<" + ">" * 8) + "\n"
+
+
+def _report(model, trials, out) -> None:
+    import json
+    from pathlib import Path
+
+    from flexaqa._io import atomic_write_text
+    from flexaqa.failure.model import evaluate_failure, plot_by_k
+
+    report = evaluate_failure(model, trials)
+    report["n_trials"] = len(trials)
+    out = Path(out)
+    atomic_write_text(out / "metrics.json", json.dumps(report, indent=1))
+    atomic_write_text(out / "metrics.md", format_report(report))
+    plot_by_k(report, out / "by_k.png")
+    print(format_report(report))
+
+
+def cmd_train(args) -> int:
+    from pathlib import Path
+
+    from flexaqa.failure.labels import FailureRule
+    from flexaqa.failure.model import FailurePredictor
+
+    rule = FailureRule(
+        drop=None if args.no_drop else args.drop,
+        error_weight=None if args.no_error_weight else args.error_weight,
+        reference=args.reference,
+    )
+    train = _trials(args, ["train", "val"])
+    model = FailurePredictor(rule=rule, alpha=args.alpha).fit(train)
+    model.save(Path(args.out) / "failure.json")
+    print(f"trained on {len(train)} trials; model {args.out}/failure.json")
+    _report(model, _trials(args, [args.split]), args.out)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from flexaqa.failure.model import FailurePredictor
+
+    model = FailurePredictor.load(args.model)
+    _report(model, _trials(args, [args.split]), args.out)
+    return 0

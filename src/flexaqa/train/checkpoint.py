@@ -1,0 +1,62 @@
+"""Checkpoints that carry their model name, model arguments and run config: a model rebuilds from one file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flexaqa._io import atomic_save
+from flexaqa.errors import FlexaqaError, require
+
+FORMAT = "flexaqa-checkpoint/1"
+
+
+class CheckpointError(FlexaqaError, ValueError):
+    """A checkpoint file that is missing, unreadable or not a flexaqa checkpoint."""
+
+
+def save_checkpoint(path: str | Path, model, *, config=None, **extra: Any) -> Path:
+    """Save ``model`` (built by ``create_model``) with its config and any ``extra`` entries, atomically."""
+    torch = require("torch", "train", "checkpoints")
+    if not hasattr(model, "model_name"):
+        raise CheckpointError("only models built by flexaqa.models.create_model can be checkpointed")
+    payload = {
+        "format": FORMAT,
+        "model_name": model.model_name,
+        "model_args": dict(model.model_args),
+        "config": config.to_dict() if hasattr(config, "to_dict") else config,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **extra,
+    }
+    return atomic_save(path, lambda tmp: torch.save(payload, tmp), suffix=".tmp")
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (on CPU). Checkpoints are pickles (they hold
+    the RNG states for resume): load only files you trust."""
+    torch = require("torch", "train", "checkpoints")
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for a corrupt file
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a flexaqa checkpoint (expected format {FORMAT!r})")
+    return ckpt
+
+
+def model_from_checkpoint(path_or_ckpt, *, state: str = "state_dict"):
+    """Rebuild the model of a checkpoint (name + arguments) and load its weights; returns it in eval mode.
+
+    ``state`` picks which weights: ``"state_dict"`` (as saved) or ``"best_state_dict"`` when present.
+    """
+    from flexaqa.models import create_model
+
+    ckpt = path_or_ckpt if isinstance(path_or_ckpt, dict) else load_checkpoint(path_or_ckpt)
+    if state not in ckpt:
+        raise CheckpointError(f"the checkpoint has no {state!r} (has {', '.join(sorted(ckpt))})")
+    model = create_model(ckpt["model_name"], **ckpt["model_args"])
+    model.load_state_dict(ckpt[state])
+    return model.eval()

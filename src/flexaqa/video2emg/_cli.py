@@ -1,0 +1,171 @@
+"""``flexaqa video2emg train|eval``. Light at import: torch and the data layer load inside the handlers."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    v = sub.add_parser(
+        "video2emg",
+        help="estimate per-frame sEMG envelopes from video or pose (Video2EMG / Pose2EMG)",
+        description="Train and evaluate Video2EMG (per-frame ResNet -> temporal conv -> LSTM) and Pose2EMG "
+        "(the same head on FLEX-21 pose features). Metrics: MAE, RMSE, Pearson per channel, muscle and overall, "
+        "against the per-action mean-envelope baseline. See docs/video2emg.md.",
+    )
+    vsub = v.add_subparsers(dest="v2e_command", metavar="COMMAND", required=True)
+
+    p = vsub.add_parser("train", help="train on the train split, pick the epoch on val, report on test")
+    _data_args(p)
+    p.add_argument("--input", choices=("pose", "video"), default="pose", help="model input (default: pose)")
+    p.add_argument("--out", required=True, help="run folder: best.pt, history.json, metrics.json, plot")
+    p.add_argument("--model", help="registered model (default: pose2emg or video2emg)")
+    p.add_argument("--backbone", help="video: resnet_small (default, from scratch), resnet18 or resnet50")
+    p.add_argument(
+        "--backbone-weights", help="video: an ImageNet state dict for the backbone (e.g. ResNet-50)"
+    )
+    p.add_argument("--freeze-backbone", action="store_true", help="video: keep the backbone fixed")
+    p.add_argument("--hidden", type=int, help="width of the temporal head (default 128)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--stride", type=int, help="keep every N-th frame (default 4 for pose at 120 Hz, 1 for video)"
+    )
+    p.add_argument("--window", type=float, default=0.1, help="sEMG averaging window around a frame, s")
+    p.add_argument("--size", default="64x64", help="video frame size HxW (default 64x64)")
+    p.add_argument("--view", help="video view (default: the dataset's first)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_train)
+
+    p = vsub.add_parser("eval", help="metrics and plot of a trained checkpoint on a split")
+    _data_args(p)
+    p.add_argument("--checkpoint", required=True, help="best.pt written by `flexaqa video2emg train`")
+    p.add_argument("--out", required=True, help="folder for metrics.json, metrics.md and envelopes.png")
+    p.set_defaults(func=cmd_eval)
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="dataset folder (native or release layout)")
+    p.add_argument("--protocol", default="cross_subject", help="split protocol (default: cross_subject)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of a generated split")
+    p.add_argument("--split", default="test", help="split to report on (default: test)")
+    p.add_argument("--limit", type=int, help="use at most N samples per split (quick runs)")
+    p.add_argument("--plot", type=int, default=4, help="samples in the envelope plot (0: no plot)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _splits(args):
+    from flexaqa.data import open_dataset
+
+    source = open_dataset(args.data)
+    splits = source.splits(args.protocol, seed=args.split_seed)
+    if not splits.get("val"):  # carve a validation set from train (whole subjects when we know them)
+        import numpy as np
+
+        train = splits["train"]
+        subj = sorted({source.record(i).subject or i for i in train})
+        rng = np.random.default_rng(args.split_seed)
+        held = (
+            set(rng.choice(subj, size=max(1, len(subj) // 8), replace=False).tolist())
+            if len(subj) > 1
+            else set()
+        )
+        splits = dict(splits, val=[i for i in train if (source.record(i).subject or i) in held])
+        splits["train"] = [i for i in train if i not in set(splits["val"])] or train
+    if args.limit:
+        splits = {k: v[: args.limit] for k, v in splits.items()}
+    return source, splits
+
+
+def _size(text: str) -> tuple[int, int]:
+    from flexaqa.video2emg.targets import Video2EMGError
+
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise Video2EMGError(f"--size must look like 64x64 (HxW), got {text!r}") from None
+    return h, w
+
+
+def _report(run, examples, out, n_plot: int) -> dict:
+    import json
+    from pathlib import Path
+
+    from flexaqa._io import atomic_write_text
+    from flexaqa.video2emg.evaluate import plot_envelopes
+    from flexaqa.video2emg.train import evaluate_run
+
+    report, pred, env = evaluate_run(run, examples)
+    report["n_samples"] = len(examples)
+    report["input"] = run.config.input
+    out = Path(out)
+    atomic_write_text(out / "metrics.json", json.dumps(report, indent=1))
+    atomic_write_text(out / "metrics.md", format_report(report))
+    if n_plot > 0:
+        plot_envelopes(examples, pred, out / "envelopes.png", baseline=env, n=n_plot)
+    print(format_report(report))
+    return report
+
+
+def format_report(report: dict) -> str:
+    """Markdown summary: overall rows for the model and baselines, then per-muscle rows of the model."""
+    from flexaqa._text import format_table
+
+    rows = [
+        (name, f"{r['overall']['mae']:.4f}", f"{r['overall']['rmse']:.4f}", f"{r['overall']['pearson']:.3f}")
+        for name, r in ((k, report[k]) for k in ("model", "baseline_envelope", "baseline_constant"))
+    ]
+    lines = [format_table(("predictor", "MAE", "RMSE", "Pearson r"), rows, align="<>>>"), ""]
+    lines.append(
+        "the model beats the mean-envelope baseline"
+        if report["beats_baseline"]
+        else "the model does NOT beat the per-action mean-envelope baseline: it has learned nothing useful"
+    )
+    muscles = report["model"]["per_muscle"]
+    mrows = [
+        (m, f"{s['mae']:.4f}", f"{s['rmse']:.4f}", f"{s['pearson']:.3f}", s["n"]) for m, s in muscles.items()
+    ]
+    lines += ["", format_table(("muscle", "MAE", "RMSE", "Pearson r", "frames"), mrows, align="<>>>>")]
+    return "\n".join(lines) + "\n"
+
+
+def cmd_train(args) -> int:
+    from flexaqa.video2emg.data import load_examples
+    from flexaqa.video2emg.train import Video2EMGConfig, fit_video2emg
+
+    source, splits = _splits(args)
+    margs = {k: v for k, v in {
+        "backbone": args.backbone, "backbone_weights": args.backbone_weights,
+        "freeze_backbone": args.freeze_backbone or None, "hidden": args.hidden,
+    }.items() if v is not None}  # fmt: skip
+    cfg = Video2EMGConfig(
+        input=args.input, model=args.model, model_args=margs, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, seed=args.seed, stride=args.stride or (4 if args.input == "pose" else 1), window=args.window,
+        size=_size(args.size), view=args.view, device=args.device, progress=not args.no_progress,
+    )  # fmt: skip
+    kw = dict(input=cfg.input, stride=cfg.stride, view=cfg.view, size=cfg.size, window=cfg.window,
+              progress=cfg.progress)  # fmt: skip
+    train = load_examples(source, splits["train"], **kw)
+    val = load_examples(source, splits["val"], **kw)
+    run = fit_video2emg(cfg, train, val, run_dir=args.out)
+    print(f"best epoch {run.best_epoch + 1}/{cfg.epochs}; checkpoint {args.out}/best.pt")
+    test = load_examples(source, splits[args.split], **kw)
+    _report(run, test, args.out, args.plot)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from flexaqa.video2emg.data import load_examples
+    from flexaqa.video2emg.train import load_model
+
+    run = load_model(args.checkpoint)
+    cfg = run.config
+    source, splits = _splits(args)
+    examples = load_examples(
+        source, splits[args.split], input=cfg.input, stride=cfg.stride, view=cfg.view, size=tuple(cfg.size),
+        window=cfg.window, progress=not args.no_progress,
+    )  # fmt: skip
+    _report(run, examples, args.out, args.plot)
+    return 0

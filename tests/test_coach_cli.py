@@ -1,0 +1,122 @@
+"""`flexaqa coach` on bad input: each case a clear message, a documented exit code and a partial report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from flexaqa.cli import main
+from flexaqa.coach import PersonLostError, PoseSequence, SeveralPeopleError, report_problems
+from flexaqa.coach.pipeline import check_pose
+from flexaqa.kg import load_kg
+
+
+def _run(capsys, *argv):
+    code = main(["coach", *map(str, argv)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _report(out_dir):
+    rep = json.loads((out_dir / "report.json").read_text())
+    assert report_problems(rep) == []
+    return rep
+
+
+def test_unknown_action_exits_2(tmp_path, capsys):
+    code, _, err = _run(capsys, tmp_path / "x.mp4", "--action", "sqat")
+    assert code == 2 and "unknown action 'sqat'" in err and "squat" in err
+
+
+def test_run_option_is_refused_clearly(tmp_path, capsys):
+    code, _, err = _run(capsys, tmp_path / "x.mp4", "--action", "squat", "--run", "runs/x")
+    assert code == 2 and "--run" in err
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not a video" * 20])
+def test_unreadable_video_exits_3(tmp_path, capsys, content):
+    pytest.importorskip("av")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(content)
+    code, _, err = _run(capsys, bad, "--action", "squat", "--out", tmp_path / "out")
+    assert code == 3 and "cannot open as a video" in err
+    rep = _report(tmp_path / "out")
+    assert rep["problems"][0]["code"] == "bad_video" and "pose" in rep["not_done"]
+    assert "Could not finish" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_missing_video_exits_3(tmp_path, capsys):
+    pytest.importorskip("av")
+    code, _, err = _run(capsys, tmp_path / "nope.mp4", "--action", "squat", "--out", tmp_path / "out")
+    assert code == 3 and "no such file" in err
+
+
+def test_video_without_a_person_exits_4(tmp_path, capsys):
+    pytest.importorskip("mediapipe")
+    from flexaqa.data.video import write_mp4
+
+    path = write_mp4(tmp_path / "wall.mp4", np.full((6, 64, 64, 3), 120, np.uint8), 30)
+    code, _, err = _run(capsys, path, "--action", "squat", "--out", tmp_path / "out")
+    assert code == 4 and "no person found" in err
+    assert _report(tmp_path / "out")["pose"]["frames_with_person"] == 0
+
+
+def test_too_short_for_a_repetition_exits_7(tmp_path, capsys):
+    pytest.importorskip("mediapipe")
+    from flexaqa.coach.synthetic import panned_photo_video
+    from flexaqa.data.video import write_mp4
+
+    path = write_mp4(tmp_path / "pan.mp4", panned_photo_video(8, step=4), 30)
+    code, _, err = _run(capsys, path, "--action", "squat", "--out", tmp_path / "out")
+    assert code == 7 and "no complete repetition" in err
+    rep = _report(tmp_path / "out")
+    assert rep["pose"]["frames_with_person"] == 8
+    assert rep["repetitions"] == [] and rep["coverage"]["share"] == 0.0
+
+
+def _pose_with(present, image):
+    n = len(present)
+    j = np.zeros((n, 21, 3))
+    return PoseSequence(np.arange(n) / 30, j, np.ones((n, 21)), present, image=image, image_size=(64, 64))
+
+
+def test_person_out_of_view_most_of_the_time():
+    present = np.zeros(100, bool)
+    present[:30] = True
+    pose = _pose_with(present, np.full((100, 21, 2), 0.5))
+    with pytest.raises(PersonLostError) as info:
+        check_pose(pose, load_kg().action("squat"), source="v.mp4")
+    assert info.value.code == 6 and "30%" in str(info.value)
+    assert report_problems(info.value.report) == []
+
+
+def test_person_briefly_out_of_view_is_a_warning():
+    present = np.ones(100, bool)
+    present[40:50] = False
+    warnings = check_pose(_pose_with(present, np.full((100, 21, 2), 0.5)), load_kg().action("squat"))
+    assert any("out of view in 10%" in w for w in warnings)
+
+
+def test_several_people():
+    n = 40
+    img = np.full((n, 21, 2), 0.3)
+    img[np.arange(n) % 8 >= 4] += 0.4  # the tracker keeps switching between two bodies
+    from flexaqa.coach.pose import clean_pose
+
+    pose = clean_pose(_pose_with(np.ones(n, bool), img))
+    with pytest.raises(SeveralPeopleError) as info:
+        check_pose(pose, load_kg().action("squat"))
+    assert info.value.code == 5 and "several people" in str(info.value)
+
+
+def test_iter_video_stride_keeps_times(tmp_path):
+    pytest.importorskip("av")
+    from flexaqa.coach.pipeline import iter_video
+    from flexaqa.data.video import moving_blob_video, write_mp4
+
+    path = write_mp4(tmp_path / "blob.mp4", moving_blob_video(10, 32, 32), 30, lossless=True)
+    got = list(iter_video(path, stride=3))
+    assert [round(t * 30) for _, t, _ in got] == [0, 3, 6, 9]
+    assert [int(f[0, 0, 0]) for f, _, _ in got] == [0, 3, 6, 9]  # the clip encodes its frame index
