@@ -191,3 +191,11 @@ def test_write_trial_checks_before_writing(tmp_path):
     with pytest.raises(DataError, match="FLEX-21"):
         write_trial(tmp_path, t)
     assert not (tmp_path / "trials").exists()
+
+
+def test_dataset_json_keeps_the_dataset_name(tmp_path):
+    # regression: a loop variable once shadowed the `name` argument ("breath" ended up as the dataset name)
+    ds = make_tiny_dataset(tmp_path / "ds", subjects=("P01",), actions=("squat",), reps=1)
+    meta = json.loads((ds.root / "dataset.json").read_text(encoding="utf-8"))
+    assert meta["name"] == "flexaqa-tiny"
+    assert meta["n_samples"] == 1

@@ -183,8 +183,8 @@ def finalize_dataset(
                 files.append(
                     (tdir.name, "video", v["name"], f"{rel}/{v['file']}", v["fps"], v.get("n_frames"))
                 )
-        for name, spec in meta["streams"].items():
-            files.append((tdir.name, name, None, f"{rel}/{spec['file']}", spec["rate"], spec["shape"][0]))
+        for stream, spec in meta["streams"].items():
+            files.append((tdir.name, stream, None, f"{rel}/{spec['file']}", spec["rate"], spec["shape"][0]))
         files.append((tdir.name, "annotations", None, f"{rel}/annotations.json", None, len(ann["reps"])))
         subj = meta["subject"]
         skill = by_subject[subj].skill if subj in by_subject else _skill_or_none(subj)

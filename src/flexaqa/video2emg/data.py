@@ -50,6 +50,7 @@ def make_example(
     emg_start: float,
     stride: int = 1,
     window: float | None = DEFAULT_WINDOW,
+    bandpass: bool = True,
     subject: str | None = None,
 ) -> Example:
     """Build an :class:`Example` from per-frame ``data`` at ``times`` (s, trial clock; regular spacing) and the
@@ -63,7 +64,7 @@ def make_example(
         raise Video2EMGError(f"{sid}: needs at least 2 frames after stride {stride}, got {len(times)}")
     fps = 1.0 / float(np.median(np.diff(times)))
     x = pose_features(data, fps) if input == "pose" else np.asarray(data, dtype=np.uint8)
-    y = emg_targets(emg, emg_fs, fps, n_frames=len(times), start=emg_start - times[0], window=window)
+    y = emg_targets(emg, emg_fs, fps, n_frames=len(times), start=emg_start - times[0], window=window, bandpass=bandpass)
     if np.isnan(y).any():
         raise Video2EMGError(
             f"{sid}: the sEMG does not cover every frame (frames {times[0]:.3f}-{times[-1]:.3f} s)"
@@ -85,6 +86,7 @@ def load_examples(
     view: str | None = None,
     size: tuple[int, int] | None = (64, 64),
     window: float | None = DEFAULT_WINDOW,
+    bandpass: bool = True,
     progress: bool = False,
 ) -> list[Example]:
     """Examples of the samples ``ids`` of a dataset (a folder or an opened reader): pose at its own rate or the
@@ -115,7 +117,7 @@ def load_examples(
         out.append(
             make_example(
                 sid, rec.action, input=input, data=data, times=times, emg=s.emg.data, emg_fs=s.emg.rate,
-                emg_start=s.emg.start, stride=stride, window=window, subject=rec.subject,
+                emg_start=s.emg.start, stride=stride, window=window, bandpass=bandpass, subject=rec.subject,
             )
         )  # fmt: skip
     return out
