@@ -89,7 +89,9 @@ def test_rows_labels_and_last_repetition_baseline():
     rows = build_rows([_trial(STEADY, W_LIGHT, "A"), _trial(COLLAPSE, W_HEAVY_AT_6, "B")], rule)
     assert len(rows.k) == 18 and rows.X.shape == (18, len(FEATURE_NAMES))
     b = [i for i, t in enumerate(rows.trial) if t == "B"]
-    assert rows.flag[b].tolist() == [later_failure(COLLAPSE, W_HEAVY_AT_6, k=k, rule=rule) for k in range(1, 10)]
+    assert rows.flag[b].tolist() == [
+        later_failure(COLLAPSE, W_HEAVY_AT_6, k=k, rule=rule) for k in range(1, 10)
+    ]
     assert not rows.flag[[i for i, t in enumerate(rows.trial) if t == "A"]].any()
     k6 = b[5]
     assert rows.last_failed[k6] and rows.last_score[k6] == 80 and len(rows.future[k6]) == 4

@@ -44,7 +44,10 @@ def test_cli_on_a_simulated_dataset(tmp_path, capsys):
     assert set(rep["by_k"]) <= {str(k) for k in range(1, 10)}
     assert (tmp_path / "run" / "by_k.png").is_file()
     out = tmp_path / "ev"
-    assert main(["failure", "eval", *args, "--model", str(tmp_path / "run" / "failure.json"), "--out", str(out)]) == 0
+    assert (
+        main(["failure", "eval", *args, "--model", str(tmp_path / "run" / "failure.json"), "--out", str(out)])
+        == 0
+    )
     again = json.loads((out / "metrics.json").read_text())["overall"]
     assert again["model"] == pytest.approx(rep["overall"]["model"], nan_ok=True)
     assert "AUROC" in capsys.readouterr().out

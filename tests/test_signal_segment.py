@@ -93,12 +93,14 @@ def test_segment_from_emg_bursts_counts_reps():
 
 
 @pytest.mark.parametrize("first", ["concentric", "eccentric"])
-def test_segment_emg_finds_turnaround_from_activation_levels(first):
+@pytest.mark.parametrize("relax", [0.03, 0.2], ids=["full-relaxation", "shallow-dips"])
+def test_segment_emg_finds_turnaround_from_activation_levels(first, relax):
     """Concentric work needs more drive than eccentric: the turnaround is where the activation level steps."""
     fs, rng = 2000.0, np.random.default_rng(5)
     trial = make_rep_trajectory(n_reps=6, fps=fs / 10, first_phase=first, pause=0.2, seed=5)
     keys = trial.keyframes * 10  # at fs
-    amp = np.full(keys[-1, 2] + 2000, 0.03)
+    amp = np.full(keys[-1, 2] + 2000, relax)
+    amp[: keys[0, 0]] = amp[keys[-1, 2] :] = 0.03  # rest before and after the set
     high, low = (1.0, 0.5) if first == "concentric" else (0.5, 1.0)
     for s, m, e in keys:
         amp[s:m], amp[m:e] = high, low
@@ -108,7 +110,7 @@ def test_segment_emg_finds_turnaround_from_activation_levels(first):
     true = np.round(keys / fs * 120).astype(int)
     rep = segmentation_report(true, seg)
     assert seg.n_reps == 6 and rep.count_accuracy == 1.0
-    assert max(rep.per_keyframe_mae) < 6  # frames at 120 fps
+    assert max(rep.per_keyframe_mae) < (6 if relax < 0.1 else 10)  # frames at 120 fps; dips cut less sharply
 
 
 def test_report_counts_misses_and_extras():

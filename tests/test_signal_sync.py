@@ -44,6 +44,10 @@ def test_align_streams_on_common_time_base():
         assert out[k].shape == times.shape
         np.testing.assert_allclose(out[k], smooth(times), atol=0.02)  # averaging over 1/60 s barely smooths
     np.testing.assert_allclose(out["hr"], 80 + times, atol=1e-9)  # linear interpolation of a slow stream
+    pose = Stream(np.broadcast_to(np.arange(1200.0)[:, None, None], (1200, 21, 3)), 120.0, name="pose")
+    t2, out2 = align_streams([pose, streams["emg"]], 60)
+    assert out2["pose"].shape == (len(t2), 21, 3)  # any trailing shape survives
+    np.testing.assert_allclose(out2["pose"][:, 0, 0], t2 * 120, atol=1e-9)
 
 
 def test_cut_window_gives_the_same_span_from_each():

@@ -55,7 +55,9 @@ def test_video_examples_align_frames_and_targets(tmp_path, view):
 
     tiny = make_tiny_dataset(tmp_path, subjects=("P01",), actions=("squat",), reps=2)
     fps = {"View-1": 120.0, "View-5": 60.0}[view]
-    exs = load_examples(tmp_path, tiny.sample_ids, input="video", view=view, size=None, window=None, bandpass=False)
+    exs = load_examples(
+        tmp_path, tiny.sample_ids, input="video", view=view, size=None, window=None, bandpass=False
+    )
     trial = tiny.trials[0]
     for ex, ann in zip(exs, trial.reps, strict=True):
         assert ex.fps == pytest.approx(fps) and len(ex.y) == len(ex.x) and ex.y.shape[1] == 4

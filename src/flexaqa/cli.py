@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "flexaqa.coach._cli",
     "flexaqa.video2emg._cli",
     "flexaqa.failure._cli",
+    "flexaqa.aqa._cli",
 )
 
 

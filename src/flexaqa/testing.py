@@ -1,9 +1,43 @@
 """Small, self-describing fixtures shared by the tests, the demo and bug reports.
 
-Each fixture carries the values it should produce, so a test can assert real behaviour.
+Each fixture carries the values it should produce, so a test can assert real behaviour. The makers live next
+to the code they exercise; this module gathers them in one place:
+
+- coach: parametric FLEX-21 squat/curl/press sets with injected errors; a clip panning over a photograph;
+- data: tiny datasets in the native and official release layouts whose pixels encode their frame index;
+- failure: trials whose early fatigue markers foretell a later score collapse;
+- signal: breath waveforms, sEMG with bursts at known onsets (+ drift/spikes/hum), rep trajectories;
+- synth: one simulated trial (pose, sEMG, physiology, optional video) with its true errors;
+- vqa: annotated QA sources with placeholder media, noisy model predictions.
 """
 
 from __future__ import annotations
+
+from flexaqa.coach.synthetic import SyntheticSet, panned_photo_video, synthetic_set
+from flexaqa.data.synthetic import TinyDataset, decode_frame_index, make_tiny_dataset, tiny_trial
+from flexaqa.failure.synthetic import make_fatigue_trials
+from flexaqa.signal.synthetic import make_breath, make_emg, make_rep_trajectory
+from flexaqa.synth.generate import synth_trial
+from flexaqa.vqa.synthetic import make_predictions as make_vqa_predictions
+from flexaqa.vqa.synthetic import make_sources as make_vqa_sources
+
+__all__ = [
+    "FIGURE6_EXAMPLE",
+    "SyntheticSet",
+    "TinyDataset",
+    "decode_frame_index",
+    "make_breath",
+    "make_emg",
+    "make_fatigue_trials",
+    "make_rep_trajectory",
+    "make_tiny_dataset",
+    "make_vqa_predictions",
+    "make_vqa_sources",
+    "panned_photo_video",
+    "synth_trial",
+    "synthetic_set",
+    "tiny_trial",
+]
 
 # Paper Figure 6: standing barbell overhead press; stance too narrow (AK01), open grip (AK02), trunk sway and
 # elbow hyperextension while pressing (AK04), lowered too quickly with excessive spinal curvature (AK05).
@@ -12,14 +46,3 @@ FIGURE6_EXAMPLE: tuple[str, tuple[str, ...], float] = (
     ("AK01:ET001", "AK02:ET006", "AK04:ET005", "AK04:ET008", "AK05:ET018", "AK05:ET003"),
     77.02,
 )
-
-# --- data layer: tiny datasets in the native and official release layouts (flexaqa.data.synthetic) ---
-# --- coach: parametric FLEX-21 squat/curl/press sets with injected errors, a panned photo clip (flexaqa.coach) ---
-from flexaqa.coach.synthetic import SyntheticSet, panned_photo_video, synthetic_set  # noqa: E402, F401
-from flexaqa.data.synthetic import TinyDataset, decode_frame_index, make_tiny_dataset, tiny_trial  # noqa: E402, F401
-
-# --- signal: sEMG with bursts at known onsets (+ drift/spikes/hum), rep trajectories with keyframes (flexaqa.signal) ---
-# --- synth: a simulated trial (pose, sEMG, physiology, optional video) with known true errors (flexaqa.synth) ---
-# --- VideoQA: annotated QA sources with placeholder media, noisy model predictions (flexaqa.vqa.synthetic) ---
-from flexaqa.vqa.synthetic import make_predictions as make_vqa_predictions  # noqa: E402, F401
-from flexaqa.vqa.synthetic import make_sources as make_vqa_sources  # noqa: E402, F401

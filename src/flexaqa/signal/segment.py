@@ -249,13 +249,16 @@ def segment_emg(
     min_rep: float = 0.5,
     min_gap: float = 0.05,
     cutoff: float = 3.0,
+    split: float = 0.15,
 ) -> Segmentation:
     """Repetitions from sEMG alone: one active stretch of the summed normalised envelope per repetition.
 
     The envelopes (:func:`~flexaqa.signal.emg.process_emg`) are normalised to their 99th percentile, averaged
     over channels and low-passed at ``cutoff`` Hz. A repetition is a stretch above ``off`` that reaches ``on``,
     both as fractions of the way from the rest floor (5th percentile) to the activity level (90th percentile),
-    lasting ``min_rep`` s; the short relaxation between repetitions (or rest) separates them. The turnaround is
+    lasting ``min_rep`` s; the short relaxation between repetitions (or rest) separates them. A stretch is also
+    split at every dip that falls below 35 % of the way to the activity level with a prominence of ``split`` of
+    that range (a relaxation too shallow to reach the off level). The turnaround is
     where activation changes most steeply inside the repetition: concentric work needs more drive than
     eccentric, so it falls there in concentric-first actions and rises in eccentric-first ones. Keyframes are
     returned at ``fps`` (default: the sEMG rate).
@@ -276,21 +279,28 @@ def segment_emg(
     span = max(level - floor, 1e-12)
     th = BurstThresholds(np.array([floor]), np.array([floor + on * span]), np.array([floor + off * span]))
     b = detect_bursts(env, fs, thresholds=th, min_duration=min_rep, min_gap=min_gap, min_active=0.02)
-    slope = np.gradient(env) * (1.0 if names[1] == "eccentric" else -1.0)  # rises at the turnaround
-    keys = np.zeros((len(b), 3), dtype=np.int64)
-    reach = round(0.15 * fs)  # edges move to where the unsmoothed envelope crosses the off level
+    n = len(env)
+    # stretch edges: where the unsmoothed envelope crosses the off level (within 0.15 s of the smoothed one)
+    reach = round(0.15 * fs)
     above = raw > th.off[0]
-    for r, (s, e) in enumerate(zip(b.onset, b.offset, strict=True)):
-        margin = (e - s) // 6  # skip the on/off edges themselves
+    pieces = []
+    for s0, e0 in zip(b.onset.tolist(), b.offset.tolist(), strict=True):
+        lo, hi = max(s0 - reach, 0), min(e0 + reach, n)
+        head = np.flatnonzero(~above[lo : s0 + reach])
+        tail = np.flatnonzero(~above[e0 - reach : hi])
+        s1 = lo + head[-1] + 1 if len(head) and lo + head[-1] + 1 < e0 else s0
+        e1 = e0 - reach + tail[0] if len(tail) and e0 - reach + tail[0] > s1 else e0
+        pieces += _split_at_dips(env, s1, e1, floor, span, split, round(min_rep * fs))
+    slope = np.gradient(env) * (1.0 if names[1] == "eccentric" else -1.0)  # rises at the turnaround
+    keys = np.zeros((len(pieces), 3), dtype=np.int64)
+    for r, (s0, e0) in enumerate(pieces):
+        margin = (e0 - s0) // 6  # skip the on/off edges themselves
         m = (
-            s + margin + int(np.argmax(slope[s + margin : e - margin]))
-            if e - s > 2 * margin + 1
-            else (s + e) // 2
+            s0 + margin + int(np.argmax(slope[s0 + margin : e0 - margin]))
+            if e0 - s0 > 2 * margin + 1
+            else (s0 + e0) // 2
         )
-        lo, hi = max(s - reach, 0), min(e + reach, len(raw))
-        head = np.flatnonzero(~above[lo:m])  # last sub-threshold sample before the rise
-        tail = np.flatnonzero(~above[m:hi])
-        keys[r] = (lo + head[-1] + 1 if len(head) else s, m, m + tail[0] if len(tail) else e)
+        keys[r] = (s0, m, e0)
     out_fps = fps or fs
     if out_fps != fs:
         from flexaqa.timebase import convert_index
@@ -298,6 +308,35 @@ def segment_emg(
         keys = np.asarray(convert_index(keys, fs, out_fps), dtype=np.int64).reshape(-1, 3)
     n = round(x.shape[0] / fs * out_fps)
     return Segmentation(keys, float(out_fps), names, n)
+
+
+def _split_at_dips(
+    env, s: int, e: int, floor: float, span: float, split: float, min_len: int, depth: float = 0.35
+) -> list:
+    """Cut ``[s, e)`` at deep dips of ``env``; each cut ends the piece before the dip and starts the next after
+    it, where the envelope is 30 % of the way back up to the lower of the two neighbouring peaks."""
+    if e - s < 2 * min_len:
+        return [(s, e)]
+    seg = env[s:e]
+    dips, _ = sps.find_peaks(-seg, prominence=split * span, distance=max(min_len // 2, 1))
+    dips = [d for d in dips if seg[d] < floor + depth * span and min_len // 2 <= d < len(seg) - min_len // 2]
+    out, start = [], s
+    for d in dips:
+        v = s + d
+        w = max(min_len // 2, 1)
+        left, right = env[max(v - w, start) : v], env[v + 1 : min(v + 1 + w, e)]
+        if not len(left) or not len(right):
+            continue
+        level = env[v] + 0.3 * (min(left.max(), right.max()) - env[v])
+        up_l = np.flatnonzero(left >= level)
+        up_r = np.flatnonzero(right >= level)
+        end = max(v - w, start) + (up_l[-1] + 1 if len(up_l) else 0)
+        nxt = v + 1 + (up_r[0] if len(up_r) else 0)
+        if end - start >= min_len:
+            out.append((start, end))
+            start = nxt
+    out.append((start, e))
+    return [p for p in out if p[1] - p[0] >= min_len]
 
 
 @dataclass(frozen=True)

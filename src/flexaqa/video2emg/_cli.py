@@ -76,6 +76,12 @@ def _splits(args):
         splits["train"] = [i for i in train if i not in set(splits["val"])] or train
     if args.limit:
         splits = {k: v[: args.limit] for k, v in splits.items()}
+    if not splits.get(args.split):
+        from flexaqa.video2emg.targets import Video2EMGError
+
+        raise Video2EMGError(
+            f"{args.data}: split {args.split!r} is empty or unknown (splits: {', '.join(splits)})"
+        )
     return source, splits
 
 

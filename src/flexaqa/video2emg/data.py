@@ -64,7 +64,9 @@ def make_example(
         raise Video2EMGError(f"{sid}: needs at least 2 frames after stride {stride}, got {len(times)}")
     fps = 1.0 / float(np.median(np.diff(times)))
     x = pose_features(data, fps) if input == "pose" else np.asarray(data, dtype=np.uint8)
-    y = emg_targets(emg, emg_fs, fps, n_frames=len(times), start=emg_start - times[0], window=window, bandpass=bandpass)
+    y = emg_targets(
+        emg, emg_fs, fps, n_frames=len(times), start=emg_start - times[0], window=window, bandpass=bandpass
+    )
     if np.isnan(y).any():
         raise Video2EMGError(
             f"{sid}: the sEMG does not cover every frame (frames {times[0]:.3f}-{times[-1]:.3f} s)"

@@ -1,0 +1,337 @@
+"""Per-sample features of every modality, extracted once into the feature cache (:mod:`flexaqa.data.cache`).
+
+A Table-4 head reads ``video_v1``, ``video_v2`` (two camera views), ``pose`` and ``emg`` rows. Each key comes
+from one extractor whose name and config (encoder, weights file, frames, size, seed) pick its cache folder, so
+changing any of them never reads stale features:
+
+- video: a frozen encoder per view — ``small3d`` (random init from ``seed``: the offline default, weak) or
+  ``i3d`` with CoRe's 10 x 16-frame clip protocol, meaningful only with Kinetics weights (``video_weights``);
+- pose: ``stats`` — interpretable statistics of joint angles, widths, asymmetries and timing
+  (:func:`pose_statistics`, numpy only: pose carries signal offline), ``stgcn`` (NTU-25 ST-GCN, frozen; load
+  ``pose_weights`` from an st-gcn NTU checkpoint) or ``stgcn+stats``;
+- emg: ``official`` — the FLEX baseline's relative muscle contribution — or ``envelope`` (the conditioned
+  envelope variant from :mod:`flexaqa.signal`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from flexaqa.aqa import AQAError
+
+FEATURE_KEYS = ("video_v1", "video_v2", "pose", "emg")
+VIDEO_ENCODERS = ("small3d", "i3d")
+POSE_ENCODERS = ("stats", "stgcn", "stgcn+stats")
+EMG_FEATURES = ("official", "envelope")
+_VERSION = 1  # bump when an extractor's output changes for the same config
+
+
+@dataclass
+class FeatureSpec:
+    """How each feature key is made (saved with every run, so evaluation rebuilds the same features)."""
+
+    video: str = "small3d"  # small3d | i3d
+    video_weights: str | None = None  # Kinetics I3D checkpoint (model_rgb.pth / rgb_imagenet.pt)
+    video_frames: int = 32  # frames per sample for small3d (I3D always uses CoRe's 103)
+    video_size: int = 64  # short side for small3d (I3D: 224)
+    views: tuple[str, str] = ("View-1", "View-2")  # the views behind video_v1, video_v2
+    pose: str = "stats"  # stats | stgcn | stgcn+stats
+    pose_weights: str | None = None  # st-gcn NTU checkpoint (st_gcn.ntu-xsub.pt)
+    emg: str = "official"  # official | envelope
+    seed: int = 0  # initialisation of encoders without weights
+
+    def __post_init__(self):
+        for name, allowed in (("video", VIDEO_ENCODERS), ("pose", POSE_ENCODERS), ("emg", EMG_FEATURES)):
+            if getattr(self, name) not in allowed:
+                raise AQAError(
+                    f"{name} feature must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
+        self.views = tuple(self.views)
+        if len(self.views) != 2:
+            raise AQAError(
+                f"views must name the two views behind video_v1 and video_v2, got {list(self.views)}"
+            )
+        for name in ("video_weights", "pose_weights"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise AQAError(f"{name}: no file at {path}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["views"] = list(self.views)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FeatureSpec:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# ----------------------------------------------------------------------------------------------- pose stats
+
+_ANGLES = {  # name: (a, b, c) joints, angle at b
+    "r_elbow": ("right_shoulder", "right_elbow", "right_wrist"),
+    "l_elbow": ("left_shoulder", "left_elbow", "left_wrist"),
+    "r_knee": ("right_hip", "right_knee", "right_ankle"),
+    "l_knee": ("left_hip", "left_knee", "left_ankle"),
+    "r_hip": ("right_shoulder", "right_hip", "right_knee"),
+    "l_hip": ("left_shoulder", "left_hip", "left_knee"),
+    "r_shoulder": ("right_hip", "right_shoulder", "right_elbow"),
+    "l_shoulder": ("left_hip", "left_shoulder", "left_elbow"),
+}
+_SERIES = (*_ANGLES, "trunk_pitch", "trunk_roll", "neck_flexion")
+_SUMMARY = ("min", "max", "mean", "std")
+_EXTRA = (
+    "stance_width", "grip_width_mean", "grip_width_std", "wrist_height_asym_mean", "wrist_height_asym_max",
+    "elbow_asym", "knee_asym", "hip_asym", "shoulder_asym", "pelvis_offset_mean", "pelvis_offset_std",
+    "wrist_path_range", "wrist_speed_mean", "wrist_jerk", "hip_jerk", "trunk_sway", "turn_fraction",
+    "duration_s",
+)  # fmt: skip
+POSE_STAT_NAMES: tuple[str, ...] = (*(f"{s}_{k}" for s in _SERIES for k in _SUMMARY), *_EXTRA)
+
+
+def pose_statistics(joints: np.ndarray, fps: float) -> np.ndarray:
+    """Interpretable statistics of one repetition's FLEX-21 pose ``(T, 21, 3)`` (metres, +z up) at ``fps``.
+
+    Angles in degrees / 100 (min, max, mean, std over time of 8 joint angles, trunk pitch and roll, neck
+    flexion), widths and offsets in units of the subject's trunk length, left/right asymmetries, speed and jerk
+    of the wrist and hip centres, trunk sway, the turning point as a fraction of the repetition and its
+    duration in seconds. Names in :data:`POSE_STAT_NAMES`; returns ``(len(POSE_STAT_NAMES),)`` float32.
+    """
+    from flexaqa.skeleton import J, joint_angle
+
+    x = np.asarray(joints, dtype=float)
+    if x.ndim != 3 or x.shape[1:] != (21, 3) or len(x) < 2:
+        raise AQAError(f"pose statistics need a FLEX-21 pose of shape (T>=2, 21, 3), got {x.shape}")
+    jt = {name: x[:, i] for name, i in J.items()}  # (T, 3) each
+    hip_c = (jt["left_hip"] + jt["right_hip"]) / 2
+    ankle_c = (jt["left_ankle"] + jt["right_ankle"]) / 2
+    wrist_c = (jt["left_wrist"] + jt["right_wrist"]) / 2
+    trunk = jt["neck"] - hip_c  # (T, 3)
+    scale = max(float(np.linalg.norm(trunk, axis=1).mean()), 1e-6)
+    series = {k: joint_angle(jt[a], jt[b], jt[c]) for k, (a, b, c) in _ANGLES.items()}
+    series["trunk_pitch"] = np.degrees(np.arccos(np.clip(trunk[:, 2] / np.linalg.norm(trunk, axis=1), -1, 1)))
+    sh = jt["left_shoulder"] - jt["right_shoulder"]
+    series["trunk_roll"] = np.degrees(np.arctan2(sh[:, 2], np.linalg.norm(sh[:, :2], axis=1)))
+    series["neck_flexion"] = joint_angle(jt["head"], jt["neck"], hip_c)
+    s = np.stack([series[k] for k in _SERIES]) / 100.0  # (K, T)
+    summary = np.stack([s.min(1), s.max(1), s.mean(1), s.std(1)], axis=1).ravel()  # (K * 4,)
+    dt = 1.0 / float(fps)
+
+    def width(a, b):
+        return np.linalg.norm(jt[a] - jt[b], axis=1) / scale
+
+    def asym(name):
+        return float(np.abs(series[f"l_{name}"] - series[f"r_{name}"]).mean() / 100.0)
+
+    def jerk(p):
+        return (
+            float(np.linalg.norm(np.diff(p, n=3, axis=0), axis=1).mean() / dt**3 / scale)
+            if len(p) > 3
+            else 0.0
+        )
+
+    grip = width("left_wrist", "right_wrist")
+    wz = (jt["left_wrist"][:, 2] - jt["right_wrist"][:, 2]) / scale
+    pelvis = np.linalg.norm((hip_c - ankle_c)[:, :2], axis=1) / scale
+    wrist_rel = (wrist_c - wrist_c[0]) / scale
+    travel = np.linalg.norm(wrist_rel, axis=1)
+    pitch = series["trunk_pitch"]
+    extra = [
+        float(width("left_ankle", "right_ankle").mean()),
+        float(grip.mean()),
+        float(grip.std()),
+        float(wz.mean()),
+        float(np.abs(wz).max()),
+        asym("elbow"),
+        asym("knee"),
+        asym("hip"),
+        asym("shoulder"),
+        float(pelvis.mean()),
+        float(pelvis.std()),
+        float(np.ptp(wrist_rel, axis=0).max()),
+        float(np.linalg.norm(np.diff(wrist_c, axis=0), axis=1).mean() / dt / scale),
+        jerk(wrist_c) / 1e3,
+        jerk(hip_c) / 1e3,
+        float(np.diff(pitch, n=2).std()) if len(pitch) > 2 else 0.0,
+        float(np.argmax(travel) / max(len(travel) - 1, 1)),
+        len(x) * dt,
+    ]
+    return np.concatenate([summary, extra]).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------- extractors
+
+
+def _file_tag(path: str | None) -> dict | None:
+    if path is None:
+        return None
+    p = Path(path).resolve()
+    st = p.stat()
+    return {"path": str(p), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def cache_configs(spec: FeatureSpec) -> dict[str, tuple[str, dict]]:
+    """``{modality: (extractor name, config)}``; the config decides the cache folder (see module doc)."""
+    if spec.video == "i3d":
+        video = {"weights": _file_tag(spec.video_weights), "protocol": "core-10x16"}
+        frames, size = 103, 224
+    else:
+        video = {"weights": None}
+        frames, size = spec.video_frames, spec.video_size
+    video.update(seed=spec.seed, num_frames=frames, size=size, version=_VERSION)
+    pose = {"encoder": spec.pose, "version": _VERSION}
+    if "stgcn" in spec.pose:
+        pose.update(weights=_file_tag(spec.pose_weights), seed=spec.seed, frames=103)
+    return {
+        "video": (f"video-{spec.video}", video),
+        "pose": (f"pose-{spec.pose.replace('+', '-')}", pose),
+        "emg": (f"emg-{spec.emg}", {"feature": spec.emg, "version": _VERSION}),
+    }
+
+
+def _video_encoder(spec: FeatureSpec):
+    """A frozen encoder ``frames (T, H, W, 3) uint8 -> (D,) float32`` for ``spec.video``."""
+    import torch
+
+    from flexaqa.models import clip_features, create_model, load_i3d_weights
+
+    torch.manual_seed(spec.seed)
+    model = create_model(spec.video).eval()
+    if spec.video == "i3d" and spec.video_weights:
+        load_i3d_weights(model, spec.video_weights)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1, 1)
+
+    @torch.no_grad()
+    def encode(frames: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float() / 255.0  # (3, T, H, W)
+        x = ((x - mean) / std)[None]  # (1, 3, T, H, W)
+        f = clip_features(model, x) if spec.video == "i3d" else model(x)  # (1, D)
+        return f[0].numpy().astype(np.float32)
+
+    return encode
+
+
+def _pose_encoder(spec: FeatureSpec):
+    """``(joints (T, 21, 3), fps) -> (D,)`` for ``spec.pose``."""
+    stgcn = None
+    if "stgcn" in spec.pose:
+        import torch
+
+        from flexaqa.models import create_model, flex21_to_stgcn_input, load_stgcn_weights
+
+        torch.manual_seed(spec.seed)
+        stgcn = create_model("stgcn").eval()
+        if spec.pose_weights:
+            load_stgcn_weights(stgcn, spec.pose_weights, keep_head=False)
+
+    def encode(joints: np.ndarray, fps: float) -> np.ndarray:
+        parts = []
+        if stgcn is not None:
+            import torch
+
+            idx = np.linspace(0, len(joints) - 1, 103).round().astype(int)  # the baseline's 103 frames
+            with torch.no_grad():
+                parts.append(stgcn(flex21_to_stgcn_input(joints[idx]))[0].numpy())
+        if "stats" in spec.pose:
+            parts.append(pose_statistics(joints, fps))
+        return np.concatenate(parts).astype(np.float32)
+
+    return encode
+
+
+def emg_feature(emg: np.ndarray, fs: float, action, kind: str = "official") -> np.ndarray:
+    """The 2-d left/right relative muscle contribution of one repetition's sEMG ``(N, C)``.
+
+    A flat recording (NaN in the official division) gives ``(0.5, 0.5)``.
+    """
+    from flexaqa.signal import relative_muscle_contribution, relative_muscle_contribution_envelope
+
+    if kind == "official":
+        f = relative_muscle_contribution(emg, action)
+    else:
+        f = relative_muscle_contribution_envelope(emg, fs, action)
+    f = np.asarray(f, dtype=np.float32)
+    return np.where(np.isfinite(f), f, 0.5).astype(np.float32)
+
+
+def _check_views(source, spec: FeatureSpec, keys: Sequence[str]) -> dict[str, str]:
+    views = {k: spec.views[i] for i, k in enumerate(("video_v1", "video_v2")) if k in keys}
+    for key, view in views.items():
+        if view not in source.view_names:
+            raise AQAError(
+                f"{source.root}: {key} needs view {view!r} but the dataset has only "
+                f"{', '.join(source.view_names) or 'no video'}; pick a variant without it (e.g. 'sv' or 'pose') "
+                "or other views with --views"
+            )
+    return views
+
+
+def extract_features(
+    source,
+    ids: Sequence[str],
+    spec: FeatureSpec,
+    *,
+    keys: Sequence[str] = FEATURE_KEYS,
+    cache_root: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
+    """Features ``{key: (len(ids), d_key)}`` float32 of the samples ``ids``, from the cache or extracted now.
+
+    ``keys`` picks the feature keys (only their modalities are read). A modality a sample lacks raises
+    :class:`AQAError` naming the sample and the key.
+    """
+    from tqdm.auto import tqdm
+
+    from flexaqa.data.cache import FeatureCache, build_feature_cache
+    from flexaqa.kg import load_kg
+
+    ids = list(ids)
+    bad = [k for k in keys if k not in FEATURE_KEYS]
+    if bad:
+        raise AQAError(f"unknown feature key {bad[0]!r}; known: {', '.join(FEATURE_KEYS)}")
+    root = Path(cache_root) if cache_root is not None else Path(source.root) / "features"
+    cfgs = cache_configs(spec)
+    out: dict[str, np.ndarray] = {}
+    views = _check_views(source, spec, keys)
+    if views:
+        name, cfg = cfgs["video"]
+        extra = {k: v for k, v in cfg.items() if k not in ("num_frames", "size")}
+        cache = FeatureCache(root, name, {**extra, "num_frames": cfg["num_frames"], "size": cfg["size"]})
+        todo = [v for v in views.values() if cache.missing(ids, [v])]
+        if todo:
+            cache = build_feature_cache(
+                source, _video_encoder(spec), name=name, config=extra, root=root, ids=ids, views=todo,
+                num_frames=cfg["num_frames"], size=cfg["size"], progress=progress,
+            )  # fmt: skip
+        for key, view in views.items():
+            lost = cache.missing(ids, [view])
+            if lost:
+                raise AQAError(f"sample {lost[0][0]} has no {view} video (needed for {key})")
+            out[key] = np.stack([cache.get(i, view) for i in ids]).astype(np.float32)
+    streams = [m for m in ("pose", "emg") if m in keys]
+    caches = {m: FeatureCache(root, cfgs[m][0], cfgs[m][1]) for m in streams}
+    todo = [i for i in ids if any(not caches[m].has(i, m) for m in streams)]
+    if todo:
+        encode_pose = _pose_encoder(spec) if "pose" in streams else None
+        kg = load_kg()
+        for sid in tqdm(todo, desc=f"features {'+'.join(streams)}", disable=not progress):
+            need = [m for m in streams if not caches[m].has(sid, m)]
+            sample = source.load(sid, modalities=need)
+            for m in need:
+                stream = getattr(sample, m)
+                if m in sample.missing or stream is None or len(stream) == 0:
+                    raise AQAError(f"sample {sid} has no {m} data (needed for the '{m}' feature)")
+                if m == "pose":
+                    caches[m].put(sid, m, encode_pose(stream.data, stream.rate))
+                else:
+                    act = kg.action(sample.record.action)
+                    caches[m].put(sid, m, emg_feature(stream.data, stream.rate, act, spec.emg))
+    for m in streams:
+        out[m] = np.stack([caches[m].get(i, m) for i in ids]).astype(np.float32)
+    return out

@@ -1,0 +1,148 @@
+"""AQA training, evaluation and prediction: learning on features with a known relation, the train -> eval ->
+predict round trip through the CLI on a tiny dataset, and the CLI's error paths."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from flexaqa.aqa.runs import (  # noqa: E402
+    ActionData,
+    fit_transform,
+    from_model_scale,
+    model_args_for,
+    predict_arrays,
+    score_metrics,
+)
+from flexaqa.cli import main  # noqa: E402
+from flexaqa.data.splits import save_splits  # noqa: E402
+from flexaqa.metrics import spearman_score  # noqa: E402
+from flexaqa.models.synthetic import make_feature_set  # noqa: E402
+from flexaqa.testing import make_tiny_dataset  # noqa: E402
+from flexaqa.train import config_from_dict  # noqa: E402
+from flexaqa.train.trainer import fit  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _action_data(n: int = 120) -> ActionData:
+    """Features that are noisy linear images of the slots, scores = FKG scores of the slots (known relation);
+    scores shifted to 40..90 so the 0-100 normalisation is exercised."""
+    d = make_feature_set("A16", n, seed=3, video_dim=12, pose_dim=6)
+    rows = {"train": slice(0, 80), "val": slice(80, 96), "test": slice(96, n)}
+    keys = ("video_v1", "video_v2", "pose", "emg")
+    return ActionData(
+        action="squat",
+        ids={k: [f"s{i}" for i in range(n)[r]] for k, r in rows.items()},
+        features={k: {key: d[key][r] * 5 + 3 for key in keys} for k, r in rows.items()},  # unstandardised
+        scores={k: 40 + 0.5 * d["score"][r] for k, r in rows.items()},
+        slots={k: d["slots"][r] for k, r in rows.items()},
+        keys=keys,
+    )
+
+
+@pytest.mark.parametrize("model", ["core_gart", "usdl", "error_aware"])
+def test_short_training_lowers_the_loss_and_beats_a_constant(model):
+    data = _action_data()
+    if model != "error_aware":
+        data.slots = None
+    arrays, meta = fit_transform(data, normalize=model != "error_aware")
+    tr = arrays["train"]
+    assert np.allclose(tr["video_v1"].mean(0), 0, atol=1e-5) and np.allclose(tr["video_v1"].std(0), 1, atol=1e-4)
+    if meta["normalized"]:
+        assert tr["score"].min() == pytest.approx(0) and tr["score"].max() == pytest.approx(100)
+        assert np.allclose(from_model_scale(tr["score"], meta), data.scores["train"], atol=1e-3)
+    args = model_args_for(model, "mv+pose+emg", data, {} if model == "usdl" else {"hidden": 32})
+    assert (args["video_dim"], args["pose_dim"], args["emg_dim"]) == (12, 6, 2)
+    cfg = config_from_dict({"model": model, "model_args": args, "epochs": 15, "lr": 3e-3, "progress": False,
+                            "score_range": [0, 100] if meta["normalized"] else meta["score_range"]})  # fmt: skip
+    res = fit(cfg, arrays["train"], arrays["val"])
+    losses = [h["loss"] for h in res.history]
+    assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:2])
+    pred = predict_arrays(res.model, arrays["test"], meta)
+    m = score_metrics(data.scores["test"], pred["score"], meta["score_range"])
+    constant = spearman_score(data.scores["test"], np.full(len(pred["score"]), data.scores["train"].mean()))
+    assert m["spearman"] > constant + 0.4
+    assert 30 < pred["score"].mean() < 100  # back on the original scale
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("aqa") / "tiny"
+    return make_tiny_dataset(root, subjects=("P01", "P02", "A01", "N01", "N02", "N03"), actions=("squat",), reps=3)
+
+
+def _train(tiny, out, *extra):
+    return main([
+        "train", "--data", str(tiny.root), "--out", str(out), "--epochs", "3", "--quiet",
+        "--set", "model_args.hidden=16", "--views", "View-1,View-5", *extra,
+    ])  # fmt: skip
+
+
+def test_train_eval_predict_round_trip(tiny, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(tiny, run, "--model", "error_aware", "--variant", "mv+pose+emg") == 0
+    assert {p.name for p in (run / "squat").iterdir()} >= {"best.pt", "last.pt", "config.yaml", "meta.json"}
+    meta = json.loads((run / "squat" / "meta.json").read_text())
+    train_scores = [tiny.scores[i] for i in meta["ids"]["train"]]
+    assert meta["score_range"] == pytest.approx([min(train_scores), max(train_scores)])
+    trained = json.loads((run / "train_results.json").read_text())["per_action"]["squat"]
+    capsys.readouterr()
+    assert main(["eval", "--run", str(run), "--json", "--quiet"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["per_action"]["squat"]["spearman"] == pytest.approx(trained["spearman"])  # reloaded = in memory
+    assert ev["per_action"]["squat"]["rl2"] == pytest.approx(trained["rl2"], rel=1e-5)
+    assert ev["per_action"]["squat"]["n"] == len(meta["ids"]["test"])
+    assert {e["error"] for e in ev["errors"]} and all(0 <= e["f1"] <= 1 for e in ev["errors"])
+    sid = meta["ids"]["test"][0]
+    assert main(["predict", "--run", str(run), sid, "--json", "--threshold", "0.0"]) == 0
+    (item,) = json.loads(capsys.readouterr().out)
+    assert item["sample"] == sid and item["true_score"] == pytest.approx(tiny.scores[sid])
+    assert 0 <= item["score"] <= 100
+    assert item["errors"] and all(e["feedback"] and e["keystep"].startswith("AK") for e in item["errors"])
+    assert item["fkg_score_of_errors"] < 100  # threshold 0: every slot counts as an error
+    assert main(["predict", "--run", str(run), sid]) == 0
+    assert "feedback:" in capsys.readouterr().out
+
+
+def test_core_gart_run_and_resume(tiny, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(tiny, run, "--variant", "pose+emg") == 0
+    assert _train(tiny, run, "--variant", "pose+emg", "--resume") == 0  # all epochs done: nothing to redo
+    hist = json.loads((run / "squat" / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == [0, 1, 2]
+    capsys.readouterr()
+    assert main(["eval", "--run", str(run)]) == 0
+    assert "Fisher-z" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "core_gartt"], "did you mean core_gart"),
+        (["--model", "small3d"], "not a scoring head"),
+        (["--variant", "mv+emg"], "unknown variant"),
+        (["--variant", "mv", "--views", "View-1,View-2"], "View-2"),  # the tiny set has View-1 and View-5
+        (["--split", "empty"], "0 training samples"),
+    ],
+)
+def test_cli_error_paths(tiny, tmp_path, capsys, args, message):
+    save_splits(tiny.root, "empty", {"train": [], "val": [], "test": list(tiny.sample_ids)})
+    code = main(["train", "--data", str(tiny.root), "--out", str(tmp_path / "r"), "--epochs", "1", "--quiet", *args])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_eval_of_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert main(["eval", "--run", str(tmp_path)]) == 2
+    assert "not a flexaqa AQA run" in capsys.readouterr().err
