@@ -55,7 +55,8 @@ def _table(counts):
 
 
 def detection_coach_synthetic(trials: int, noise: float) -> dict:
-    """The coach's own parametric squat/curl/press, one error per faulty repetition, true repetitions."""
+    """The slots of :data:`flexaqa.coach.synthetic.SYNTH_SLOTS` (simulator signature and keystep rule agree), one
+    error per faulty repetition, with pose jitter and the video pipeline's cleaning, true repetitions."""
     from flexaqa.coach.synthetic import SYNTH_SLOTS, synthetic_set
 
     counts = defaultdict(lambda: defaultdict(int))
@@ -310,7 +311,10 @@ def to_markdown(res: dict) -> str:
         "",
     ]
     for key, title in (
-        ("detection_coach_synthetic", "Detection on the coach's parametric reps"),
+        (
+            "detection_coach_synthetic",
+            "Detection on SYNTH_SLOTS (simulator via synthetic_set, 1 cm jitter + cleaning)",
+        ),
         ("detection_simulator", "Detection on flexaqa.synth simulated poses"),
         ("detection_rendered", "Full video path (MediaPipe) on flexaqa.synth renderings, phone view"),
     ):
@@ -332,6 +336,7 @@ def to_markdown(res: dict) -> str:
                 f"| {et} | {r['tp']} | {r['fp']} | {r['fn']} | {r['precision']} | {r['recall']} | {r['f1']} |"
             )
         lines.append("")
+    lines += _before_after(res.get("detection_simulator", {}))
     th = res.get("throughput", {})
     if th:
         lines += [
@@ -350,6 +355,30 @@ def to_markdown(res: dict) -> str:
     if st:
         lines += ["## Streaming latency", "", "```", json.dumps(st, indent=2), "```", ""]
     return "\n".join(lines)
+
+
+def _before_after(after: dict) -> list[str]:
+    """Markdown table of detection on simulator poses before / after the keystep reconciliation."""
+    path = OUT / "coach_before.json"
+    if "per_error" not in after or not path.is_file():
+        return []
+    before = json.loads(path.read_text())
+    fmt = lambda t: f"{t['precision']} / {t['recall']} / {t['f1']} ({t['tp']}/{t['fp']}/{t['fn']})"  # noqa: E731
+    lines = [
+        "## Simulator poses: before / after the keystep reconciliation",
+        "",
+        f"Before: {before['note']}.",
+        "",
+        "| error | before P / R / F1 (tp/fp/fn) | after P / R / F1 (tp/fp/fn) |",
+        "|---|---|---|",
+        f"| all | {fmt(before['total'])} | {fmt(after['total'])} |",
+    ]
+    empty = {"precision": "-", "recall": "-", "f1": "-", "tp": 0, "fp": 0, "fn": 0}
+    for et in sorted(set(before["per_error"]) | set(after["per_error"])):
+        b, a = before["per_error"].get(et, empty), after["per_error"].get(et, empty)
+        if (b["tp"], b["fp"], b["fn"]) != (a["tp"], a["fp"], a["fn"]):
+            lines.append(f"| {et} | {fmt(b)} | {fmt(a)} |")
+    return [*lines, "", "(only error types whose counts changed are listed)", ""]
 
 
 def main() -> None:

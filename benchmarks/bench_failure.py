@@ -15,7 +15,14 @@ import time
 from pathlib import Path
 
 from flexaqa._io import atomic_write_text
-from flexaqa.failure import FailurePredictor, FailureRule, evaluate_failure, plot_by_k, trial_reps_from_sim
+from flexaqa.failure import (
+    FEATURE_NAMES,
+    FailurePredictor,
+    FailureRule,
+    evaluate_failure,
+    plot_by_k,
+    trial_reps_from_sim,
+)
 from flexaqa.failure.synthetic import make_fatigue_trials
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -74,9 +81,16 @@ def main() -> None:
     for name, rule in RULES.items():
         model = FailurePredictor(rule=rule).fit(train)
         results[f"simulator/{name}"] = evaluate_failure(model, test)
+    emg = tuple(n for n in FEATURE_NAMES if n.startswith(("mdf", "amp")))
+    tempo = tuple(n for n in FEATURE_NAMES if n.startswith(("tempo", "concentric")))
+    for name, drop in (("no_semg", emg), ("no_semg_no_tempo", emg + tempo)):
+        model = FailurePredictor(rule=RULES["drop15"], exclude=drop).fit(train)
+        results[f"simulator/drop15/{name}"] = evaluate_failure(model, test)
     fat_train, fat_test = make_fatigue_trials(400, seed=0), make_fatigue_trials(200, seed=1)
     rule = RULES["drop15"]
     results["fatigue_trials/drop15"] = evaluate_failure(FailurePredictor(rule=rule).fit(fat_train), fat_test)
+    model = FailurePredictor(rule=rule, exclude=emg + tempo).fit(fat_train)
+    results["fatigue_trials/drop15/no_semg_no_tempo"] = evaluate_failure(model, fat_test)
     OUT.mkdir(parents=True, exist_ok=True)
     plot_by_k(results["simulator/drop15"], OUT / "failure_by_k.png")
     atomic_write_text(OUT / "failure.json", json.dumps({
@@ -86,7 +100,8 @@ def main() -> None:
     lines = [
         "# Early failure prediction on synthetic data", "",
         "SYNTHETIC data (flexaqa simulator and hand-made fatigue trials): not FLEX. Each cell: model / "
-        "'last repetition persists'. Rows pool every k = 1..9.", "",
+        "'last repetition persists'. Rows pool every k = 1..9. `no_semg`: without the sEMG fatigue markers; "
+        "`no_semg_no_tempo`: also without the tempo features (ablations).", "",
         f"Simulator: {len(train)} train and {len(test)} test trials (subjects disjoint), all 20 actions.", "",
         "| data / rule | rows | fail rate | MAE of future scores | AUROC | F1 |", "|---|---|---|---|---|---|",
         *(summary_row(n, r) for n, r in results.items()), "",

@@ -86,8 +86,8 @@ def table(results: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--subjects", type=int, default=12)
-    ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--video-epochs", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--video-epochs", type=int, default=20)
     ap.add_argument("--no-video", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(2)

@@ -14,7 +14,9 @@ from flexaqa.testing import make_tiny_dataset  # noqa: E402
 
 
 def test_bench_on_the_release_layout(tmp_path, capsys):
-    tiny = make_tiny_dataset(tmp_path / "release", layout="release", subjects=("P01", "P02", "A01", "N01", "N02"))
+    tiny = make_tiny_dataset(
+        tmp_path / "release", layout="release", subjects=("P01", "P02", "A01", "N01", "N02")
+    )
     out = tmp_path / "res" / "aqa"
     before = torch.get_num_threads()
     try:

@@ -93,3 +93,12 @@ def test_extract_features_caches_and_names_missing_views(tmp_path):
         assert np.array_equal(feats[k], again[k])
     with pytest.raises(AQAError, match="View-2"):
         extract_features(src, tiny.sample_ids, FeatureSpec(), keys=("video_v2",), cache_root=tmp_path / "c")
+
+
+def test_emg_envelope_feature_follows_the_stronger_side():
+    rng = np.random.default_rng(0)
+    emg = rng.normal(size=(4000, 4)) * np.array(
+        [0.4, 0.1, 0.1, 0.1]
+    )  # column 0 (left for class 1) 4x stronger
+    left, right = emg_feature(emg, 2000.0, "A01", "envelope")
+    assert left + right == pytest.approx(1.0) and left > 0.7

@@ -4,6 +4,7 @@ predict round trip through the CLI on a tiny dataset, and the CLI's error paths.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,7 +59,9 @@ def test_short_training_lowers_the_loss_and_beats_a_constant(model):
         data.slots = None
     arrays, meta = fit_transform(data, normalize=model != "error_aware")
     tr = arrays["train"]
-    assert np.allclose(tr["video_v1"].mean(0), 0, atol=1e-5) and np.allclose(tr["video_v1"].std(0), 1, atol=1e-4)
+    assert np.allclose(tr["video_v1"].mean(0), 0, atol=1e-5) and np.allclose(
+        tr["video_v1"].std(0), 1, atol=1e-4
+    )
     if meta["normalized"]:
         assert tr["score"].min() == pytest.approx(0) and tr["score"].max() == pytest.approx(100)
         assert np.allclose(from_model_scale(tr["score"], meta), data.scores["train"], atol=1e-3)
@@ -79,7 +82,9 @@ def test_short_training_lowers_the_loss_and_beats_a_constant(model):
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("aqa") / "tiny"
-    return make_tiny_dataset(root, subjects=("P01", "P02", "A01", "N01", "N02", "N03"), actions=("squat",), reps=3)
+    return make_tiny_dataset(
+        root, subjects=("P01", "P02", "A01", "N01", "N02", "N03"), actions=("squat",), reps=3
+    )
 
 
 def _train(tiny, out, *extra):
@@ -138,7 +143,9 @@ def test_core_gart_run_and_resume(tiny, tmp_path, capsys):
 )
 def test_cli_error_paths(tiny, tmp_path, capsys, args, message):
     save_splits(tiny.root, "empty", {"train": [], "val": [], "test": list(tiny.sample_ids)})
-    code = main(["train", "--data", str(tiny.root), "--out", str(tmp_path / "r"), "--epochs", "1", "--quiet", *args])
+    code = main(
+        ["train", "--data", str(tiny.root), "--out", str(tmp_path / "r"), "--epochs", "1", "--quiet", *args]
+    )
     assert code == 2
     assert message in capsys.readouterr().err
 
@@ -146,3 +153,22 @@ def test_cli_error_paths(tiny, tmp_path, capsys, args, message):
 def test_eval_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["eval", "--run", str(tmp_path)]) == 2
     assert "not a flexaqa AQA run" in capsys.readouterr().err
+
+
+def test_torchrun_two_processes_train_from_the_cli(tiny, tmp_path):
+    """``torchrun --nproc_per_node=2 -m flexaqa train`` on CPU (gloo): one run folder, one report."""
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
+    if not Path(torchrun).is_file():
+        pytest.skip("torchrun is not installed")
+    run = tmp_path / "ddp"
+    cmd = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "flexaqa", "train", "--data", str(tiny.root),
+           "--out", str(run), "--variant", "pose+emg", "--epochs", "2", "--quiet", "--set", "model_args.hidden=16"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("run written to") == 1  # rank 0 reports
+    hist = json.loads((run / "squat" / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == [0, 1]

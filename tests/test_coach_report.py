@@ -20,7 +20,7 @@ from flexaqa.coach.schema import ReportSchemaError, report_schema
 
 @pytest.fixture(scope="module")
 def report_and_pose():
-    s = synthetic_set("squat", n_reps=3, errors=[(), ("AK44:ET056",), ("AK44:ET056", "AK44:ET055")])
+    s = synthetic_set("squat", n_reps=3, errors=[(), ("AK44:ET056",), ("AK44:ET056", "AK44:ET039")])
     return analyse_pose(s.pose, "squat", segmenter=s.segmenter), s.pose
 
 
@@ -86,7 +86,7 @@ def test_streaming_coach_reports_each_repetition_once():
     assert [e.rep for e in reps] == [0, 1, 2]
     assert [e.data["errors"] for e in reps] == [[], ["AK44:ET039"], []]
     # every repetition is reported after it ended, and before the stream ended when it could be
-    assert all(e.t >= s.reps[e.rep].end - 1e-6 for e in reps)
+    assert all(e.t >= s.reps[e.rep].end - 1e-4 for e in reps)  # the report rounds times to 0.1 ms
     assert events[0].kind == "person_found"
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from flexaqa.coach import analyse_pose, load_rules, synthetic_set
+from flexaqa.coach.pose import clean_pose
 from flexaqa.coach.rules import RulesError
 from flexaqa.coach.synthetic import SYNTH_SLOTS
 from flexaqa.kg import load_kg
@@ -46,7 +47,7 @@ def test_detector_fires_on_its_error(action, slot):
 
 def test_detection_survives_pose_noise():
     s = synthetic_set("squat", n_reps=2, errors=[(), ("AK44:ET056", "AK44:ET039")], noise=0.005, seed=3)
-    rep = analyse_pose(s.pose, "squat", segmenter=s.segmenter)
+    rep = analyse_pose(clean_pose(s.pose), "squat", segmenter=s.segmenter)  # the video pipeline's smoothing
     assert rep["repetitions"][0]["detected"] == []
     assert {"AK44:ET056", "AK44:ET039"} <= set(rep["repetitions"][1]["detected"])
 

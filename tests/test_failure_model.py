@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from flexaqa.failure import FailureError, FailurePredictor, FailureRule, evaluate_failure
+from flexaqa.failure import FEATURE_NAMES, FailureError, FailurePredictor, FailureRule, evaluate_failure
 from flexaqa.failure.synthetic import make_fatigue_trials
 
 
@@ -19,6 +19,10 @@ def test_predictor_beats_last_repetition_persists_on_fatigue_trials(tmp_path):
     m, base = rep["overall"]["model"], rep["overall"]["last_persists"]
     assert 0.1 < rep["overall"]["positive_rate"] < 0.9
     assert m["mae"] < base["mae"] and m["auroc"] > base["auroc"] + 0.05 and m["f1"] > base["f1"]
+    # without the fatigue markers and tempo the early warning is gone
+    markers = tuple(n for n in FEATURE_NAMES if n.startswith(("mdf", "amp", "tempo", "concentric")))
+    blind = evaluate_failure(FailurePredictor(rule=rule, exclude=markers).fit(make_fatigue_trials(200)), test)
+    assert blind["by_k"][3]["model"]["auroc"] < rep["by_k"][3]["model"]["auroc"] - 0.1
     # early on (k = 3) the collapse has not started: only the fatigue markers can tell
     k3 = rep["by_k"][3]
     assert k3["model"]["auroc"] > 0.75 and k3["model"]["auroc"] > k3["last_persists"]["auroc"]
@@ -27,6 +31,8 @@ def test_predictor_beats_last_repetition_persists_on_fatigue_trials(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(FailureError, match="not a flexaqa failure model"):
         FailurePredictor.load(tmp_path / "bad.json")
+    with pytest.raises(FailureError, match="unknown feature"):
+        FailurePredictor(exclude=("mdf",)).fit(test)
     with pytest.raises(FailureError, match="not fitted"):
         FailurePredictor().flag_proba(np.zeros((1, 3)))
 

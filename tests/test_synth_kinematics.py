@@ -86,3 +86,28 @@ def test_repetitions_follow_kg_phase_order():
     hip = tr.joints[:, J["right_hip"], 2]
     i0, i1 = int(r.start * tr.fps), int(r.end * tr.fps)
     assert abs(int(np.argmin(hip[i0:i1])) + i0 - i) < 0.1 * tr.fps
+
+
+@pytest.mark.parametrize("subj", SUBJECTS, ids=lambda s: s.id)
+def test_clean_form_meets_the_keysteps(subj):
+    def sep(j, a, b):  # (T,) distance between the left and right joint of a pair
+        return np.linalg.norm(j[:, J[f"right_{a}"]] - j[:, J[f"left_{b}"]], axis=-1)
+
+    ur = _clean(subj, "barbell-upright-row").joints  # AK02: slightly wider than shoulder-width
+    ratio = sep(ur, "wrist", "wrist") / sep(ur, "shoulder", "shoulder")
+    assert ratio.min() > 1.05 and ratio.max() < 1.6
+    fly = _clean(subj, "bent-over-dumbbell-reverse-fly")  # AK21: about 40 deg to the ground
+    i0, i1 = round(fly.reps[0].start * fly.fps), round(fly.reps[-1].end * fly.fps)
+    assert abs(np.median(trunk_pitch(fly.joints[i0:i1])) - 50) < 6
+    dl = _clean(subj, "deadlift")  # AK40/AK41: bar over the mid-foot, close to the shins, moving straight up
+    r = dl.reps[0]
+    i0, i1 = round(r.start * dl.fps), round(r.end * dl.fps)
+    bar = dl.joints[i0:i1, [J["right_wrist"], J["left_wrist"]]].mean(1)  # (T, 3)
+    ankle = dl.joints[i0:i1, [J["right_ankle"], J["left_ankle"]]].mean(1)
+    ahead = bar[:, 1] - ankle[:, 1]
+    assert np.abs(ahead).max() < 0.1 and np.ptp(ahead) < 0.1
+    elbow = joint_angle(*(dl.joints[i0:i1, J[f"right_{n}"]] for n in ("shoulder", "elbow", "wrist")))
+    assert elbow.min() > 140  # straight arms all the way
+    sq = _clean(subj, "squat").joints  # AK44: thigh-calf angle slightly below 90 deg at the bottom
+    knee = joint_angle(*(sq[:, J[f"right_{n}"]] for n in ("hip", "knee", "ankle")))
+    assert 70 < knee.min() < 90

@@ -112,3 +112,13 @@ def test_cli_trains_and_evaluates_on_a_tiny_dataset(tmp_path, capsys):
                                                "Left biceps femoris", "Right biceps femoris"}  # fmt: skip
     assert "baseline" in capsys.readouterr().out
     assert main(["video2emg", "eval", *args, "--checkpoint", str(tmp_path / "nope.pt"), "--out", "x"]) == 2
+
+
+def test_progress_encoding_of_a_cropped_window_matches_the_full_repetition(v2e):
+    from flexaqa.video2emg.models import progress_encoding
+
+    full = progress_encoding(1, 50, torch.tensor([50]), "cpu")  # (1, 50, E)
+    window = progress_encoding(1, 20, torch.tensor([[12, 50]]), "cpu")  # frames 12..31 of the repetition
+    torch.testing.assert_close(window, full[:, 12:32])
+    padded = progress_encoding(2, 50, torch.tensor([50, 30]), "cpu")
+    torch.testing.assert_close(padded[1, 29], full[0, 49])  # the last real frame is at progress 1

@@ -77,7 +77,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="auto")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="run-config override")
     p.add_argument("--out", default="benchmarks/results/aqa", help="results path without suffix")
-    p.add_argument("--no-i3d-timing", action="store_true", help="skip timing one I3D clip (the CoRe cost ratio)")
+    p.add_argument(
+        "--no-i3d-timing", action="store_true", help="skip timing one I3D clip (the CoRe cost ratio)"
+    )
     _feature_options(p)
     p.set_defaults(func=cmd_bench_aqa)
 
@@ -106,11 +108,20 @@ def cmd_train(args) -> int:
     overrides = list(args.set) + [f"epochs={args.epochs}"] * (args.epochs is not None)
     overrides += [f"seed={args.seed}"] * (args.seed is not None) + ["progress=false"] * args.quiet
     config = load_config(args.config, overrides=overrides)
-    results = train_run(
-        args.data, out=args.out, model=args.model, variant=args.variant, action=args.action, split=args.split,
-        config=config, spec=_spec(args, config.seed), cache_root=args.cache, resume=args.resume,
-        progress=not args.quiet,
-    )  # fmt: skip
+    from flexaqa.train.distributed import cleanup_distributed
+
+    try:
+        results = train_run(
+            args.data, out=args.out, model=args.model, variant=args.variant, action=args.action,
+            split=args.split, config=config, spec=_spec(args, config.seed), cache_root=args.cache,
+            resume=args.resume, progress=not args.quiet,
+        )  # fmt: skip
+        import torch.distributed as dist
+
+        if dist.is_initialized() and dist.get_rank() != 0:
+            return 0
+    finally:
+        cleanup_distributed()
     _print_metrics(results, summarize(results))
     print(f"run written to {args.out}")
     return 0

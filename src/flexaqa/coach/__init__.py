@@ -3,9 +3,9 @@
 Light at import time: MediaPipe and PyAV are imported only when a video is analysed.
 
 >>> from flexaqa.coach import analyse_pose, synthetic_set
->>> s = synthetic_set("barbell-biceps-curl", n_reps=1, errors=["AK08:ET023"])
+>>> s = synthetic_set("barbell-biceps-curl", n_reps=1, errors=["AK08:ET022"])
 >>> analyse_pose(s.pose, "barbell-biceps-curl", segmenter=s.segmenter)["repetitions"][0]["detected"]
-['AK08:ET023']
+['AK08:ET022']
 """
 
 from flexaqa.coach._types import (

@@ -131,7 +131,13 @@ class Coach:
         else:
             reps = self.segmenter(pose, self.action)
         now = self._t[-1]
-        new = [r for r in reps if r.start > self._done_until + 1e-6 and (final or r.end <= now - self.settle)]
+        # a repetition is new when its middle lies after the last reported one: continuous sets have
+        # repetitions that start exactly where the previous one ended
+        new = [
+            r
+            for r in reps
+            if 0.5 * (r.start + r.end) > self._done_until + 1e-6 and (final or r.end <= now - self.settle)
+        ]
         if not new:
             return []
         new = [Rep(self.n_reps + k, r.start, r.end, r.phases) for k, r in enumerate(new)]

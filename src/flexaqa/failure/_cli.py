@@ -32,6 +32,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="score the drop is measured from: first, observed_mean, observed_max",
     )
     p.add_argument("--alpha", type=float, default=1.0, help="L2 penalty of the regressions")
+    p.add_argument("--exclude", default="", help="comma-separated feature names to leave out (ablation)")
     p.set_defaults(func=cmd_train)
 
     p = fsub.add_parser("eval", help="metrics of a trained model on a split, as a function of k")
@@ -103,7 +104,8 @@ def cmd_train(args) -> int:
         reference=args.reference,
     )
     train = _trials(args, ["train", "val"])
-    model = FailurePredictor(rule=rule, alpha=args.alpha).fit(train)
+    exclude = tuple(n.strip() for n in args.exclude.split(",") if n.strip())
+    model = FailurePredictor(rule=rule, alpha=args.alpha, exclude=exclude).fit(train)
     model.save(Path(args.out) / "failure.json")
     print(f"trained on {len(train)} trials; model {args.out}/failure.json")
     _report(model, _trials(args, [args.split]), args.out)

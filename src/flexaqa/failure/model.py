@@ -113,6 +113,7 @@ class FailurePredictor:
 
     rule: FailureRule = field(default_factory=FailureRule)
     alpha: float = 1.0
+    exclude: tuple[str, ...] = ()  # feature names left out (ablations), e.g. the sEMG markers
     mean_: np.ndarray | None = None
     scale_: np.ndarray | None = None
     score_w_: dict[int, np.ndarray] = field(default_factory=dict)  # horizon -> weights
@@ -120,9 +121,14 @@ class FailurePredictor:
     threshold_: float = 0.5
 
     def _z(self, X: np.ndarray) -> np.ndarray:
-        return (np.asarray(X, float) - self.mean_) / self.scale_
+        keep = [i for i, n in enumerate(FEATURE_NAMES) if n not in self.exclude]
+        return ((np.asarray(X, float) - self.mean_) / self.scale_)[:, keep]
 
     def fit(self, trials: Sequence[TrialReps]) -> FailurePredictor:
+        unknown = sorted(set(self.exclude) - set(FEATURE_NAMES))
+        if unknown:
+            raise FailureError(f"unknown feature(s) to exclude: {', '.join(unknown)}; see FEATURE_NAMES")
+        self.exclude = tuple(self.exclude)
         rows = build_rows(trials, self.rule)
         self.mean_ = rows.X.mean(0)
         self.scale_ = np.where(rows.X.std(0) > 1e-9, rows.X.std(0), 1.0)
@@ -174,6 +180,7 @@ class FailurePredictor:
             "format": "flexaqa-failure/1",
             "rule": self.rule.to_dict(),
             "alpha": self.alpha,
+            "exclude": list(self.exclude),
             "features": list(FEATURE_NAMES),
             "mean": self.mean_.tolist(),
             "scale": self.scale_.tolist(),
@@ -198,7 +205,8 @@ class FailurePredictor:
         if d["features"] != list(FEATURE_NAMES):
             raise FailureError(f"{path} was trained on other features: {d['features']}")
         return cls(
-            rule=FailureRule(**d["rule"]), alpha=d["alpha"], mean_=np.asarray(d["mean"]),
+            rule=FailureRule(**d["rule"]), alpha=d["alpha"], exclude=tuple(d.get("exclude", ())),
+            mean_=np.asarray(d["mean"]),
             scale_=np.asarray(d["scale"]), score_w_={int(h): np.asarray(w) for h, w in d["score_w"].items()},
             flag_w_=np.asarray(d["flag_w"]), threshold_=float(d["threshold"]),
         )  # fmt: skip

@@ -88,7 +88,7 @@ ERROR_SPECS: dict[str, ErrorSpec] = {
            (_e("shoulder_elev", 12, "p"), _e("shoulder_fwd", 10, "p")), "clavicle", 5),
         _S("ET023", "pose", "elbows swing ±20° forward/back", (_e("arm_fwd", 20, "p", True),), "elbow_pos", 4),
         _S("ET024", "pose", "elbow pole rotated 35° down and bar 6 cm lower at the top",
-           (_e("flare", -35), _e("wrist_z", -0.06, "p")), "elbow_height", 3),
+           (_e("flare", 35), _e("wrist_z", -0.06, "p")), "elbow_height", 3),
         _S("ET025", "pose", "bar drifts ±8 cm forward/back mid-lift", (_e("wrist_y", 0.08, "b", True),), "wrist_path", 3),
         _S("ET026", "pose", "palm rotated ±70° about the forearm", (_e("palm", 70, two=True),), "palm", 2),
         _S("ET027", "pose", "elbow flexion varies by 35° within the phase", (_e("elbow", 35, "b"),), "elbow_range", 12),

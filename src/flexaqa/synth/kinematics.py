@@ -40,6 +40,7 @@ class Program:
     stance: float = 0.16  # ankle half-width (m at 1.75 m stature)
     primary: str = "wrist"  # coordinate whose height traces the repetition: "wrist" | "hip"
     bench: str | None = None  # "flat" | "incline" | "decline" | "seat"
+    rigid_arm: bool = False  # trunk targets: keep the wrist distance at the end points' (straight arms)
 
 
 _ANG, _TR = "angles", "trunk"
@@ -48,17 +49,17 @@ _ROW = dict(posture="bent", arm_mode=_TR, primary="wrist")
 
 PROGRAMS: dict[str, Program] = {
     "standing-barbell-overhead-press": Program(
-        "stand", (2, 0), ((0, 0), (0, 0)), _TR, ((0.1, 0.22, 0.1), (0.14, 0.05, 0.97)), (0.4, 0.5, -0.8)
+        "stand", (2, 0), ((0, 0), (0, 0)), _TR, ((0.1, 0.22, 0.1), (0.12, 0.04, 0.995)), (0.4, 0.5, -0.8)
     ),
     "barbell-biceps-curl": Program("stand", (0, 0), ((0, 0), (0, 0)), _ANG, ((90, 4, 10), (90, 12, 140)), (0, 1, 0)),
-    "barbell-upright-row": Program(
-        "stand", (3, 3), ((0, 0), (0, 0)), _TR, ((-0.12, 0.14, -0.93), (-0.22, 0.18, -0.08)), (0.8, 0.0, 0.6)
+    "barbell-upright-row": Program(  # AK02: hands slightly wider than shoulder-width, kept on the bar
+        "stand", (3, 3), ((0, 0), (0, 0)), _TR, ((0.08, 0.16, -0.955), (0.08, 0.24, -0.13)), (0.8, 0.0, 0.6)
     ),
     "dumbbell-front-raise": Program("stand", (0, 0), ((0, 0), (0, 0)), _ANG, ((90, 5, 10), (90, 90, 12)), (0, 1, 0.5)),
     "dumbbell-biceps-curl": Program("stand", (0, 0), ((0, 0), (0, 0)), _ANG, ((90, 4, 10), (90, 10, 140)), (0, 1, 0)),
     "dumbbell-lateral-raise": Program("stand", (0, 0), ((0, 0), (0, 0)), _ANG, ((0, 8, 15), (0, 88, 15)), (0, 1, 0)),
-    "bent-over-dumbbell-reverse-fly": Program(
-        "bent", (70, 70), ((-0.12, -0.06), (-0.12, -0.06)), _ANG, ((90, 70, 15), (0, 90, 15)), (0, 1, 0)
+    "bent-over-dumbbell-reverse-fly": Program(  # AK21: torso about 40 deg to the ground = 50 deg from vertical
+        "bent", (50, 50), ((-0.12, -0.06), (-0.12, -0.06)), _ANG, ((90, 70, 15), (0, 90, 15)), (0, 1, 0)
     ),
     "flat-barbell-bench-press": Program(
         "supine", (-90, -90), ((0, 0), (0, 0)), _TR, _BENCH_ARMS, (0.8, -0.3, -0.5), bench="flat"
@@ -83,12 +84,12 @@ PROGRAMS: dict[str, Program] = {
         "seated", (-8, -8), ((0, 0), (0, 0)), _TR, ((0.4, 0.05, 0.1), (0.1, 0.05, 0.98)), (1, -0.1, -0.5),
         bench="seat",
     ),
-    "deadlift": Program(
-        "bent", (55, 2), ((-0.22, -0.36), (0, 0)), _TR, ((0.05, 0.80, -0.55), (0.05, 0.02, -0.97)), (0.3, -0.5, 0),
-        stance=0.15, primary="hip",
+    "deadlift": Program(  # AK40/AK41: shoulders just ahead of a bar over mid-foot, shins close to it, arms straight
+        "bent", (55, 2), ((-0.42, -0.27), (0, 0)), _TR, ((0.05, 0.80, -0.55), (0.05, 0.02, -0.97)), (0.3, -0.5, 0),
+        stance=0.15, primary="hip", rigid_arm=True,
     ),
-    "squat": Program(
-        "stand", (6, 42), ((0, 0), (-0.2, -0.45)), _TR, ((0.42, -0.16, 0.05), (0.42, -0.16, 0.05)), (0.3, -0.5, -1),
+    "squat": Program(  # AK44: thigh-calf angle slightly below 90 deg at the bottom
+        "stand", (6, 42), ((0, 0), (-0.2, -0.38)), _TR, ((0.42, -0.16, 0.05), (0.42, -0.16, 0.05)), (0.3, -0.5, -1),
         stance=0.23, primary="hip",
     ),
     "barbell-bent-over-row": Program(
@@ -212,7 +213,7 @@ def _arm(prog, seg, side, shoulder, R, p, knobs, n):
         abd = _k(knobs, "arm_abd", n) + np.degrees(_k(knobs, "grip", n) / (l1 + l2))
         u, fore = (_rot(np.repeat(ey, n, 0), -side * abd, v) for v in (u, fore))
         fwd = _k(knobs, "arm_fwd", n)
-        u, fore = (_rot(np.repeat(ex, n, 0), -fwd, v) for v in (u, fore))
+        u, fore = (_rot(np.repeat(ex, n, 0), fwd, v) for v in (u, fore))  # positive swings the arm forward
         elbow = shoulder + l1 * np.einsum("tij,tj->ti", R, u)
         wrist = elbow + l2 * np.einsum("tij,tj->ti", R, fore)
         shift = (
@@ -223,6 +224,9 @@ def _arm(prog, seg, side, shoulder, R, p, knobs, n):
             elbow, wrist = two_link_ik(shoulder, wrist + shift, l1, l2, elbow - shoulder)
         return elbow, wrist
     t = q * (l1 + l2)
+    if prog.rigid_arm:  # the straight-line blend of two directions is shorter than either: restore the length
+        reach = _lerp(np.linalg.norm(a0), np.linalg.norm(a1), p)
+        t = t * (reach / np.maximum(np.linalg.norm(q, axis=-1), 1e-9))[:, None]
     t = t * (1 - _k(knobs, "elbow", n) / 200)[:, None]
     t[:, 0] = t[:, 0] * side + side * _k(knobs, "grip", n)
     target = shoulder + np.einsum("tij,tj->ti", R, t)
@@ -232,7 +236,7 @@ def _arm(prog, seg, side, shoulder, R, p, knobs, n):
     flare = _k(knobs, "flare", n)
     if np.any(flare):
         axis = _unit(target - shoulder)
-        pole = _rot(axis, side * flare, pole)
+        pole = _rot(axis, -side * flare, pole)  # positive flare swings the elbows out to the sides
     return two_link_ik(shoulder, target, l1, l2, pole)
 
 

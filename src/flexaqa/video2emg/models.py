@@ -22,25 +22,47 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+PROGRESS_BANDS = 4
+
+
+def progress_encoding(b: int, t: int, lengths: torch.Tensor | None, device) -> torch.Tensor:
+    """(B, T, 2 * PROGRESS_BANDS) sin/cos of pi * k * u, u = frame / (length - 1) in [0, 1] (past the end: 1).
+
+    ``lengths`` is (B,) real lengths, or (B, 2) ``(offset, full length)`` for a window cropped out of a longer
+    repetition (frame i of the window is frame offset + i of the repetition).
+    """
+    n = torch.full((b,), t, device=device) if lengths is None else lengths.to(device)
+    off = torch.zeros_like(n) if n.ndim == 1 else n[:, 0]
+    n = n if n.ndim == 1 else n[:, 1]
+    u = (torch.arange(t, device=device)[None, :] + off[:, None]) / (n[:, None] - 1).clamp_min(1)  # (B, T)
+    ang = torch.pi * u.clamp(max=1.0)[..., None] * torch.arange(1, PROGRESS_BANDS + 1, device=device)
+    return torch.cat([torch.sin(ang), torch.cos(ang)], dim=-1).float()
+
+
 class TemporalHead(nn.Module):
     """(B, T, in_dim) features + (B,) action index (1..20, 0 = unknown) -> (B, T, out_channels).
 
-    Linear projection plus an action embedding, one temporal convolution (``kernel`` frames, same length),
-    a single-layer unidirectional LSTM, and a linear read-out per frame.
+    Linear projection plus an action embedding and a progress encoding (frame / (length - 1): where the frame
+    lies in its repetition, which is known offline from the keyframes), one temporal convolution (``kernel``
+    frames, same length), a single-layer unidirectional LSTM, and a linear read-out per frame.
     """
 
     def __init__(self, *, in_dim: int, hidden: int = 128, kernel: int = 5, out_channels: int = MAX_CHANNELS):
         super().__init__()
         self.proj = nn.Linear(in_dim, hidden)
         self.action = nn.Embedding(NUM_ACTIONS + 1, hidden)
+        self.progress = nn.Linear(PROGRESS_BANDS * 2, hidden)
         self.conv = nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2)
         self.lstm = nn.LSTM(hidden, hidden, num_layers=1, batch_first=True)
         self.out = nn.Linear(hidden, out_channels)
 
-    def forward(self, feats: torch.Tensor, action: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, feats: torch.Tensor, action: torch.Tensor | None = None, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
         h = self.proj(feats)  # (B, T, H)
         if action is not None:
             h = h + self.action(action.long())[:, None, :]
+        h = h + self.progress(progress_encoding(feats.shape[0], feats.shape[1], lengths, feats.device))
         h = torch.relu(self.conv(h.transpose(1, 2))).transpose(1, 2)  # (B, T, H)
         h, _ = self.lstm(h)
         return self.out(h)  # (B, T, C)
@@ -63,12 +85,14 @@ class Pose2EMG(nn.Module):
         self.in_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.in_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-6))
 
-    def forward(self, x: torch.Tensor, action: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, action: torch.Tensor | None = None, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if x.ndim != 3 or x.shape[-1] != self.in_dim:
             raise ModelError(
                 f"Pose2EMG expects (batch, frames, {self.in_dim}) features, got {tuple(x.shape)}"
             )
-        return self.head((x.float() - self.in_mean) / self.in_std, action)
+        return self.head((x.float() - self.in_mean) / self.in_std, action, lengths)
 
     def example_input(self, batch: int = 2) -> torch.Tensor:
         return torch.randn(batch, 12, self.in_dim)
@@ -107,14 +131,17 @@ class Video2EMG(nn.Module):
             self.backbone.eval()
         return self
 
-    def forward(self, x: torch.Tensor, action: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, action: torch.Tensor | None = None, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``lengths`` (B,) gives each padded sequence's real length (default: all frames are real)."""
         if x.ndim != 5 or x.shape[2] != 3:
             raise ModelError(f"Video2EMG expects frames (batch, time, 3, H, W), got {tuple(x.shape)}")
         b, t = x.shape[:2]
         frames = (x.flatten(0, 1).float() - self.pix_mean) / self.pix_std  # (B*T, 3, H, W)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
             feats = self.backbone(frames)  # (B*T, F)
-        return self.head(feats.view(b, t, -1), action)
+        return self.head(feats.view(b, t, -1), action, lengths)
 
     def example_input(self, batch: int = 2) -> torch.Tensor:
         return torch.rand(batch, 4, 3, 32, 32)

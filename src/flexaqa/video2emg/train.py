@@ -63,7 +63,7 @@ def _x(ex, cfg_input: str) -> np.ndarray:
 
 def _batch(examples, norm: ChannelNorm | None, kind: str, crop: int | None = None, rng=None):
     """Pad a list of examples to (B, T_max, ...) tensors; mask (B, T_max, C) marks real frames and channels."""
-    xs, ys, spans = [], [], []
+    xs, ys, spans, where = [], [], [], []
     for ex in examples:
         x, y = _x(ex, kind), ex.y
         s = 0
@@ -73,6 +73,7 @@ def _batch(examples, norm: ChannelNorm | None, kind: str, crop: int | None = Non
         xs.append(x)
         ys.append(norm.transform(ex.action, y) if norm is not None else y)
         spans.append(len(x))
+        where.append((s, len(ex.y)))
     t = max(spans)
     x = np.zeros((len(xs), t, *xs[0].shape[1:]), np.float32)
     y = np.zeros((len(xs), t, MAX_CHANNELS), np.float32)
@@ -82,7 +83,8 @@ def _batch(examples, norm: ChannelNorm | None, kind: str, crop: int | None = Non
         y[i, : len(b), : b.shape[1]] = b
         mask[i, : len(b), : b.shape[1]] = 1.0
     action = torch.tensor([ex.action_index for ex in examples])
-    return torch.from_numpy(x), action, torch.from_numpy(y), torch.from_numpy(mask)
+    lengths = torch.tensor(where)  # (B, 2): crop offset and full length, for the progress encoding
+    return torch.from_numpy(x), action, torch.from_numpy(y), torch.from_numpy(mask), lengths
 
 
 def masked_mse(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -100,8 +102,8 @@ def predict_examples(
     out = []
     for i in range(0, len(examples), batch_size):
         chunk = examples[i : i + batch_size]
-        x, action, _, _ = _batch(chunk, None, kind)
-        z = model(x.to(device), action.to(device)).cpu().numpy()  # (B, T, C)
+        x, action, _, _, lengths = _batch(chunk, None, kind)
+        z = model(x.to(device), action.to(device), lengths).cpu().numpy()  # (B, T, C)
         for ex, zi in zip(chunk, z, strict=True):
             out.append(norm.inverse_transform(ex.action, zi[: len(ex.y), : len(ex.channels)]))
     return out
@@ -113,8 +115,8 @@ def _val_loss(model, examples, norm, batch_size: int) -> float:
     total, count = 0.0, 0.0
     with torch.no_grad():
         for i in range(0, len(examples), batch_size):
-            x, action, y, mask = _batch(examples[i : i + batch_size], norm, model.input_kind)
-            pred = model(x.to(device), action.to(device))
+            x, action, y, mask, lengths = _batch(examples[i : i + batch_size], norm, model.input_kind)
+            pred = model(x.to(device), action.to(device), lengths)
             total += float(((pred - y.to(device)) ** 2 * mask.to(device)).sum())
             count += float(mask.sum())
     return total / max(count, 1.0)
@@ -165,10 +167,10 @@ def fit_video2emg(
         order = rng.permutation(len(train))
         total = 0.0
         for i in range(0, len(order), cfg.batch_size):
-            x, action, y, mask = _batch([train[j] for j in order[i : i + cfg.batch_size]], norm, cfg.input,
-                                        crop=cfg.max_frames, rng=rng)  # fmt: skip
+            chunk = [train[j] for j in order[i : i + cfg.batch_size]]
+            x, action, y, mask, lengths = _batch(chunk, norm, cfg.input, crop=cfg.max_frames, rng=rng)
             loss = masked_mse(
-                model(x.to(cfg.device), action.to(cfg.device)), y.to(cfg.device), mask.to(cfg.device)
+                model(x.to(cfg.device), action.to(cfg.device), lengths), y.to(cfg.device), mask.to(cfg.device)
             )
             opt.zero_grad(set_to_none=True)
             loss.backward()
