@@ -217,3 +217,20 @@ def test_cli_prints_one_line_per_problem_and_exits_1(ds, capsys):
     assert main(["data", "validate", str(ds)]) == 1
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all(str(ds / "trials") in line for line in lines)
+
+
+def test_durations_may_differ_by_one_sample_period(ds):
+    # a 60 fps phone view may end one frame earlier than the 120 fps views: not a problem, a second is
+    path = ds / "trials" / "P01-A16" / "pose.npy"
+    pose = np.load(path)
+    meta = json.loads((ds / "trials" / "P01-A16" / "trial.json").read_text())
+    period = 1.0 / meta["streams"]["pose"]["rate"]
+    for cut, expect_problem in ((1, False), (round(0.2 / period) + 2, True)):
+        shorter = pose[:-cut]
+        np.save(path, shorter)
+        shape = list(shorter.shape)
+        edit_json(
+            ds / "trials" / "P01-A16" / "trial.json", lambda d, s=shape: d["streams"]["pose"].update(shape=s)
+        )
+        found = [p for p in problems(ds) if "pose lasts" in p]
+        assert bool(found) == expect_problem, found

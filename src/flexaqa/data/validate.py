@@ -173,6 +173,7 @@ def _validate_trial(tdir: Path, rep: _Report, kg, by_id: dict, tol: float, deep:
         rep.add(tdir / "trial.json", str(exc))
         return
     durations: dict[str, float] = {}
+    periods: dict[str, float] = {}  # a stream's duration is only known to within one sample period
     for v in meta.get("views", []):
         if not v.get("file"):
             continue
@@ -180,6 +181,7 @@ def _validate_trial(tdir: Path, rep: _Report, kg, by_id: dict, tol: float, deep:
         n = _check_video(path, v, rep, deep)
         if n is not None:
             durations[f"video {v['name']}"] = n / float(v["fps"])
+            periods[f"video {v['name']}"] = 1.0 / float(v["fps"])
     for name in streams:
         spec = meta.get("streams", {}).get(name)
         if spec is None:
@@ -198,13 +200,16 @@ def _validate_trial(tdir: Path, rep: _Report, kg, by_id: dict, tol: float, deep:
                 )
         if name in ("pose", "emg"):
             durations[name] = len(arr) / float(spec["rate"])
+            periods[name] = 1.0 / float(spec["rate"])
     if durations:
         ref_name, ref = next(iter(durations.items()))
         for k, d in durations.items():
-            if abs(d - ref) > tol:
+            allowed = tol + max(periods[k], periods[ref_name])
+            if abs(d - ref) > allowed + 1e-9:
                 rep.add(
                     tdir / "trial.json",
-                    f"{k} lasts {d:.3f} s but {ref_name} lasts {ref:.3f} s (tolerance {tol} s)",
+                    f"{k} lasts {d:.3f} s but {ref_name} lasts {ref:.3f} s "
+                    f"(tolerance {tol} s plus one sample period)",
                 )
     trial_len = max(durations.values()) if durations else None
     if anns is None:
