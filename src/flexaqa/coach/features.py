@@ -266,6 +266,19 @@ def foot_height(c):
     return (_mid(c["x"], "left_ankle", "right_ankle") - c["hip"]) @ c["up"] / c["L"]
 
 
+@_feature(
+    "heel_lift",
+    ("left_heel", "right_heel", "left_toe", "right_toe", *_TORSO),
+    "torso",
+    "heels above the toes (worse foot)",
+)
+def heel_lift(c):
+    x = c["x"]
+    # a foot flat on the floor has both points level; the absolute value does not depend on which FLEX-21 foot
+    # point is the heel (a naming convention, see flexaqa.skeleton)
+    return _worst(c, lambda c, s: np.abs((x[:, J[f"{s}_heel"]] - x[:, J[f"{s}_toe"]]) @ c["up"]) / c["L"])
+
+
 @_feature("hip_position", (*_LEGS, *_TORSO), "ratio", "hip height between knees (0) and shoulders (1)")
 def hip_position(c):
     knee = _mid(c["x"], "left_knee", "right_knee") @ c["up"]
