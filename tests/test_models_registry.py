@@ -6,6 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import flexaqa.video2emg.models  # noqa: E402, F401  (registers the video2emg family: the list is the same in every process)
 from flexaqa.models import ModelError, create_model, list_models, model_entry  # noqa: E402
 
 
@@ -45,6 +46,12 @@ def test_tiny_forward_backward(name):
         with torch.no_grad():
             pred = model(batch)["score"]
         assert pred.shape == (6,) and torch.isfinite(pred).all()
+    elif model_entry(name).kind == "video2emg":  # one value per muscle channel per frame
+        x = model.example_input(2)
+        model.train()
+        y = model(x, torch.tensor([16, 1]))  # with the action index, so its embedding gets a gradient too
+        assert y.shape == (*x.shape[:2], 4) and torch.isfinite(y).all()
+        y.square().mean().backward()
     else:
         x = model.example_input(2).requires_grad_(True)
         model.train()

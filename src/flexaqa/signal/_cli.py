@@ -32,6 +32,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     common(p)
     p.add_argument("--channel", type=int, help="only this channel (0-based column)")
     p.add_argument("--min-duration", type=float, default=0.1, help="shortest burst in seconds")
+    p.add_argument(
+        "--quiet-percent",
+        type=float,
+        default=30.0,
+        help="share of the recording assumed at rest, used to estimate the noise floor (default 30); "
+        "lower it (e.g. 10) for a muscle that stays partly active through a continuous set",
+    )
+    p.add_argument(
+        "--min-fraction",
+        type=float,
+        default=0.1,
+        help="the on threshold is at least this fraction of the way from the floor to the 99th percentile "
+        "(default 0.1; 0.25 with --quiet-percent 10 separates the repetitions of a continuous set)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_bursts)
 
@@ -157,7 +171,11 @@ def cmd_bursts(args) -> int:
                 f"--channel {args.channel} does not exist: {args.input} has channels 0-{x.shape[1] - 1}"
             )
         x = x[:, [args.channel]]
-    bursts, proc = find_bursts(x, args.fs, cfg, min_duration=args.min_duration)
+    if not 0 < args.quiet_percent < 100 or not 0 < args.min_fraction < 1:
+        raise SignalError("--quiet-percent must be in (0, 100) and --min-fraction in (0, 1)")
+    bursts, proc = find_bursts(
+        x, args.fs, cfg, min_duration=args.min_duration, quiet=args.quiet_percent, fraction=args.min_fraction
+    )
     mdf, _ = burst_frequencies(proc.filtered, bursts)
     fatigue = fatigue_summary(bursts, mdf)
     chan = (lambda k: args.channel) if args.channel is not None else (lambda k: int(k))

@@ -115,6 +115,7 @@ class Video2EMG(nn.Module):
         freeze_backbone: bool = False,
     ):
         super().__init__()
+        backbone.fc = nn.Identity()  # only the pooled features are used: drop the ImageNet classifier
         self.backbone = backbone
         self.freeze_backbone = freeze_backbone
         self.register_buffer("pix_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
