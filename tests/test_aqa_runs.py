@@ -28,14 +28,6 @@ from flexaqa.train import config_from_dict  # noqa: E402
 from flexaqa.train.trainer import fit  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _action_data(n: int = 120) -> ActionData:
     """Features that are noisy linear images of the slots, scores = FKG scores of the slots (known relation);
     scores shifted to 40..90 so the 0-100 normalisation is exercised."""

@@ -22,16 +22,6 @@ from flexaqa.models import (  # noqa: E402
 from flexaqa.models.i3d import convert_i3d_state_dict  # noqa: E402
 from flexaqa.models.stgcn import spatial_adjacency  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one torch thread is faster and steadier on shared CI cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 DATA = Path(__file__).parent / "data"
 
 

@@ -17,16 +17,6 @@ torch = pytest.importorskip("torch")
 
 from flexaqa.models import ModelError, build_groups, create_model, decode_delta, leaf_targets  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one torch thread is faster and steadier on shared CI cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 REFERENCE = json.loads((Path(__file__).parent / "data" / "gart_core_reference.json").read_text())
 CASES = sorted(REFERENCE["cases"])
 

@@ -12,15 +12,6 @@ from flexaqa.models import ModelError, create_model, gaussian_soft_labels  # noq
 from flexaqa.testing import FIGURE6_EXAMPLE  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one torch thread is faster and steadier on shared CI cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_usdl_soft_labels_are_normalised_gaussians():
     soft = gaussian_soft_labels(torch.tensor([30.0, 71.5]))
     assert soft.shape == (2, 101)

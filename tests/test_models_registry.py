@@ -9,16 +9,6 @@ torch = pytest.importorskip("torch")
 import flexaqa.video2emg.models  # noqa: E402, F401  (registers the video2emg family: the list is the same in every process)
 from flexaqa.models import ModelError, create_model, list_models, model_entry  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one torch thread is faster and steadier on shared CI cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 TINY = [n for n in list_models() if n.endswith("_tiny")] + ["emg_head"]
 
 

@@ -14,15 +14,6 @@ from flexaqa.train.checkpoint import CheckpointError, load_checkpoint, model_fro
 from flexaqa.train.trainer import TrainError, evaluate, fit, predict  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one torch thread is faster and steadier on shared CI cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def splits():
     return split_feature_set(make_feature_set("A01", 100, seed=0), seed=0)
