@@ -111,6 +111,21 @@ def test_train_eval_predict_round_trip(tiny, tmp_path, capsys):
     assert main(["predict", "--run", str(run), sid]) == 0
     assert "feedback:" in capsys.readouterr().out
 
+    # the run's predictions feed the VideoQA KG-coach answerer
+    preds = tmp_path / "preds.jsonl"
+    assert (
+        main(["predict", "--run", str(run), "--split", "all", "--jsonl", str(preds), "--threshold", "0.5"])
+        == 0
+    )
+    records = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert sorted(r["sample_id"] for r in records) == sorted(tiny.sample_ids)
+    assert all(r["action"] == "squat" and all(":" in s for s in r["slots"]) for r in records)
+    qa, answers = tmp_path / "qa", tmp_path / "answers.jsonl"
+    assert main(["vqa", "build", "--data", str(tiny.root), "--out", str(qa)]) == 0
+    assert main(["vqa", "answer", "--refs", str(qa), "--kg-coach", str(preds), "--out", str(answers)]) == 0
+    n_test_qa = len((qa / "qa_test.jsonl").read_text().splitlines())
+    assert len(answers.read_text().splitlines()) == n_test_qa
+
 
 def test_core_gart_run_and_resume(tiny, tmp_path, capsys):
     run = tmp_path / "run"

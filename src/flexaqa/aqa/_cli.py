@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def _feature_options(p: argparse.ArgumentParser) -> None:
@@ -58,7 +59,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("predict", help="score samples with a trained run (+ predicted errors and feedback)")
     p.add_argument("--run", required=True, help="run folder written by flexaqa train")
-    p.add_argument("samples", nargs="+", metavar="SAMPLE", help="sample ids of the dataset")
+    p.add_argument("samples", nargs="*", metavar="SAMPLE", help="sample ids of the dataset")
+    p.add_argument(
+        "--split",
+        choices=("train", "val", "test", "all"),
+        help="predict every sample of this split of the run",
+    )
+    p.add_argument(
+        "--jsonl",
+        help="also write one prediction per line {sample_id, action, slots, score}, the input of "
+        "`flexaqa vqa answer --kg-coach`",
+    )
     p.add_argument("--data", help="dataset folder (default: the one the run was trained on)")
     p.add_argument("--threshold", type=float, default=0.5, help="slot probability that counts as an error")
     p.add_argument("--json", action="store_true")
@@ -153,9 +164,17 @@ def cmd_eval(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from flexaqa.aqa.runs import predict_samples
+    from flexaqa._io import atomic_write_text
+    from flexaqa.aqa.runs import AQAError, predict_samples, prediction_records, run_split_ids
 
-    items = predict_samples(args.run, args.samples, data=args.data, threshold=args.threshold)
+    samples = list(args.samples) + (run_split_ids(args.run, args.split) if args.split else [])
+    if not samples:
+        raise AQAError("give sample ids or --split train|val|test|all")
+    items = predict_samples(args.run, samples, data=args.data, threshold=args.threshold)
+    if args.jsonl:
+        lines = [json.dumps(r) for r in prediction_records(items)]
+        atomic_write_text(args.jsonl, "\n".join(lines) + "\n")
+        print(f"wrote {len(lines)} predictions to {args.jsonl}", file=sys.stderr)
     if args.json:
         print(json.dumps(items, indent=1, default=float))
         return 0

@@ -379,8 +379,41 @@ def load_action_model(run: str | Path, action: str):
     d = Path(run) / action
     if not (d / "best.pt").is_file() or not (d / "meta.json").is_file():
         raise AQAError(f"{d}: action {action} has no trained model (best.pt and meta.json)")
-    meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
-    return model_from_checkpoint(d / "best.pt"), meta
+    return model_from_checkpoint(d / "best.pt"), load_action_meta(run, action)
+
+
+def run_split_ids(run: str | Path, split: str) -> list[str]:
+    """Every sample id of ``split`` (train, val, test or all) over the run's actions, as the run saw them."""
+    doc = read_run(run)
+    names = ("train", "val", "test") if split == "all" else (split,)
+    if not set(names) <= {"train", "val", "test"}:
+        raise AQAError(f"split must be train, val, test or all, got {split!r}")
+    ids: list[str] = []
+    for action in doc["actions"]:
+        meta = load_action_meta(run, action)
+        ids += [i for name in names for i in meta["ids"][name]]
+    return ids
+
+
+def load_action_meta(run: str | Path, action: str) -> dict:
+    path = Path(run) / action / "meta.json"
+    if not path.is_file():
+        raise AQAError(f"{path}: action {action} has no trained model")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def prediction_records(items: Sequence[dict]) -> list[dict]:
+    """:func:`predict_samples` output as VideoQA model predictions (``flexaqa vqa answer --kg-coach``):
+    ``{"sample_id", "action", "slots": ["AK04:ET005", ...], "score"}`` per sample."""
+    return [
+        {
+            "sample_id": it["sample"],
+            "action": it["action"],
+            "slots": [f"{e['keystep']}:{e['error']}" for e in it.get("errors", [])],
+            "score": round(float(it["score"]), 4),
+        }
+        for it in items
+    ]
 
 
 def _open(run_doc: dict, data):
