@@ -30,9 +30,9 @@ def test_unknown_action_exits_2(tmp_path, capsys):
     assert code == 2 and "unknown action 'sqat'" in err and "squat" in err
 
 
-def test_run_option_is_refused_clearly(tmp_path, capsys):
-    code, _, err = _run(capsys, tmp_path / "x.mp4", "--action", "squat", "--run", "runs/x")
-    assert code == 2 and "--run" in err
+def test_run_that_is_not_a_run_folder_exits_2(tmp_path, capsys):
+    code, _, err = _run(capsys, tmp_path / "x.mp4", "--action", "squat", "--run", tmp_path / "runs" / "x")
+    assert code == 2 and "not a flexaqa AQA run folder" in err
 
 
 @pytest.mark.parametrize("content", [b"", b"this is not a video" * 20])

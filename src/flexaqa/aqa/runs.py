@@ -239,7 +239,9 @@ def predict_arrays(model, arrays: dict, meta: dict) -> dict[str, np.ndarray]:
     out = predict(model, {k: v for k, v in arrays.items() if k != "slots"})
     res = {"score": from_model_scale(out["score"], meta)}
     if "slot_logits" in out:
-        res["slot_probs"] = 1.0 / (1.0 + np.exp(-out["slot_logits"]))
+        from scipy.special import expit  # a sigmoid that does not overflow on large logits
+
+        res["slot_probs"] = expit(out["slot_logits"])
     return res
 
 

@@ -30,7 +30,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--view", default="auto", choices=("auto", "front", "side", "oblique", "3d"), help="camera view"
     )
     p.add_argument(
-        "--run", help="a trained error-aware model run to combine with the rules (not available yet)"
+        "--run",
+        help="a run folder of `flexaqa train --model error_aware --variant pose` whose predictions are "
+        "combined with the rules (needs the train extra)",
     )
     p.add_argument("--camera", type=int, metavar="INDEX", help="live webcam instead of a file (needs OpenCV)")
     p.add_argument("--max-frames", type=int, help="analyse at most this many frames")
@@ -83,12 +85,20 @@ def cmd_coach(args) -> int:
     from flexaqa.kg import load_kg
 
     load_kg().action(args.action)  # unknown action -> KGError -> exit 2 before any heavy import
+    run = None
     if args.run:
-        print(
-            "flexaqa: error: --run needs the trained error-aware models, which this build does not provide yet",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+        if args.camera is not None:
+            print("flexaqa: error: --run works on a VIDEO file, not with --camera", file=sys.stderr)
+            return EXIT_USAGE
+        from flexaqa.coach.model import load_run_model
+
+        try:  # check the run before decoding any video
+            run = load_run_model(args.run, args.action)
+        except MissingExtraError as exc:
+            return _fail(MissingPieceError(str(exc)), args)
+        except CoachError as exc:
+            print(f"flexaqa: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if args.camera is not None:
         from flexaqa.coach.stream import run_camera
 
@@ -112,6 +122,7 @@ def cmd_coach(args) -> int:
             stride=max(args.stride, 1),
             max_width=args.max_width,
             progress=not args.json,
+            run=run,
         )
         files = write_outputs(
             result, args.out, video=args.video, html=not args.no_html, annotate=args.annotate

@@ -90,12 +90,16 @@ def analyse_pose(
     kg=None,
     rules: RuleSet | None = None,
     reps: list[Rep] | None = None,
+    run=None,
 ) -> dict:
     """The coach's report (a JSON-ready dict, see ``coach/data/report.schema.json``) for ``pose``.
 
     ``segmenter`` defaults to :func:`flexaqa.coach.segment.signal_segmenter`; ``reps`` skips segmentation.
     ``view`` is the camera view (``front``, ``side``, ``oblique``) or ``3d`` for a true 3D pose: rules that
-    need depth or width the view cannot give are reported as not assessed. Raises
+    need depth or width the view cannot give are reported as not assessed. ``run`` (a run folder or a
+    :class:`~flexaqa.coach.model.RunModel`) adds a trained error-aware pose model: its slot probability is
+    reported beside each rule decision, and it decides (``source: "model"``) the slots the rules cannot assess.
+    Raises
     :class:`~flexaqa.coach._types.NoRepetitionError` (with the partial report) when no repetition is found.
     """
     from flexaqa import __version__
@@ -130,12 +134,23 @@ def analyse_pose(
         report.update(_empty_sections(act, rs))
         raise NoRepetitionError(msg, report=report)
     feats = compute_features(pose.joints)
+    rm, model_preds = None, [None] * len(reps)
+    if run is not None:
+        from flexaqa.coach.model import RunModel, load_run_model, predict_reps
+
+        rm = run if isinstance(run, RunModel) else load_run_model(run, act, kg=kg)
+        model_preds = predict_reps(rm, pose, reps)
     slot_info = {s.id: s for s in act.slots}
     rep_out, detected_by_rep, assessed_by_rep = [], [], []
-    for rep in reps:
+    by_model: set[str] = set()
+    for rep, mp in zip(reps, model_preds, strict=True):
         errors, not_assessed, detected, assessed_slots, clean = [], [], [], [], []
+        probs = mp["probs"] if mp else {}
         for slot in act.slots:
             if slot.id in rs.skipped:
+                if slot.id in probs:
+                    _model_decision(kg, slot, probs[slot.id], errors, clean, detected, assessed_slots)
+                    by_model.add(slot.id)
                 continue
             results = _evaluate_slot(rs.rules[slot.id], pose, rep, feats, view, rs)
             done = [r for r in results if r.assessed]
@@ -150,12 +165,21 @@ def analyse_pose(
                         "weight": slot.weight, "text": et.text, "severity": et.severity,
                         "feedback": kg.feedback(slot.error, slot.keystep),
                         "confidence": max(r.confidence for r in fired),
-                        "evidence": [_evidence(r, pose.t) for r in results],
+                        "evidence": [_evidence(r, pose.t) for r in results], "source": "rules",
                     }
                 )  # fmt: skip
+                if slot.id in probs:
+                    errors[-1]["model_probability"] = probs[slot.id]
             elif done and len(done) == len(results):
                 assessed_slots.append(slot.id)
-                clean.append({"slot": slot.id, "confidence": min(r.confidence for r in done)})
+                clean.append(
+                    {"slot": slot.id, "confidence": min(r.confidence for r in done), "source": "rules"}
+                )
+                if slot.id in probs:
+                    clean[-1]["model_probability"] = probs[slot.id]
+            elif slot.id in probs:  # the rules cannot (fully) assess it: the trained model decides
+                _model_decision(kg, slot, probs[slot.id], errors, clean, detected, assessed_slots)
+                by_model.add(slot.id)
             elif done:  # some rules could run and none fired: only partly assessed -> count as not assessed
                 not_assessed.append(
                     {"slot": slot.id, "reason": "; ".join(r.reason for r in results if not r.assessed)}
@@ -182,19 +206,57 @@ def analyse_pose(
                 "not_assessed": not_assessed,
             }
         )
+        if mp:
+            rep_out[-1]["model_score"] = mp["score"]
         detected_by_rep.append(detected)
         assessed_by_rep.append(set(assessed_slots))
     report["repetitions"] = rep_out
     report["coverage"] = _coverage(act, rs, assessed_by_rep, rep_out)
     report["set"] = _set_summary(act, rep_out, detected_by_rep)
-    report["feedback"] = _feedback(kg, act, rep_out, detected_by_rep, assessed_by_rep)
+    report["feedback"] = _feedback(kg, act, rep_out, detected_by_rep, assessed_by_rep, by_model)
     report["thresholds"] = _threshold_table(rs)
+    if rm is not None:
+        report["coverage"]["by_model"] = [s.id for s in act.slots if s.id in by_model]
+        report["model"] = {**rm.describe(), "decided_slots": report["coverage"]["by_model"]}
+        if by_model:
+            w = sum(slot_info[s].weight for s in by_model)
+            report["warnings"].append(
+                f"{len(by_model)} slot(s) ({w} of {act.total_weight} error weight) that the rules cannot assess "
+                f"were decided by the trained model alone ({rm.run}): their errors are model predictions, with "
+                "the model's probability as confidence, not measured evidence"
+            )
+        if any(m is None for m in model_preds):
+            report["warnings"].append(
+                "the trained model could not score repetitions with under 2 pose frames"
+            )
     if report["coverage"]["share"] < 0.5:
         report["warnings"].append(
             f"only {100 * report['coverage']['share']:.0f}% of {act.name}'s error weight could be assessed from "
             "this video; the score leaves most errors unchecked"
         )
     return report
+
+
+def _model_decision(kg, slot, p: float, errors, clean, detected, assessed_slots) -> None:
+    """A slot the rules cannot assess, decided by the model's probability ``p`` (trained on every slot)."""
+    from flexaqa.coach.model import THRESHOLD, model_evidence
+
+    assessed_slots.append(slot.id)
+    if p >= THRESHOLD:
+        detected.append(slot.id)
+        et = kg.errors[slot.error]
+        errors.append(
+            {
+                "slot": slot.id, "keystep": slot.keystep, "error": slot.error, "phase": slot.phase,
+                "weight": slot.weight, "text": et.text, "severity": et.severity,
+                "feedback": kg.feedback(slot.error, slot.keystep), "confidence": p,
+                "evidence": [model_evidence(p)], "source": "model", "model_probability": p,
+            }
+        )  # fmt: skip
+    else:
+        clean.append(
+            {"slot": slot.id, "confidence": round(1 - p, 4), "source": "model", "model_probability": p}
+        )
 
 
 def pose_summary(pose: PoseSequence) -> dict:
@@ -279,7 +341,7 @@ def _set_summary(act, rep_out: list[dict], detected_by_rep: list[list[str]]) -> 
     }  # fmt: skip
 
 
-def _feedback(kg, act, rep_out, detected_by_rep, assessed_by_rep) -> dict:
+def _feedback(kg, act, rep_out, detected_by_rep, assessed_by_rep, by_model=frozenset()) -> dict:
     n = len(rep_out)
     count = Counter(s for d in detected_by_rep for s in d)
     slots = {s.id: s for s in act.slots}
@@ -301,7 +363,8 @@ def _feedback(kg, act, rep_out, detected_by_rep, assessed_by_rep) -> dict:
     went_well = [
         {
             "slot": s.id, "error": s.error, "keystep": s.keystep, "weight": s.weight,
-            "text": f"No sign of \u201c{kg.errors[s.error].text.rstrip('.')}\u201d in any of the {n} repetition(s).",
+            "text": f"No sign of \u201c{kg.errors[s.error].text.rstrip('.')}\u201d in any of the {n} repetition(s)"
+                    + (" (trained model only)." if s.id in by_model else "."),
         }
         for s in good
     ]  # fmt: skip

@@ -218,6 +218,13 @@ def render_html(report: dict, pose: PoseSequence | None = None, *, video=None) -
             f"unchecked errors are not counted, so the score is an upper bound "
             f"(it would be {s['score_range_mean'][0]:.0f} if every unchecked error were present).</div>"
         )
+        m = report.get("model")
+        if m:
+            parts.append(
+                f"<div class='card'><b>Trained model:</b> {e(m['model'])} ({e(m['variant'])}) from {e(m['run'])}. "
+                f"Its error probability is shown beside the rules' decisions; {len(m['decided_slots'])} error(s) the "
+                "rules cannot check were decided by the model alone (marked “model only”).</div>"
+            )
         parts.append(f"<h2>Score per repetition</h2><img src='{score_chart(report)}'>")
         fb = report["feedback"]
         parts.append("<h2>What to fix first</h2>")
@@ -254,7 +261,13 @@ def render_html(report: dict, pose: PoseSequence | None = None, *, video=None) -
             "<h2>Repetitions</h2><table><tr><th>#</th><th>time (s)</th><th>score</th><th>errors</th></tr>"
         )
         for r in reps:
-            errs = "; ".join(f"{x['text']} ({x['confidence']:.2f})" for x in r["errors"]) or "none found"
+            errs = (
+                "; ".join(
+                    f"{x['text']} ({x['confidence']:.2f}{', model only' if x.get('source') == 'model' else ''})"
+                    for x in r["errors"]
+                )
+                or "none found"
+            )
             parts.append(
                 f"<tr><td>{r['index'] + 1}</td><td>{r['start']:.2f}–{r['end']:.2f}</td><td>{r['score']:.1f}</td><td>{e(errs)}</td></tr>"
             )

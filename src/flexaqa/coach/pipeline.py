@@ -155,8 +155,11 @@ def coach_video(
     max_frames: int | None = None,
     stride: int = 1,
     progress: bool = False,
+    run=None,
 ) -> CoachResult:
-    """Run the coach on a video file and return the report (not yet written anywhere)."""
+    """Run the coach on a video file and return the report (not yet written anywhere); ``run`` (a run folder
+    or a loaded :class:`~flexaqa.coach.model.RunModel`) combines a trained error-aware pose model with the
+    rules."""
     from flexaqa.coach.analyse import analyse_pose
     from flexaqa.coach.pose import PoseEstimator, clean_pose, detect_view, estimate_pose
     from flexaqa.kg import load_kg
@@ -188,7 +191,7 @@ def coach_video(
     use_view = detected if view == "auto" else view
     t1 = time.perf_counter()
     try:
-        report = analyse_pose(pose, act, segmenter=segmenter, view=use_view)
+        report = analyse_pose(pose, act, segmenter=segmenter, view=use_view, run=run)
     except CoachError as exc:
         if exc.report is not None:
             exc.report["warnings"] = warnings + exc.report.get("warnings", [])
