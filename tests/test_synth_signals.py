@@ -4,7 +4,8 @@ import numpy as np
 
 from flexaqa.kg import load_kg
 from flexaqa.synth import make_roster, simulate_trial
-from flexaqa.synth.emg import median_frequency, side_channels
+from flexaqa.signal import median_frequency
+from flexaqa.synth.emg import side_channels
 from flexaqa.timebase import EMG_HZ
 
 KG = load_kg()
@@ -47,7 +48,7 @@ def test_fatigue_lowers_median_frequency():
     mdf = []
     for rep in tr.reps:
         a, b = _window(tr, rep, "concentric")
-        mdf.append(median_frequency(tr.emg[int(a * EMG_HZ) : int(b * EMG_HZ), 0]))
+        mdf.append(float(median_frequency(tr.emg[int(a * EMG_HZ) : int(b * EMG_HZ), 0], EMG_HZ)))
     assert np.mean(mdf[-3:]) < np.mean(mdf[:3]) - 5
     assert np.polyfit(np.arange(10), mdf, 1)[0] < 0
 
