@@ -14,7 +14,7 @@ def _feature_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--video-weights", help="Kinetics I3D checkpoint (model_rgb.pth or rgb_imagenet.pt)")
     g.add_argument("--views", default="View-1,View-2", help="the two views behind MV (default View-1,View-2)")
     g.add_argument("--pose", choices=("stats", "stgcn", "stgcn+stats"), default=None,
-                   help="pose feature (default: stats; stgcn when --pose-weights is given)")  # fmt: skip
+                   help="pose feature (default: stats; stgcn with --pose-weights or --end-to-end)")  # fmt: skip
     g.add_argument("--pose-weights", help="st-gcn NTU checkpoint (st_gcn.ntu-xsub.pt)")
     g.add_argument("--emg-feature", choices=("official", "envelope"), default="official",
                    help="relative muscle contribution: official raw peaks or conditioned envelopes")  # fmt: skip
@@ -25,9 +25,27 @@ def _feature_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+_E2E_ONLY = ("frames", "size", "workers", "clip_grad", "no_amp", "encoder_lr", "memory_cache")
+
+
+def _end_to_end_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("end-to-end fine-tuning (encoders train with the head from raw samples)")
+    g.add_argument("--end-to-end", action="store_true",
+                   help="fine-tune the video/pose encoders jointly with the head (GPU recommended)")  # fmt: skip
+    g.add_argument("--frames", type=int, help="frames per repetition (default 32; 103 with --video i3d)")
+    g.add_argument("--size", type=int, help="frame short side (default 64; 224 with --video i3d)")
+    g.add_argument("--encoder-lr", type=float, help="encoder learning rate (shortcut for --set encoder_lr=X)")
+    g.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
+    g.add_argument("--clip-grad", type=float, help="clip the gradient norm (default 5; 0 turns it off)")
+    g.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA (never used on CPU)")
+    g.add_argument("--memory-cache", type=float, metavar="MB",
+                   help="keep decoded samples in memory up to MB per process (default 1024)")  # fmt: skip
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train", help="train one AQA model per action on cached features (paper Table 4 protocol)"
+        "train",
+        help="train one AQA model per action (paper Table 4 protocol): heads on cached features, or --end-to-end",
     )
     p.add_argument("--data", required=True, help="dataset folder (native or official release layout)")
     p.add_argument(
@@ -44,7 +62,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="seed of the split, the encoders and training")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue each action from its last.pt")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"),
+                   help="training device (default: cpu for frozen heads, auto for --end-to-end)")  # fmt: skip
     _feature_options(p)
+    _end_to_end_options(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -111,22 +132,56 @@ def _threads(n: int) -> None:
     require("torch", "train", "AQA training").set_num_threads(max(1, n))
 
 
+def _train_end_to_end(args, config):
+    from flexaqa.aqa import AQAError
+    from flexaqa.aqa.endtoend import EndToEndSpec, train_end_to_end
+
+    if args.cache:
+        raise AQAError("--cache has no use with --end-to-end: the encoders re-encode raw samples every epoch")
+    spec = EndToEndSpec(
+        video=args.video, video_weights=args.video_weights, views=tuple(args.views.split(",")),
+        frames=args.frames, size=args.size, pose=args.pose or "stgcn", pose_weights=args.pose_weights,
+        emg=args.emg_feature,
+    )  # fmt: skip
+    return train_end_to_end(
+        args.data, out=args.out, model=args.model, variant=args.variant, action=args.action, split=args.split,
+        config=config, spec=spec, resume=args.resume, progress=not args.quiet, workers=args.workers or 0,
+        clip_grad=5.0 if args.clip_grad is None else args.clip_grad, amp=not args.no_amp,
+        cache_mb=1024.0 if args.memory_cache is None else args.memory_cache,
+    )  # fmt: skip
+
+
 def cmd_train(args) -> int:
-    from flexaqa.aqa.runs import summarize, train_run
+    from flexaqa.aqa.runs import AQAError, summarize, train_run
     from flexaqa.train import load_config
 
     _threads(args.threads)
     overrides = list(args.set) + [f"epochs={args.epochs}"] * (args.epochs is not None)
     overrides += [f"seed={args.seed}"] * (args.seed is not None) + ["progress=false"] * args.quiet
+    overrides += [f"encoder_lr={args.encoder_lr}"] * (args.encoder_lr is not None)
+    if args.device is not None or args.end_to_end:
+        from flexaqa.aqa.endtoend import resolve_device
+
+        overrides.append(f"device={resolve_device(args.device)}")
+    if not args.end_to_end:
+        used = [n for n in _E2E_ONLY if getattr(args, n) not in (None, False)]
+        if used:
+            flag = "--" + used[0].replace("_", "-")
+            raise AQAError(
+                f"{flag} only applies with --end-to-end (the frozen mode trains on cached features)"
+            )
     config = load_config(args.config, overrides=overrides)
     from flexaqa.train.distributed import cleanup_distributed
 
     try:
-        results = train_run(
-            args.data, out=args.out, model=args.model, variant=args.variant, action=args.action,
-            split=args.split, config=config, spec=_spec(args, config.seed), cache_root=args.cache,
-            resume=args.resume, progress=not args.quiet,
-        )  # fmt: skip
+        if args.end_to_end:
+            results = _train_end_to_end(args, config)
+        else:
+            results = train_run(
+                args.data, out=args.out, model=args.model, variant=args.variant, action=args.action,
+                split=args.split, config=config, spec=_spec(args, config.seed), cache_root=args.cache,
+                resume=args.resume, progress=not args.quiet,
+            )  # fmt: skip
         import torch.distributed as dist
 
         if dist.is_initialized() and dist.get_rank() != 0:

@@ -3,7 +3,9 @@
 A run folder holds ``run.json`` (data, model, variant, split, feature spec, config) and one folder per action
 with the trainer's files (``config.yaml``, ``best.pt``, ``last.pt``, ``history.json``) and ``meta.json``: the
 split ids, the training split's score range (used to normalise scores to 0-100 for CoRe/USDL and as the R-ℓ2
-range), and the per-feature mean/std of the training split that standardises every input.
+range), and the per-feature mean/std of the training split that standardises every input. ``run.json`` also
+says the run's ``mode``: ``frozen`` here; ``end_to_end`` runs (:mod:`flexaqa.aqa.endtoend`) share the layout,
+and :func:`eval_run` / :func:`predict_samples` hand them over to that module.
 """
 
 from __future__ import annotations
@@ -318,10 +320,12 @@ def train_run(
     protocol, splits = resolve_split(source, split, seed=config.seed)
     actions = action_list(source, action)
     out = Path(out)
+    if resume:
+        check_resume_mode(out, "frozen")
     if rank == 0:
         _write_json(out / "run.json", {
-            "format": RUN_FORMAT, "data": str(Path(data).resolve()), "layout": source.layout, "model": model,
-            "variant": variant, "split": protocol, "split_seed": config.seed, "features": spec.to_dict(),
+            "format": RUN_FORMAT, "mode": "frozen", "data": str(Path(data).resolve()), "layout": source.layout,
+            "model": model, "variant": variant, "split": protocol, "split_seed": config.seed, "features": spec.to_dict(),
             "cache_root": None if cache_root is None else str(Path(cache_root).resolve()), "actions": actions,
             "config": config.to_dict(),
         })  # fmt: skip
@@ -372,6 +376,24 @@ def read_run(run: str | Path) -> dict:
     if doc.get("format") != RUN_FORMAT:
         raise AQAError(f"{path}: expected format {RUN_FORMAT!r}")
     return doc
+
+
+def run_mode(doc: dict) -> str:
+    """``frozen`` (cached features; runs written before modes existed) or ``end_to_end``."""
+    return doc.get("mode", "frozen")
+
+
+def check_resume_mode(out: str | Path, mode: str) -> None:
+    """Refuse ``--resume`` of a run folder trained in the other mode (its checkpoints hold another model)."""
+    if (Path(out) / "run.json").is_file():
+        found = run_mode(read_run(out))
+        if found != mode:
+            what, flag = (
+                ("an end-to-end", "with") if found == "end_to_end" else ("a frozen-encoder", "without")
+            )
+            raise AQAError(
+                f"{out} is {what} run: --resume it {flag} --end-to-end, or train into a new --out folder"
+            )
 
 
 def load_action_model(run: str | Path, action: str):
@@ -428,6 +450,10 @@ def eval_run(run: str | Path, *, data=None, split: str = "test", progress: bool 
     """Per-action ρ and R-ℓ2 (x100, training range) on ``split``, their Fisher-z / mean summary and, for
     error-aware models, per-error-type precision/recall/F1. Writes ``eval.json`` in the run."""
     doc = read_run(run)
+    if run_mode(doc) == "end_to_end":
+        from flexaqa.aqa.endtoend import eval_end_to_end
+
+        return eval_end_to_end(run, data=data, split=split, progress=progress)
     source = _open(doc, data)
     spec = FeatureSpec.from_dict(doc["features"])
     per_action, truth, probs, acts = {}, [], [], []
@@ -460,6 +486,10 @@ def predict_samples(
     """Score of each sample id with the run's model for its action; error-aware runs add the predicted
     (keystep, error) slots with their feedback (:meth:`ErrorAwareAQA.explain`)."""
     doc = read_run(run)
+    if run_mode(doc) == "end_to_end":
+        from flexaqa.aqa.endtoend import predict_end_to_end
+
+        return predict_end_to_end(run, samples, data=data, threshold=threshold)
     source = _open(doc, data)
     spec = FeatureSpec.from_dict(doc["features"])
     out = []

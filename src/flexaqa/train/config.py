@@ -37,6 +37,7 @@ class RunConfig:
     epochs: int = 50
     batch_size: int = 8
     lr: float = 1e-3
+    encoder_lr: float = 1e-4  # learning rate of the encoders in end-to-end fine-tuning (the head uses lr)
     weight_decay: float = 0.0
     grad_accum: int = 1  # optimiser step every N batches
     seed: int = 0
@@ -48,7 +49,7 @@ class RunConfig:
     def __post_init__(self):
         for names, kind in (
             (("epochs", "batch_size", "grad_accum", "seed"), int),
-            (("lr", "weight_decay"), float),
+            (("lr", "encoder_lr", "weight_decay"), float),
         ):
             for name in names:  # YAML 1.1 reads 3e-3 as a string; accept numbers written any usual way
                 value = getattr(self, name)
