@@ -120,3 +120,54 @@ def test_iter_video_stride_keeps_times(tmp_path):
     got = list(iter_video(path, stride=3))
     assert [round(t * 30) for _, t, _ in got] == [0, 3, 6, 9]
     assert [int(f[0, 0, 0]) for f, _, _ in got] == [0, 3, 6, 9]  # the clip encodes its frame index
+
+
+def test_iter_video_pose_fps_keeps_exact_times(tmp_path):
+    pytest.importorskip("av")
+    from flexaqa.coach.pipeline import iter_video
+    from flexaqa.data.video import moving_blob_video, write_mp4
+
+    path = write_mp4(tmp_path / "blob60.mp4", moving_blob_video(12, 32, 32), 60, lossless=True)
+    got = list(iter_video(path, pose_fps=30))
+    assert [round(t * 60, 6) for _, t, _ in got] == [0, 2, 4, 6, 8, 10]  # the frames' own times
+    assert [int(f[0, 0, 0]) for f, _, _ in got] == [0, 2, 4, 6, 8, 10]
+    assert len(list(iter_video(path, pose_fps=None))) == len(list(iter_video(path, pose_fps=60))) == 12
+
+
+class _Camera:
+    """An OpenCV-like webcam that plays BGR frames of a real person (the panned photograph)."""
+
+    def __init__(self, frames):
+        self.frames, self.released = list(frames), False
+
+    def read(self):
+        return (True, self.frames.pop(0)[:, :, ::-1].copy()) if self.frames else (False, None)
+
+    def release(self):
+        self.released = True
+
+
+def test_camera_path_with_an_injected_camera(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("mediapipe")
+    from flexaqa.coach import frames
+    from flexaqa.coach.synthetic import panned_photo_video
+
+    cam = _Camera(panned_photo_video(6, step=4))
+    opened = []
+    monkeypatch.setattr(frames, "open_camera", lambda index: opened.append(index) or cam)
+    code, out, _ = _run(capsys, "--camera", 3, "--action", "squat", "--out", tmp_path / "out")
+    assert code == 0 and opened == [3] and cam.released
+    assert "person found" in out and "frame(s) analysed" in out and "update latency median" in out
+
+
+def test_camera_without_opencv_names_what_to_install(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` raises ImportError
+    code, _, err = _run(capsys, "--camera", 0, "--action", "squat", "--out", tmp_path / "out")
+    assert code == 8 and "pip install 'flexaqa[pose]'" in err and "opencv-python" in err
+
+
+def test_bad_pose_fps_is_a_usage_error(tmp_path, capsys):
+    code, _, err = _run(capsys, tmp_path / "x.mp4", "--action", "squat", "--pose-fps", "-5")
+    assert code == 2 and "--pose-fps" in err

@@ -7,6 +7,7 @@ import pytest
 
 from flexaqa.coach import PoseSequence
 from flexaqa.coach.pose import (
+    body_yaw,
     clean_pose,
     detect_jumps,
     detect_view,
@@ -68,18 +69,25 @@ def test_jumps_are_flagged():
     assert jumps.tolist() == [i == 12 for i in range(n)]
 
 
-def test_view_from_image_proportions():
+def test_view_from_body_yaw():
+    """The view is how far the hips and shoulders turn out of the image plane (camera axes: x right, y away)."""
     n = 5
-    img = np.full((n, 21, 2), 0.5)
-    for name, x in (("left_shoulder", 0.6), ("right_shoulder", 0.4), ("left_hip", 0.57), ("right_hip", 0.43)):
-        img[:, J[name], 0] = x
-    img[:, [J["left_shoulder"], J["right_shoulder"]], 1] = 0.3
-    img[:, [J["left_hip"], J["right_hip"]], 1] = 0.6
-    assert detect_view(_pose(n, image=img)) == "front"
-    img[:, [J["left_shoulder"], J["left_hip"]], 0] = 0.51
-    img[:, [J["right_shoulder"], J["right_hip"]], 0] = 0.49
-    assert detect_view(_pose(n, image=img)) == "side"
-    assert detect_view(_pose(n)) == "3d"
+
+    def turned(deg):
+        j = np.zeros((n, 21, 3))
+        c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
+        for side, sign in (("left", -1), ("right", 1)):
+            for part, half, z in (("hip", 0.12, 1.0), ("shoulder", 0.2, 1.5)):
+                j[:, J[f"{side}_{part}"]] = (sign * half * c, sign * half * s, z)
+        return PoseSequence(
+            np.arange(n) / 30, j, np.ones((n, 21)), np.ones(n, bool), np.full((n, 21, 2), 0.5), (640, 480)
+        )
+
+    assert [detect_view(turned(d)) for d in (0, -10, 40, -40, 80, 95)] == [
+        "front", "front", "oblique", "oblique", "side", "side",
+    ]  # fmt: skip
+    assert body_yaw(turned(30)) == pytest.approx(30)
+    assert detect_view(_pose(n)) == "3d"  # no image coordinates: a true 3D pose
 
 
 def test_mediapipe_finds_the_person_in_a_photograph():

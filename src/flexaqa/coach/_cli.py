@@ -39,7 +39,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-width", type=int, default=640, help="downscale frames to this width for pose (default 640)"
     )
-    p.add_argument("--stride", type=int, default=1, help="analyse every n-th frame (2 for 60 fps video)")
+    p.add_argument(
+        "--pose-fps",
+        type=float,
+        default=30.0,
+        help="analyse at most this many frames per second, with their exact times (default 30: a 60 fps "
+        "phone video is analysed at 30 fps; 0 analyses every frame)",
+    )
+    p.add_argument(
+        "--stride", type=int, default=1, help="analyse every n-th frame (applied before --pose-fps)"
+    )
     p.add_argument("--no-html", action="store_true", help="skip the HTML report")
     p.add_argument(
         "--annotate", action="store_true", help="also write annotated.mp4: skeleton, rep counter, error flags"
@@ -85,6 +94,12 @@ def cmd_coach(args) -> int:
     from flexaqa.kg import load_kg
 
     load_kg().action(args.action)  # unknown action -> KGError -> exit 2 before any heavy import
+    if args.pose_fps < 0:
+        print(
+            f"flexaqa: error: --pose-fps must be 0 (every frame) or positive, got {args.pose_fps}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     run = None
     if args.run:
         if args.camera is not None:
@@ -103,7 +118,8 @@ def cmd_coach(args) -> int:
         from flexaqa.coach.stream import run_camera
 
         try:
-            return run_camera(args.camera, args.action, max_frames=args.max_frames)
+            run_camera(args.camera, args.action, view=args.view, max_frames=args.max_frames)
+            return 0
         except MissingExtraError as exc:
             return _fail(MissingPieceError(str(exc)), args)
         except CoachError as exc:
@@ -120,6 +136,7 @@ def cmd_coach(args) -> int:
             view=args.view,
             max_frames=args.max_frames,
             stride=max(args.stride, 1),
+            pose_fps=args.pose_fps or None,
             max_width=args.max_width,
             progress=not args.json,
             run=run,

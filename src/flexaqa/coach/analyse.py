@@ -16,6 +16,7 @@ import numpy as np
 from flexaqa.coach._types import NoRepetitionError, PoseSequence, Rep, Segmenter
 from flexaqa.coach.features import compute_features
 from flexaqa.coach.rules import RuleResult, RuleSet, evaluate_rule, load_rules, widen
+from flexaqa.coach.video import video_margin, view_limit
 from flexaqa.skeleton import FLEX21_JOINTS
 
 SCHEMA_ID = "flexaqa.coach.report/1"
@@ -42,8 +43,12 @@ def _spans(frames: list[int], t: np.ndarray) -> list[list[float]]:
 def _evaluate_slot(rules, pose, rep, feats, view: str, rs: RuleSet) -> list[RuleResult]:
     out = []
     for r in rules:
-        if view != "3d":  # single-camera pose: be more tolerant by the unit's margin
-            r = widen(r, rs.monocular_margin.get(r.unit, 0.0))
+        why = view_limit(r, view, rs.action)  # one camera cannot measure this feature from this view
+        if why:
+            out.append(RuleResult(r, False, reason=why))
+            continue
+        if view != "3d":  # single-camera pose: be more tolerant by the unit's (or the feature's) margin
+            r = widen(r, video_margin(r, view, rs.monocular_margin.get(r.unit, 0.0)))
         ok = VIEW_ACCEPTS[view] & set(r.views)
         res = evaluate_rule(
             r, pose, rep, feats, view=next(iter(ok)) if ok else view,

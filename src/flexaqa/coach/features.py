@@ -127,12 +127,11 @@ def torso_pitch(c):
     return np.degrees(np.arctan2(np.sum(v * c["forward"], -1), v @ c["up"]))
 
 
-@_feature(
-    "neck_length", ("head", *_TORSO), "torso", "head beyond the shoulders along the torso (shrug: smaller)"
-)
+@_feature("neck_length", ("head", *_TORSO), "torso", "head's distance from the shoulders (shrug: smaller)")
 def neck_length(c):
-    axis = _unit(c["shoulder"] - c["hip"])
-    return np.sum((c["x"][:, J["head"]] - c["shoulder"]) * axis, -1) / c["L"]
+    # the distance, not the height along the trunk: a shrug lifts the shoulders toward the head, while raising or
+    # pushing the head (ET016, ET041) turns the neck about its base and leaves the distance nearly unchanged
+    return np.linalg.norm(c["x"][:, J["head"]] - c["shoulder"], axis=-1) / c["L"]
 
 
 @_feature("head_up", ("head", "left_shoulder", "right_shoulder"), "torso", "head height above the shoulders")
@@ -230,13 +229,16 @@ def elbow_flare(c):
     return _both(c, one)
 
 
-@_feature("forearm_tilt", _ARMS[2:], "deg", "forearm angle from vertical")
+@_feature("forearm_tilt", _ARMS[2:], "deg", "forearm angle from vertical seen from the side (forward/back)")
 def forearm_tilt(c):
+    # "forearms perpendicular to the floor" (AK03, AK30, AK37, AK53) is judged in the sagittal plane: a grip wider
+    # or narrower than the elbows tilts the forearms sideways without breaking the standard, and a side view
+    # (the rule's view) sees only the forward/back tilt
     x = c["x"]
 
     def one(c, s):
-        v = _unit(x[:, J[f"{s}_wrist"]] - x[:, J[f"{s}_elbow"]])
-        return np.degrees(np.arccos(np.clip(np.abs(v @ c["up"]), 0, 1)))
+        v = x[:, J[f"{s}_wrist"]] - x[:, J[f"{s}_elbow"]]
+        return np.degrees(np.arctan2(np.abs(np.sum(v * c["forward"], -1)), np.abs(v @ c["up"])))
 
     return _both(c, one)
 

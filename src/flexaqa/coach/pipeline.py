@@ -6,6 +6,7 @@ whose ``code`` is the documented exit code and whose ``report`` says what could 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -39,11 +40,20 @@ class CoachResult:
 
 
 def iter_video(
-    path: str | Path, *, max_width: int | None = 640, max_frames: int | None = None, stride: int = 1
+    path: str | Path,
+    *,
+    max_width: int | None = 640,
+    max_frames: int | None = None,
+    stride: int = 1,
+    pose_fps: float | None = None,
 ) -> Iterator:
     """Yield ``(frame (H, W, 3) uint8 RGB, t seconds, (width, height) of the file)`` from a video file,
     downscaled to at most ``max_width`` pixels wide (MediaPipe works at 256 px anyway); ``stride`` keeps every
-    n-th frame (2 halves the pose work of a 60 fps phone video)."""
+    n-th frame; ``pose_fps`` keeps one frame per ``1 / pose_fps`` s (a 60 fps video is read at 30 fps). ``t``
+    is always the frame's own time stamp. ``max_frames`` counts decoded frames. Frames that are not kept are
+    decoded (the codec needs them) but never converted."""
+    from flexaqa.coach.frames import rate_filter
+
     av = require("av", "video", "reading video files")
     path = Path(path)
     if not path.is_file():
@@ -59,6 +69,7 @@ def iter_video(
         s.thread_type = "AUTO"
         w, h = int(s.codec_context.width), int(s.codec_context.height)
         rate = float(s.average_rate or s.guessed_rate or 30.0)
+        keep = rate_filter(pose_fps, rate / max(stride, 1))
         ow, oh = w, h
         if max_width and w > max_width:
             ow, oh = max_width, round(h * max_width / w / 2) * 2
@@ -69,10 +80,15 @@ def iter_video(
                 if i % stride:
                     continue
                 t = float(frame.pts * s.time_base) if frame.pts is not None else i / rate
+                if not keep(t):
+                    continue
+                # one swscale call converts (and scales) straight to packed RGB
                 img = (
                     frame.to_ndarray(format="rgb24")
                     if (ow, oh) == (w, h)
-                    else frame.reformat(width=ow, height=oh, format="rgb24").to_ndarray()
+                    else frame.reformat(
+                        width=ow, height=oh, format="rgb24", interpolation="AREA"
+                    ).to_ndarray()
                 )
                 yield img, t, (w, h)
         except av.error.FFmpegError as exc:
@@ -145,6 +161,52 @@ def check_pose(pose: PoseSequence, action, *, source: str = "") -> list[str]:
     return warnings
 
 
+def video_pose(
+    path: str | Path,
+    *,
+    max_width: int | None = 640,
+    max_frames: int | None = None,
+    stride: int = 1,
+    pose_fps: float | None = 30.0,
+    prefetch: int = 8,
+    progress: bool = False,
+    timings: dict | None = None,
+) -> PoseSequence:
+    """The raw (uncleaned) MediaPipe pose of a video file, ``image_size`` the file's own.
+
+    A background thread decodes and downscales up to ``prefetch`` frames ahead (0: in line) while MediaPipe
+    works on the current one; frames are analysed at ``pose_fps`` at most (``None``: every frame). ``timings``
+    receives ``pose_s`` (inside MediaPipe), ``decode_wait_s`` (MediaPipe waiting for frames) and
+    ``decode_and_pose_s``.
+    """
+    from flexaqa.coach.frames import prefetch as read_ahead
+    from flexaqa.coach.pose import PoseEstimator, estimate_pose
+
+    timings = {} if timings is None else timings
+    t0 = time.perf_counter()
+    reader: dict = {}
+    frames = read_ahead(
+        iter_video(path, max_width=max_width, max_frames=max_frames, stride=stride, pose_fps=pose_fps),
+        prefetch,
+        stats=reader,
+    )
+    sizes: list = []
+
+    def pairs():
+        for img, t, size in frames:
+            if not sizes:
+                sizes.append(size)
+            yield img, t
+
+    with PoseEstimator() as est, contextlib.closing(frames):
+        raw = estimate_pose(pairs(), estimator=est, source=str(path), progress=progress, timings=timings)
+    timings["decode_and_pose_s"] = time.perf_counter() - t0
+    timings["decode_wait_s"] = reader.get("wait_s", 0.0)
+    if sizes:
+        raw.image_size = sizes[0]
+    return raw
+
+
 def coach_video(
     path: str | Path,
     action,
@@ -154,34 +216,29 @@ def coach_video(
     max_width: int | None = 640,
     max_frames: int | None = None,
     stride: int = 1,
+    pose_fps: float | None = 30.0,
+    prefetch: int = 8,
     progress: bool = False,
     run=None,
 ) -> CoachResult:
     """Run the coach on a video file and return the report (not yet written anywhere); ``run`` (a run folder
     or a loaded :class:`~flexaqa.coach.model.RunModel`) combines a trained error-aware pose model with the
-    rules."""
+    rules.
+
+    Frames are analysed at ``pose_fps`` at most (``None``: every frame) and decoded ``prefetch`` frames ahead in a
+    background thread while MediaPipe works (0: decode in line). ``timings`` of the result: ``pose_s`` (inside
+    MediaPipe), ``decode_wait_s`` (pose waiting for frames), ``decode_and_pose_s``, ``analyse_s``."""
     from flexaqa.coach.analyse import analyse_pose
-    from flexaqa.coach.pose import PoseEstimator, clean_pose, detect_view, estimate_pose
+    from flexaqa.coach.pose import clean_pose, detect_view
     from flexaqa.kg import load_kg
 
     act = load_kg().action(action)  # unknown action: KGError before any decoding
     source = str(path)
-    timings = {}
-    t0 = time.perf_counter()
-    frames = iter_video(path, max_width=max_width, max_frames=max_frames, stride=stride)
-    sizes: list = []
-
-    def pairs():
-        for img, t, size in frames:
-            if not sizes:
-                sizes.append(size)
-            yield img, t
-
-    with PoseEstimator() as est:
-        raw = estimate_pose(pairs(), estimator=est, source=source, progress=progress, timings=timings)
-    timings["decode_and_pose_s"] = time.perf_counter() - t0
-    if sizes:
-        raw.image_size = sizes[0]
+    timings: dict[str, float] = {}
+    raw = video_pose(
+        path, max_width=max_width, max_frames=max_frames, stride=stride, pose_fps=pose_fps,
+        prefetch=prefetch, progress=progress, timings=timings,
+    )  # fmt: skip
     if len(raw) == 0:
         msg = f"{source}: the video holds no frames"
         raise BadVideoError(msg, report=_partial("bad_video", msg, action=act, source=source))

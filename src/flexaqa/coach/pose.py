@@ -4,7 +4,9 @@ MediaPipe 0.10.14's legacy ``mp.solutions.pose.Pose(model_complexity=1)`` ships 
 gives 33 image landmarks (normalised x right, y down) and 33 *world* landmarks (metres, origin between the
 hips, x right, y down, z away from the camera), each with a visibility. World landmarks become FLEX-21 joints
 through :func:`flexaqa.skeleton.mediapipe_to_flex21` after the axis change ``(x, y, z) -> (x, z, -y)`` (+z up,
-right-handed). A joint is only as visible as its least visible source landmark. The world landmarks are
+right-handed). By default the in-image components come from the (more accurate) image landmarks scaled to
+metres and only the depth from the world landmarks (:func:`planar_world`). A joint is only as visible as its least
+visible source landmark. The world landmarks are
 centred on the hips, so :func:`ground_pose` puts the lowest visible foot point of each frame on the floor
 (z = 0); without that, hip height (the squat's repetition signal) would never change.
 
@@ -79,8 +81,41 @@ class PoseEstimator:
         self.close()
 
 
-def landmarks_to_flex(world, image, visibility):
-    """MediaPipe 33-landmark arrays (any leading axes) -> FLEX-21 ``joints``, ``image_xy``, ``visibility``."""
+# bones whose in-image length scales image pixels to metres (shoulders, arms, hips, legs, torso sides)
+_SCALE_BONES = np.array(
+    [(11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 25), (25, 27), (24, 26), (26, 28), (11, 12), (23, 24)]
+)  # fmt: skip
+
+
+def planar_world(world: np.ndarray, image: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """MediaPipe world landmarks ``(..., 33, 3)`` with their in-image components (x, y) replaced by the image
+    landmarks scaled to metres, keeping MediaPipe's depth (z).
+
+    MediaPipe's image landmarks are far more accurate than the in-plane part of its world landmarks (on rendered
+    simulator video: knee-to-toe distance, forearm tilt, upper-arm swing seen from the side err 2-3x less), so
+    the image gives the body's shape across the picture and the world model only what one camera cannot see.
+    The scale (metres per pixel, per frame) is the least-squares ratio of the world and image lengths of the
+    limbs and torso; the hips' centre stays where MediaPipe put it (the world origin)."""
+    world = np.asarray(world, dtype=float)
+    px = np.asarray(image, dtype=float)[..., :2] * np.asarray(image_size, dtype=float)  # (..., 33, 2) pixels
+    a, b = _SCALE_BONES[:, 0], _SCALE_BONES[:, 1]
+    dw = np.linalg.norm(world[..., a, :2] - world[..., b, :2], axis=-1)  # (..., 12) metres
+    di = np.linalg.norm(px[..., a, :] - px[..., b, :], axis=-1)  # (..., 12) pixels
+    scale = np.sum(dw * di, axis=-1) / np.maximum(np.sum(di * di, axis=-1), 1e-9)  # (...,)
+    out = world.copy()
+    out[..., :2] = px * scale[..., None, None]
+    hip = lambda x: 0.5 * (x[..., 23, :2] + x[..., 24, :2])  # noqa: E731
+    out[..., :2] += (hip(world) - hip(out))[..., None, :]
+    return out
+
+
+def landmarks_to_flex(world, image, visibility, *, image_size: tuple[int, int] | None = None):
+    """MediaPipe 33-landmark arrays (any leading axes) -> FLEX-21 ``joints``, ``image_xy``, ``visibility``.
+
+    With ``image_size`` (width, height of the frame the landmarks come from), the joints' in-image components
+    come from the image landmarks (:func:`planar_world`); without it, from MediaPipe's world landmarks alone."""
+    if image_size is not None:
+        world = planar_world(world, image, image_size)
     joints, vis = mediapipe_to_flex21(mediapipe_world_to_flex(world), visibility)
     img = mediapipe_to_flex21(np.asarray(image, dtype=float)[..., :2])
     # a joint built from landmarks outside the image is not visible whatever MediaPipe says
@@ -96,10 +131,13 @@ def estimate_pose(
     source: str = "",
     progress: bool = False,
     timings: dict | None = None,
+    planar: bool = True,
 ) -> PoseSequence:
     """Run MediaPipe on every ``(frame, t)`` and return the raw (uncleaned) FLEX-21 :class:`PoseSequence`.
 
-    ``timings`` (a dict) receives ``pose_s``, the seconds spent inside MediaPipe.
+    ``timings`` (a dict) receives ``pose_s``, the seconds spent inside MediaPipe. ``planar`` takes the joints'
+    in-image components from the image landmarks (:func:`planar_world`); ``False`` keeps MediaPipe's world
+    landmarks as they are.
     """
     import time
 
@@ -126,7 +164,9 @@ def estimate_pose(
                 vs.append(np.zeros(NUM_JOINTS))
                 pres.append(False)
                 continue
-            j, im, v = landmarks_to_flex(*out)
+            j, im, v = landmarks_to_flex(
+                *out, image_size=(frame.shape[1], frame.shape[0]) if planar else None
+            )
             js.append(j)
             ims.append(im)
             vs.append(v)
@@ -241,19 +281,34 @@ def clean_pose(pose: PoseSequence, *, max_gap: float = 0.25, smooth: float = 0.2
     return PoseSequence(pose.t, joints, vis, present, image, pose.image_size, flags, pose.source)
 
 
+FRONT_YAW, SIDE_YAW = 20.0, 60.0  # body_yaw below: front; above: side (degrees; see detect_view)
+
+
+def body_yaw(pose: PoseSequence) -> float:
+    """How far the body is turned from the camera (degrees, median over the frames): 0 faces the camera (or its
+    back to it), 90 side on. MediaPipe's world landmarks keep the camera's axes (x right, y away from the camera
+    after :func:`mediapipe_world_to_flex`), so the yaw is the angle of the hips' and shoulders' left-to-right
+    line out of the image plane. NaN without a person."""
+    if not pose.present.any():
+        return float("nan")
+    x = pose.joints[pose.present]
+    right = x[:, J["right_hip"]] - x[:, J["left_hip"]] + x[:, J["right_shoulder"]] - x[:, J["left_shoulder"]]
+    with np.errstate(all="ignore"):
+        return float(np.nanmedian(np.degrees(np.arctan2(np.abs(right[:, 1]), np.abs(right[:, 0])))))
+
+
 def detect_view(pose: PoseSequence) -> str:
-    """``front``, ``side`` or ``oblique`` from how wide the shoulders and hips look against the torso length
-    in the image (pixels, aspect-corrected). Without image coordinates, ``3d``."""
+    """``front`` (body yaw under 20 deg), ``side`` (over 60 deg) or ``oblique`` from :func:`body_yaw`; ``3d``
+    for a pose without image coordinates (a true 3D pose, not one camera's).
+
+    On rendered simulator video (``benchmarks/diag_coach_video.py``) a camera straight in front gives 0-6 deg,
+    the FLEX phone and corner cameras (about 40 deg off the front) 24-45 deg and a camera at the side 66-89 deg,
+    whatever the exercise; the image width-to-torso ratio used before confused a bent-over or lying torso
+    (foreshortened in the image) with a frontal view.
+    """
     if pose.image is None or not pose.present.any():
         return "3d"
-    w, h = pose.image_size or (1, 1)
-    img = pose.image[pose.present] * np.array([w, h])
-    sh = np.linalg.norm(img[:, J["left_shoulder"]] - img[:, J["right_shoulder"]], axis=-1)
-    hp = np.linalg.norm(img[:, J["left_hip"]] - img[:, J["right_hip"]], axis=-1)
-    mid_s = 0.5 * (img[:, J["left_shoulder"]] + img[:, J["right_shoulder"]])
-    mid_h = 0.5 * (img[:, J["left_hip"]] + img[:, J["right_hip"]])
-    torso = np.linalg.norm(mid_s - mid_h, axis=-1)
-    r = np.nanmedian((sh + hp) / 2 / np.maximum(torso, 1e-6))
-    if not np.isfinite(r):
+    yaw = body_yaw(pose)
+    if not np.isfinite(yaw):
         return "oblique"
-    return "front" if r > 0.55 else ("side" if r < 0.25 else "oblique")
+    return "front" if yaw < FRONT_YAW else ("side" if yaw > SIDE_YAW else "oblique")

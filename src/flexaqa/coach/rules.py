@@ -5,12 +5,16 @@ for one phase), per-action overrides keyed by slot (``AK44:ET056``), and the err
 with the reason. A rule reads a feature (:mod:`flexaqa.coach.features`) over a *window* of a repetition,
 reduces it with a *stat* and compares it with a threshold (``above``, ``below`` or ``outside [lo, hi]``).
 
-Windows: ``start`` / ``end`` (first / last 12 % of the repetition), ``turn`` (around the turning point),
+Windows: ``start`` / ``end`` (first / last 12 % of the repetition; ``end`` at most the last 15 % of the last
+phase, so a fast phase does not pull moving frames into it), ``turn`` (around the turning point),
 ``rep``, ``concentric``, ``eccentric``, ``concentric_early`` / ``eccentric_early`` (first half of the
 phase); ``preparation`` means ``start``. Stats: ``mean``, ``min``, ``max``, ``extreme`` (the value farthest
-outside the band), ``range``, ``rise`` (max - first), ``drop`` (first - min; with ``ref: rep`` "first" is the repetition's start, not the window's), ``wobble`` (amplitude of the
+outside the band), ``range``, ``rise`` (max - first), ``drop`` (first - min; with ``ref: rep`` "first" is the
+repetition's start, not the window's), ``wobble`` (amplitude of the
 1.5-5 Hz band, i.e. sway) and ``duration`` (seconds of the window; no feature), ``tempo_ratio`` (the window's duration over
-the other moving phase's).
+the other moving phase's). With ``ref: rep`` the level stats (``mean``, ``min``, ``max``, ``extreme``) read the
+feature's change from the repetition's start: the rule of a moving phase then judges what goes wrong in that
+phase, and a fault already held from the set-up stays the set-up keystep's error.
 """
 
 from __future__ import annotations
@@ -70,7 +74,8 @@ class Rule:
             if self.op == "outside"
             else f"{self.threshold[0]:g}"
         )
-        return f"{self.stat} {what} over {self.window} {self.op} {thr} {self.unit}"
+        rel = " change from the rep start" if self.ref == "rep" and self.stat not in ("rise", "drop") else ""
+        return f"{self.stat} {what}{rel} over {self.window} {self.op} {thr} {self.unit}"
 
 
 @dataclass(frozen=True)
@@ -233,6 +238,9 @@ def window_frames(pose: PoseSequence, rep: Rep, window: str) -> np.ndarray:
     if window in ("start", "preparation"):
         a, b = rep.start, rep.start + edge
     elif window == "end":
+        last = rep.phases[-1] if rep.phases else None
+        if last is not None:  # a fast last phase (lowering too quickly) must not pull moving frames in
+            edge = min(edge, max(0.15 * (last[2] - last[1]), 1.5 / max(pose.fps, 1e-9)))
         a, b = rep.end - edge, rep.end
     elif window == "turn":
         a, b = rep.turn - 0.5 * edge, rep.turn + 0.5 * edge
@@ -296,11 +304,16 @@ def evaluate_rule(
             return RuleResult(rule, False, reason=why)
         vis = float(np.clip(vis_w[valid].mean(), 0, 1) * min(1.0, valid.mean() / 0.9))
         sig = np.where(valid, sig, np.nan)
+        full = feats[rule.feature]
         if rule.ref == "rep":
             b_idx = window_frames(pose, rep, "start")[:3]
-            b_val = feats[rule.feature][b_idx]
-            base = float(np.nanmean(b_val)) if np.isfinite(b_val).any() else None
-        value = _reduce(rule, sig, feats[rule.feature], idx, pose.fps, base)
+            b_val = full[b_idx]
+            if not np.isfinite(b_val).any():
+                return RuleResult(rule, False, reason="no usable pose at the start of the repetition")
+            base = float(np.nanmean(b_val))
+            if rule.stat not in ("rise", "drop", "wobble"):  # a level read as its change from the start
+                sig, full, base = sig - base, full - base, None
+        value = _reduce(rule, sig, full, idx, pose.fps, base)
     lo_hi = rule.threshold
     if rule.op == "above":
         margin = value - lo_hi[0]

@@ -1,0 +1,142 @@
+"""What one camera can measure: the video path's calibration, the ``video:`` section of ``coach/data/rules.yaml``.
+
+A pose from one video (MediaPipe world landmarks) is good across the image and poor along the camera's depth
+axis. On rendered simulator video (``benchmarks/diag_coach_video.py``, results in
+``benchmarks/results/coach_video_diag.md``) some features track the true 3D value within the rules' tolerance
+from a given view and others are off by more than the rules' thresholds, whatever the threshold: the elbow angle
+of a curl filmed from the front (the forearm swings toward the camera), the upper arm's forward swing, the
+torso's lean, the hands' forward position. A rule on such a feature is reported as *not assessed from this view*,
+with the reason, instead of firing on noise; the assessed-weight coverage drops accordingly.
+
+The section lists, per view (``front``, ``side``, ``oblique``), the features a single camera measures well
+enough, with per-action exceptions, and why the others are not measurable::
+
+    video:
+      measurable:
+        front: [knee_angle, ...]
+      actions:
+        barbell-biceps-curl: {front: {drop: [elbow_angle]}}
+      why:
+        elbow_angle: the forearm moves along the camera's line of sight
+      margin:
+        side: {knee_angle: 8.0}
+
+Duration and tempo rules use no joint position and are always measurable. A true 3D pose (``view="3d"``) is never
+limited. ``margin`` replaces the rules' ``monocular_margin`` (how far every single-camera threshold is widened) for
+the features whose error from a view is known to be smaller; ``feature.change`` applies to the statistics of a
+change within the window (rise, drop, range, wobble), where a constant bias cancels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from flexaqa.coach._types import CoachError
+from flexaqa.coach.features import FEATURES
+
+VIDEO_VIEWS = ("front", "side", "oblique")
+CHANGE_STATS = ("rise", "drop", "range", "wobble")  # statistics of a change within the window: bias cancels
+
+
+class VideoCalibrationError(CoachError):
+    """The ``video:`` section of the rules file breaks its format."""
+
+
+@dataclass(frozen=True)
+class VideoCalibration:
+    """Per view, the features one camera measures within the rules' tolerance; per feature, why not."""
+
+    measurable: dict[str, frozenset[str]]  # view -> features
+    actions: dict[str, dict[str, dict[str, frozenset[str]]]] = field(
+        default_factory=dict
+    )  # slug -> view -> add/drop
+    why: dict[str, str] = field(default_factory=dict)  # feature -> reason it is view-dependent
+    margin: dict[str, dict[str, float]] = field(default_factory=dict)  # view -> feature -> threshold widening
+    source: str = ""
+
+    def features(self, view: str, action: str | None = None) -> frozenset[str]:
+        """The features measurable from ``view`` for ``action`` (a slug), after its exceptions."""
+        base = self.measurable.get(view, frozenset(FEATURES))
+        ex = self.actions.get(action or "", {}).get(view, {})
+        return (base | ex.get("add", frozenset())) - ex.get("drop", frozenset())
+
+
+def _features(raw, where: str) -> frozenset[str]:
+    if not isinstance(raw, list):
+        raise VideoCalibrationError(f"{where}: expected a list of feature names, got {raw!r}")
+    bad = [f for f in raw if f not in FEATURES]
+    if bad:
+        raise VideoCalibrationError(
+            f"{where}: unknown feature(s) {bad}; features: {', '.join(sorted(FEATURES))}"
+        )
+    return frozenset(raw)
+
+
+def _views(raw, where: str) -> dict:
+    if not isinstance(raw, dict) or set(raw) - set(VIDEO_VIEWS):
+        raise VideoCalibrationError(f"{where}: expected a mapping with keys among {VIDEO_VIEWS}, got {raw!r}")
+    return raw
+
+
+@lru_cache(maxsize=4)
+def load_video_calibration(path: str | Path | None = None) -> VideoCalibration:
+    """The ``video:`` section of the rules file (default ``coach/data/rules.yaml``); none: nothing is limited."""
+    from flexaqa.coach.rules import RULES_PATH, _load_raw
+
+    path = str(path or RULES_PATH)
+    raw = _load_raw(path).get("video")
+    if raw is None:
+        return VideoCalibration({}, source=path)
+    if not isinstance(raw, dict) or set(raw) - {"measurable", "actions", "why", "margin"}:
+        raise VideoCalibrationError(
+            f"{path}: video: expected keys measurable, actions, why, margin; got {raw!r}"
+        )
+    where = f"{path}: video.measurable"
+    measurable = {
+        v: _features(f, f"{where}.{v}") for v, f in _views(raw.get("measurable", {}), where).items()
+    }
+    actions = {}
+    for slug, per_view in (raw.get("actions") or {}).items():
+        w = f"{path}: video.actions.{slug}"
+        actions[slug] = {}
+        for v, ex in _views(per_view, w).items():
+            if not isinstance(ex, dict) or set(ex) - {"add", "drop"}:
+                raise VideoCalibrationError(f"{w}.{v}: expected add/drop lists, got {ex!r}")
+            actions[slug][v] = {k: _features(x, f"{w}.{v}.{k}") for k, x in ex.items()}
+    why = {str(k): str(v) for k, v in (raw.get("why") or {}).items()}
+    _features(list(why), f"{path}: video.why")
+    margin = {}
+    for v, per in _views(raw.get("margin") or {}, f"{path}: video.margin").items():
+        _features([str(k).removesuffix(".change") for k in per], f"{path}: video.margin.{v}")
+        margin[v] = {str(f): float(m) for f, m in per.items()}
+    return VideoCalibration(measurable, actions, why, margin, path)
+
+
+def view_limit(rule, view: str, action: str | None = None, *, calib: VideoCalibration | None = None) -> str:
+    """Why ``rule`` (a :class:`~flexaqa.coach.rules.Rule`) cannot be assessed from one ``view`` camera filming
+    ``action`` (a slug), or ``""`` when it can. ``view="3d"`` (a true 3D pose) is never limited."""
+    if view not in VIDEO_VIEWS or rule.feature is None:
+        return ""
+    calib = calib or load_video_calibration()
+    if rule.feature in calib.features(view, action):
+        return ""
+    why = calib.why.get(rule.feature, "one camera does not measure it reliably")
+    return (
+        f"{rule.feature} is not measurable from a single {view} camera: {why} (on rendered calibration video "
+        "its error exceeded the single-camera margin)"
+    )
+
+
+def video_margin(rule, view: str, default: float, *, calib: VideoCalibration | None = None) -> float:
+    """How far to widen ``rule``'s threshold for a single-camera pose from ``view``: the feature's own margin from
+    the calibration (about twice its error on rendered video) where it has one, else ``default`` (the rules'
+    ``monocular_margin`` for the unit). ``view="3d"`` is not widened."""
+    if view not in VIDEO_VIEWS:
+        return 0.0 if view == "3d" else default
+    calib = calib or load_video_calibration()
+    own = calib.margin.get(view, {})
+    if rule.stat in CHANGE_STATS and f"{rule.feature}.change" in own:
+        return own[f"{rule.feature}.change"]
+    return own.get(rule.feature or "", default)
