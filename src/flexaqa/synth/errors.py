@@ -88,7 +88,7 @@ ERROR_SPECS: dict[str, ErrorSpec] = {
            (_e("shoulder_elev", 12, "p"), _e("shoulder_fwd", 10, "p")), "clavicle", 5),
         _S("ET023", "pose", "elbows swing ±20° forward/back", (_e("arm_fwd", 20, "p", True),), "elbow_pos", 4),
         _S("ET024", "pose", "elbow pole rotated 35° down and bar 6 cm lower at the top",
-           (_e("flare", 35), _e("wrist_z", -0.06, "p")), "elbow_height", 3),
+           (_e("flare", -35), _e("wrist_z", -0.06, "p")), "elbow_height", 3),  # -: down (+ swings them up/out)
         _S("ET025", "pose", "bar drifts ±8 cm forward/back mid-lift", (_e("wrist_y", 0.08, "b", True),), "wrist_path", 3),
         _S("ET026", "pose", "palm rotated ±70° about the forearm", (_e("palm", 70, two=True),), "palm", 2),
         _S("ET027", "pose", "elbow flexion varies by 35° within the phase", (_e("elbow", 35, "b"),), "elbow_range", 12),
@@ -105,8 +105,9 @@ ERROR_SPECS: dict[str, ErrorSpec] = {
         _S("ET035", "pose", "arms travel 25° backward and 15° above horizontal",
            (_e("arm_plane", -25, "e"), _e("arm_elev", 15, "e")), "wrist_end", 4),
         _S("ET036", "pose", "heels lifted 18° about the toes", (_e("heel", 18),), "heel", 2),
-        _S("ET037", "pose", "hips lifted 8 cm off the bench, head raised 15°",
-           (_e("pelvis_up", 0.08), _e("neck", 15)), "pelvis", 4),
+        # a bridge: the hips leave the bench while the shoulders stay on it, so the trunk tilts ~9° about them
+        _S("ET037", "pose", "hips bridged 8 cm off the bench (trunk tilted 9° about the shoulders), head raised 15°",
+           (_e("pelvis_up", 0.08), _e("pitch", -9), _e("neck", 15)), "pelvis", 4),
         _S("ET038", "pose", "upper-arm/trunk angle ±30° (pole) or ±15° (angles)",
            (_e("flare", 30, two=True), _e("arm_abd", 15, two=True)), "arm_trunk", 4),
         _S("ET039", "timing", "eccentric range of motion 35% short", (_e("rom_ecc", 0.35),), "rom", 4, 1.4),

@@ -48,8 +48,8 @@ _BENCH_ARMS = ((0.15, 0.97, -0.05), (0.22, 0.12, -0.22))
 _ROW = dict(posture="bent", arm_mode=_TR, primary="wrist")
 
 PROGRAMS: dict[str, Program] = {
-    "standing-barbell-overhead-press": Program(
-        "stand", (2, 0), ((0, 0), (0, 0)), _TR, ((0.1, 0.22, 0.1), (0.12, 0.04, 0.995)), (0.4, 0.5, -0.8)
+    "standing-barbell-overhead-press": Program(  # AK03: bar above the clavicles, forearms vertical under it
+        "stand", (2, 0), ((0, 0), (0, 0)), _TR, ((0.12, 0.44, 0.1), (0.12, 0.04, 0.995)), (0.15, 0.3, -1.0)
     ),
     "barbell-biceps-curl": Program("stand", (0, 0), ((0, 0), (0, 0)), _ANG, ((90, 4, 10), (90, 12, 140)), (0, 1, 0)),
     "barbell-upright-row": Program(  # AK02: hands slightly wider than shoulder-width, kept on the bar
@@ -70,12 +70,12 @@ PROGRAMS: dict[str, Program] = {
     "decline-barbell-bench-press": Program(
         "supine", (-105, -105), ((0, 0), (0, 0)), _TR, _BENCH_ARMS, (0.8, -0.3, -0.5), bench="decline"
     ),
-    "flat-dumbbell-bench-press": Program(
-        "supine", (-90, -90), ((0, 0), (0, 0)), _TR, ((0.3, 0.14, -0.15), (0.1, 0.97, 0.0)), (0.8, -0.3, -0.4),
+    "flat-dumbbell-bench-press": Program(  # AK31: press "until the arms are extended" (elbows ~170 deg)
+        "supine", (-90, -90), ((0, 0), (0, 0)), _TR, ((0.3, 0.14, -0.15), (0.1, 0.99, 0.0)), (0.8, -0.3, -0.4),
         bench="flat",
     ),
     "incline-dumbbell-bench-press": Program(
-        "supine", (-60, -60), ((0, 0), (0, 0)), _TR, ((0.3, 0.14, -0.15), (0.1, 0.97, 0.0)), (0.8, -0.3, -0.4),
+        "supine", (-60, -60), ((0, 0), (0, 0)), _TR, ((0.3, 0.14, -0.15), (0.1, 0.99, 0.0)), (0.8, -0.3, -0.4),
         bench="incline",
     ),
     "dumbbell-fly": Program("supine", (-90, -90), ((0, 0), (0, 0)), _ANG, ((90, 90, 15), (-5, 90, 25)), (0, 0.3, 1),
@@ -100,8 +100,8 @@ PROGRAMS: dict[str, Program] = {
         pitch=(45, 45), pelvis=((-0.12, -0.12), (-0.12, -0.12)), arm=((-0.12, 0.7, -0.68), (-0.1, 0.3, -0.4)),
         pointer=(0.3, -0.9, -0.2), **_ROW,
     ),
-    "dumbbell-bent-over-row": Program(
-        pitch=(65, 65), pelvis=((-0.14, -0.1), (-0.14, -0.1)), arm=((0.04, 0.88, -0.42), (0.08, 0.2, -0.4)),
+    "dumbbell-bent-over-row": Program(  # AK52: the descent ends "with the arms fully extended" (elbows ~170 deg)
+        pitch=(65, 65), pelvis=((-0.14, -0.1), (-0.14, -0.1)), arm=((0.04, 0.9, -0.43), (0.08, 0.2, -0.4)),
         pointer=(0.1, -0.9, -0.3), **_ROW,
     ),
     "dumbbell-bent-over-triceps-extension": Program(
@@ -194,13 +194,14 @@ def ankle_base(prog: Program, seg: dict, stance: float) -> tuple[np.ndarray, np.
 def _arm(prog, seg, side, shoulder, R, p, knobs, n):
     """Elbow and wrist ``(T, 3)`` of one arm (side +1 right, -1 left)."""
     l1, l2 = seg["upper_arm"], seg["forearm"]
-    sfx = "_l" if side < 0 else ""
+    # knobs ending in "_l" act on the left arm only (uneven arms); the plain knob acts on both
+    only_l = (lambda name: _k(knobs, name + "_l", n)) if side < 0 else (lambda name: np.zeros(n))
     a0, a1 = np.asarray(prog.arm[0], float), np.asarray(prog.arm[1], float)
     q = _lerp(a0, a1, p[:, None])  # (T, 3)
     ptr = np.array(prog.pointer, float) * np.array([side, 1.0, 1.0])
     if prog.arm_mode == "angles":
         beta = q[:, 0] + _k(knobs, "arm_plane", n)
-        gam = q[:, 1] + _k(knobs, "arm_elev", n) + _k(knobs, "arm_elev" + sfx, n)
+        gam = q[:, 1] + _k(knobs, "arm_elev", n) + only_l("arm_elev")
         eps = np.clip(q[:, 2] + _k(knobs, "elbow", n), 0, 150)
         b, g = np.radians(beta), np.radians(gam)
         u = np.stack([side * np.sin(g) * np.cos(b), np.sin(g) * np.sin(b), -np.cos(g)], -1)
@@ -216,10 +217,7 @@ def _arm(prog, seg, side, shoulder, R, p, knobs, n):
         u, fore = (_rot(np.repeat(ex, n, 0), fwd, v) for v in (u, fore))  # positive swings the arm forward
         elbow = shoulder + l1 * np.einsum("tij,tj->ti", R, u)
         wrist = elbow + l2 * np.einsum("tij,tj->ti", R, fore)
-        shift = (
-            _k(knobs, "wrist_y", n)[:, None] * R[:, :, 1]
-            + _k(knobs, "wrist_z" + sfx, n)[:, None] * R[:, :, 2]
-        )
+        shift = _k(knobs, "wrist_y", n)[:, None] * R[:, :, 1] + only_l("wrist_z")[:, None] * R[:, :, 2]
         if np.any(shift):  # translate the whole arm chain's target and re-solve with IK to keep lengths
             elbow, wrist = two_link_ik(shoulder, wrist + shift, l1, l2, elbow - shoulder)
         return elbow, wrist
@@ -231,7 +229,7 @@ def _arm(prog, seg, side, shoulder, R, p, knobs, n):
     t[:, 0] = t[:, 0] * side + side * _k(knobs, "grip", n)
     target = shoulder + np.einsum("tij,tj->ti", R, t)
     target = target + _k(knobs, "wrist_y", n)[:, None] * np.array([0, 1.0, 0])
-    target[:, 2] += _k(knobs, "wrist_z", n) + _k(knobs, "wrist_z" + sfx, n)
+    target[:, 2] += _k(knobs, "wrist_z", n) + only_l("wrist_z")
     pole = np.einsum("tij,j->ti", R, ptr)
     flare = _k(knobs, "flare", n)
     if np.any(flare):

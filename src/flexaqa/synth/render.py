@@ -2,7 +2,12 @@
 dumbbells, a bench where needed, a tiled floor and curtains. Vectorised over frames; small frames are fast.
 
 Camera layout (paper Figure 2): a 5 m x 5 m room, cinema cameras View-1..View-4 at the four corners 1.9 m high,
-View-1/View-2 the two front corners the subject faces; the phone View-5 sits beside View-1 at 1.2 m.
+View-1/View-2 the two front corners the subject faces; the phone View-5 sits beside View-1 at 1.2 m. Two extra
+phone positions, not in the FLEX room, film straight from the front (``Phone-front``) and from the subject's left
+(``Phone-side``): the views a single-camera coach is meant for.
+
+The head carries a face (eyes, nose, mouth, ears) and hair on the crown and back, so a pose estimator can tell
+which way the body faces (a bare sphere leaves front and back, hence left and right, ambiguous).
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ CAMERA_POSITIONS = {
     "View-4": (-2.4, -2.4, 1.9),
     "View-5": (-1.9, 2.45, 1.2),
 }
+PHONE_POSITIONS = {"Phone-front": (0.0, 3.2, 1.2), "Phone-side": (-3.2, 0.0, 1.2)}  # outside the FLEX room
 VFOV = {"cinema": 44.0, "phone": 48.0}  # vertical field of view (degrees), framed on the room's centre
 LOOK_AT = np.array([0.0, 0.0, 1.05])
 
 SKIN, SHIRT, SHORTS, SHOE, HAIR = (224, 172, 140), (40, 90, 170), (45, 45, 55), (240, 240, 240), (50, 35, 25)
 METAL, PLATE, PAD = (190, 190, 200), (30, 30, 30), (120, 30, 30)
+EYE, NOSE, MOUTH = (35, 25, 25), (205, 145, 115), (150, 60, 60)
 
 # (joint a, joint b, radius m, colour)
 BODY = [
@@ -41,10 +48,11 @@ BODY = [
 
 def make_view(name: str, *, width: int, height: int, fps: float | None = None) -> View:
     """A calibrated :class:`View` of the simulated room (pinhole, no distortion)."""
-    if name not in CAMERA_POSITIONS:
-        raise ValueError(f"unknown view {name!r}; the simulator has {', '.join(CAMERA_POSITIONS)}")
-    kind = "phone" if name == "View-5" else "cinema"
-    c = np.array(CAMERA_POSITIONS[name])
+    where = {**CAMERA_POSITIONS, **PHONE_POSITIONS}
+    if name not in where:
+        raise ValueError(f"unknown view {name!r}; the simulator has {', '.join(where)}")
+    kind = "cinema" if name in CAMERA_POSITIONS and name != "View-5" else "phone"
+    c = np.array(where[name])
     f = LOOK_AT - c
     f /= np.linalg.norm(f)
     r = np.cross(f, [0.0, 0.0, 1.0])
@@ -83,6 +91,7 @@ def _capsules(joints: np.ndarray, equipment: str, load: float, bench: str | None
     pts["pelvis"] = 0.5 * (pts["right_hip"] + pts["left_hip"])
     caps = [(pts[a], pts[b], r, c) for a, b, r, c in BODY]
     caps[4] = (pts["head"], pts["head"] + np.array([0, 0, 0.01]), 0.105, SKIN)
+    caps += _face(pts)
     rh, lh = pts["right_hand"], pts["left_hand"]
     axis = rh - lh
     axis /= np.maximum(np.linalg.norm(axis, axis=-1, keepdims=True), 1e-6)
@@ -125,6 +134,33 @@ def _capsules(joints: np.ndarray, equipment: str, load: float, bench: str | None
             for e in (a, b):
                 static(e, floor(e), 0.035, METAL)
     return caps
+
+
+def _face(pts: dict) -> list:
+    """Hair, eyes, nose, mouth and ears on the head sphere, oriented by the neck and the shoulders."""
+    head = pts["head"]
+    up = _norm(head - pts["neck"])  # (T, 3)
+    fwd = _norm(np.cross(up, pts["right_shoulder"] - pts["left_shoulder"]))
+    right = np.cross(fwd, up)
+
+    def at(f, u, r):  # a point on the head: forward, up, right offsets (m)
+        return head + f * fwd + u * up + r * right
+
+    def dot(p, rad, col):  # a sphere (a capsule of length ~0)
+        return (p, p + 0.002 * up, rad, col)
+
+    out = [dot(at(-0.03, 0.025, 0.0), 0.1, HAIR)]  # crown and back: the face stays skin
+    out += [dot(at(0.088, 0.025, s * 0.035), 0.016, EYE) for s in (1, -1)]
+    out += [
+        dot(at(0.103, -0.01, 0.0), 0.02, NOSE),
+        (at(0.088, -0.045, -0.02), at(0.088, -0.045, 0.02), 0.01, MOUTH),
+    ]
+    out += [dot(at(0.0, 0.0, s * 0.1), 0.025, SKIN) for s in (1, -1)]
+    return out
+
+
+def _norm(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
 
 
 def render(
