@@ -22,8 +22,8 @@ from flexaqa.coach._types import PoseSequence, Rep
 # Slots whose simulator signature at severity 1 breaks the coach's keystep threshold, per action (all 20): the
 # cases of "every detector fires on its error and stays silent on a clean repetition". Checked by
 # tests/test_coach_rules.py and benchmarks/bench_coach.py. Left out are slots the simulator injects in a way the
-# pose cannot show at the keystep (docs/coach.md, "What the simulator can and cannot show"), and set-up slots
-# whose effect fades in during the last frames of the previous repetition (simulator ramps, see docs/coach.md).
+# pose cannot show at the keystep, and set-up slots whose effect fades in during the last frames of the previous
+# repetition (docs/coach.md, "Where false alarms came from, and what the simulator can and cannot show").
 SYNTH_SLOTS: dict[str, tuple[str, ...]] = {
     "standing-barbell-overhead-press": (
         "AK01:ET001", "AK01:ET004", "AK02:ET007", "AK03:ET010", "AK03:ET011", "AK03:ET013", "AK04:ET003",
