@@ -8,6 +8,7 @@ x 3 seeds x 20 actions and writes ``benchmarks/results/aqa.json`` and ``aqa.md``
     .venv/bin/python benchmarks/bench_aqa.py                 # full protocol, ~20 minutes on 2 cores
     .venv/bin/python benchmarks/bench_aqa.py --quick         # 1 seed, 3 actions, ~1 minute
     .venv/bin/python benchmarks/bench_aqa.py --data DIR      # an existing dataset (native or release layout)
+    .venv/bin/python benchmarks/bench_aqa.py --pose keysteps # coach-rule margins as the pose feature (aqa_keysteps.*)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", help="existing dataset folder (default: simulate the mini dataset)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--pose", default="stats", help="pose feature (results go to aqa_<pose>.md unless stats)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data
@@ -37,8 +39,20 @@ def main(argv: list[str] | None = None) -> int:
             if rc:
                 return rc
             print(f"simulated the mini dataset in {time.perf_counter() - t0:.0f} s")
-        out = RESULTS / ("aqa_quick" if args.quick else "aqa")
-        cmd = ["bench", "aqa", "--data", data, "--out", str(out), "--epochs", str(args.epochs)]
+        stem = "aqa" if args.pose == "stats" else "aqa_" + args.pose.replace("+", "_")
+        out = RESULTS / (stem + "_quick" if args.quick else stem)
+        cmd = [
+            "bench",
+            "aqa",
+            "--data",
+            data,
+            "--out",
+            str(out),
+            "--epochs",
+            str(args.epochs),
+            "--pose",
+            args.pose,
+        ]
         return flexaqa(cmd + ["--quick"] * args.quick)
 
 

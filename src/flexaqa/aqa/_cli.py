@@ -13,8 +13,9 @@ def _feature_options(p: argparse.ArgumentParser) -> None:
                    help="video encoder: small3d (random init, weak, offline) or i3d (give --video-weights)")  # fmt: skip
     g.add_argument("--video-weights", help="Kinetics I3D checkpoint (model_rgb.pth or rgb_imagenet.pt)")
     g.add_argument("--views", default="View-1,View-2", help="the two views behind MV (default View-1,View-2)")
-    g.add_argument("--pose", choices=("stats", "stgcn", "stgcn+stats"), default=None,
-                   help="pose feature (default: stats; stgcn with --pose-weights or --end-to-end)")  # fmt: skip
+    g.add_argument("--pose", choices=("stats", "stgcn", "stgcn+stats", "keysteps", "keysteps+stats"), default=None,
+                   help="pose feature (default: stats; stgcn with --pose-weights or --end-to-end); keysteps: the coach "
+                   "rules' margins against their FKG-keystep thresholds")  # fmt: skip
     g.add_argument("--pose-weights", help="st-gcn NTU checkpoint (st_gcn.ntu-xsub.pt)")
     g.add_argument("--emg-feature", choices=("official", "envelope"), default="official",
                    help="relative muscle contribution: official raw peaks or conditioned envelopes")  # fmt: skip

@@ -38,10 +38,10 @@ class EndToEndSpec:
     emg: str = "official"  # official | envelope: the fixed 2-d relative muscle contribution
 
     def __post_init__(self):
-        if self.pose in ("stats", "stgcn+stats"):
+        if self.pose in ("stats", "stgcn+stats", "keysteps", "keysteps+stats"):
             raise AQAError(
-                f"--pose {self.pose} has nothing to fine-tune (pose statistics are a fixed function); use "
-                "--pose stgcn with --end-to-end, or train pose statistics in the frozen mode (no --end-to-end)"
+                f"--pose {self.pose} has nothing to fine-tune (pose statistics and keystep margins are fixed "
+                "functions); use --pose stgcn with --end-to-end, or train them in the frozen mode (no --end-to-end)"
             )
         for name, allowed in (("video", VIDEO_MODELS), ("pose", POSE_MODELS), ("emg", EMG_FEATURES)):
             if getattr(self, name) not in allowed:

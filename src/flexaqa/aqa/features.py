@@ -8,7 +8,9 @@ changing any of them never reads stale features:
   ``i3d`` with CoRe's 10 x 16-frame clip protocol, meaningful only with Kinetics weights (``video_weights``);
 - pose: ``stats`` — interpretable statistics of joint angles, widths, asymmetries and timing
   (:func:`pose_statistics`, numpy only: pose carries signal offline), ``stgcn`` (NTU-25 ST-GCN, frozen; load
-  ``pose_weights`` from an st-gcn NTU checkpoint) or ``stgcn+stats``;
+  ``pose_weights`` from an st-gcn NTU checkpoint) or ``stgcn+stats``; ``keysteps`` — the signed margin of
+  every coach rule of the action against its FKG-keystep threshold (:mod:`flexaqa.aqa.keysteps`), alone or
+  as ``keysteps+stats``;
 - emg: ``official`` — the FLEX baseline's relative muscle contribution — or ``envelope`` (the conditioned
   envelope variant from :mod:`flexaqa.signal`).
 """
@@ -25,7 +27,7 @@ from flexaqa.aqa import AQAError
 
 FEATURE_KEYS = ("video_v1", "video_v2", "pose", "emg")
 VIDEO_ENCODERS = ("small3d", "i3d")
-POSE_ENCODERS = ("stats", "stgcn", "stgcn+stats")
+POSE_ENCODERS = ("stats", "stgcn", "stgcn+stats", "keysteps", "keysteps+stats")
 EMG_FEATURES = ("official", "envelope")
 _VERSION = 1  # bump when an extractor's output changes for the same config
 
@@ -39,7 +41,7 @@ class FeatureSpec:
     video_frames: int = 32  # frames per sample for small3d (I3D always uses CoRe's 103)
     video_size: int = 64  # short side for small3d (I3D: 224)
     views: tuple[str, str] = ("View-1", "View-2")  # the views behind video_v1, video_v2
-    pose: str = "stats"  # stats | stgcn | stgcn+stats
+    pose: str = "stats"  # stats | stgcn | stgcn+stats | keysteps | keysteps+stats
     pose_weights: str | None = None  # st-gcn NTU checkpoint (st_gcn.ntu-xsub.pt)
     emg: str = "official"  # official | envelope
     seed: int = 0  # initialisation of encoders without weights
@@ -187,6 +189,10 @@ def cache_configs(spec: FeatureSpec) -> dict[str, tuple[str, dict]]:
     pose = {"encoder": spec.pose, "version": _VERSION}
     if "stgcn" in spec.pose:
         pose.update(weights=_file_tag(spec.pose_weights), seed=spec.seed, frames=103)
+    if "keysteps" in spec.pose:
+        from flexaqa.aqa.keysteps import rules_digest
+
+        pose.update(rules=rules_digest())
     return {
         "video": (f"video-{spec.video}", video),
         "pose": (f"pose-{spec.pose.replace('+', '-')}", pose),
@@ -218,7 +224,8 @@ def _video_encoder(spec: FeatureSpec):
 
 
 def _pose_encoder(spec: FeatureSpec):
-    """``(joints (T, 21, 3), fps) -> (D,)`` for ``spec.pose``."""
+    """``(joints (T, 21, 3), fps, sample) -> (D,)`` for ``spec.pose`` (``keysteps`` reads the sample's action
+    and keyframes)."""
     stgcn = None
     if "stgcn" in spec.pose:
         import torch
@@ -230,8 +237,14 @@ def _pose_encoder(spec: FeatureSpec):
         if spec.pose_weights:
             load_stgcn_weights(stgcn, spec.pose_weights, keep_head=False)
 
-    def encode(joints: np.ndarray, fps: float) -> np.ndarray:
+    def encode(joints: np.ndarray, fps: float, sample=None) -> np.ndarray:
         parts = []
+        if "keysteps" in spec.pose:
+            from flexaqa.aqa.keysteps import sample_keystep_margins
+
+            if sample is None:
+                raise AQAError("the keysteps pose feature needs the loaded sample (its action and keyframes)")
+            parts.append(sample_keystep_margins(sample))
         if stgcn is not None:
             import torch
 
@@ -328,7 +341,7 @@ def extract_features(
                 if m in sample.missing or stream is None or len(stream) == 0:
                     raise AQAError(f"sample {sid} has no {m} data (needed for the '{m}' feature)")
                 if m == "pose":
-                    caches[m].put(sid, m, encode_pose(stream.data, stream.rate))
+                    caches[m].put(sid, m, encode_pose(stream.data, stream.rate, sample))
                 else:
                     act = kg.action(sample.record.action)
                     caches[m].put(sid, m, emg_feature(stream.data, stream.rate, act, spec.emg))

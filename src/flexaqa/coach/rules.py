@@ -106,6 +106,7 @@ class RuleResult:
     )  # frame indices (of the sequence) that break the threshold
     key_frame: int | None = None
     reason: str = ""
+    margin: float | None = None  # how far beyond the threshold (> 0: fired), in the rule's unit
 
 
 def _parse_rule(raw: dict, where: str, scales: dict) -> Rule:
@@ -324,7 +325,9 @@ def evaluate_rule(
     fired = bool(margin > 0)
     conf = float(vis * min(1.0, 0.5 + 0.5 * abs(margin) / max(rule.scale, 1e-9)))
     frames, key = _violating_frames(rule, sig, idx, value, fired, base)
-    return RuleResult(rule, True, fired, round(float(value), 4), round(conf, 3), frames, key)
+    return RuleResult(
+        rule, True, fired, round(float(value), 4), round(conf, 3), frames, key, margin=float(margin)
+    )
 
 
 def _reduce(rule: Rule, sig: np.ndarray, full: np.ndarray, idx: np.ndarray, fps: float, base=None) -> float:
