@@ -38,6 +38,8 @@ def test_bench_on_the_release_layout(tmp_path, capsys):
             assert "View-2" in r["skipped"]
         elif model == "error_aware":
             assert "keystep, error" in r["skipped"]
+        elif model == "coach_rules":  # the default pose feature is the statistics vector
+            assert "--pose keysteps" in r["skipped"]
         else:
             assert r["skipped"] is None and set(r["seeds"]) == {"0", "1"}
             for seed in r["seeds"].values():
@@ -47,3 +49,21 @@ def test_bench_on_the_release_layout(tmp_path, capsys):
     md = out.with_suffix(".md").read_text()
     assert md == markdown(doc) and "| Single view (SV) |" in md and "skipped" in md
     assert "Wall time" in capsys.readouterr().out
+
+
+def test_coach_rules_row_needs_no_training(tmp_path):
+    from flexaqa.aqa.bench import run_benchmark
+    from flexaqa.aqa.features import FeatureSpec
+
+    tiny = make_tiny_dataset(tmp_path / "d", subjects=("P01", "P02", "A01", "N01", "N02"))
+    rows = [r for r in ROWS if r[1] in ("coach_rules", "error_aware")]
+    doc = run_benchmark(
+        tiny.root, seeds=(0,), epochs=2, rows=rows, spec=FeatureSpec(pose="keysteps"), measure_i3d=False,
+        progress=False, overrides={"model_args.hidden": 16},
+    )  # fmt: skip
+    by = {r["row"]: r for r in doc["rows"]}
+    rules = by["Coach rules (no training), pose"]
+    assert rules["skipped"] is None and rules["seeds"]["0"]["fit_s"] == 0.0
+    assert 0.0 <= rules["et_macro_f1"]["mean"] <= 1.0
+    assert all(m["rl2"] >= 0 for m in rules["seeds"]["0"]["per_action"].values())
+    assert "— (no training)" in markdown(doc)

@@ -25,6 +25,22 @@ def test_margins_agree_with_the_coach(action, slot):
     assert slot in out["detected"]  # the faulty repetition is the last one
 
 
+def test_rule_slot_mask_is_the_coach_decision():
+    from flexaqa.aqa.keysteps import rule_slot_mask
+    from flexaqa.kg import load_kg
+
+    act = load_kg().action("squat")
+    s = synthetic_set("squat", n_reps=2, errors=[(), ("AK44:ET039",)])
+    feats = np.stack(
+        [keystep_margins(s.pose.joints, s.pose.t, act, r.start, r.end, list(r.phases)) for r in s.reps]
+    )
+    mask = rule_slot_mask(feats, act)
+    assert mask.shape == (2, len(act.slots))
+    assert mask[0].sum() == 0 and mask[1][[x.id for x in act.slots].index("AK44:ET039")] == 1
+    with pytest.raises(ValueError, match="--pose keysteps"):
+        rule_slot_mask(feats[:, :3], act)
+
+
 def test_without_phases_phase_rules_are_unassessed():
     s = synthetic_set("squat", n_reps=1)
     rep = s.reps[0]

@@ -43,7 +43,9 @@ ROWS: tuple[tuple[str, str, str], ...] = (  # (row name, model, variant); the fi
     ("Pose + EMG", "core_gart", "pose+emg"),
     ("USDL, MV + Pose + EMG", "usdl", "mv+pose+emg"),
     ("Error-aware, MV + Pose + EMG", "error_aware", "mv+pose+emg"),
+    ("Coach rules (no training), pose", "coach_rules", "pose"),  # needs --pose keysteps
 )
+RULES_MODEL = "coach_rules"  # the FKG score of the slots the coach rules detect (flexaqa.aqa.keysteps)
 PAPER_TABLE4 = {  # paper Table 4 (real FLEX, I3D + ST-GCN fine-tuned, CoRe + GART), R-l2 x100
     "Single view (SV)": (0.8069, 1.7582),
     "Multiview (MV)": (0.8974, 0.9095),
@@ -100,6 +102,20 @@ def i3d_clip_seconds(repeats: int = 2) -> float:
     return (time.perf_counter() - t) / repeats
 
 
+def _fit_text(row: dict) -> str:
+    return "— (no training)" if row["model"] == RULES_MODEL else f"{row['fit_s_per_action_epoch']:.4f}"
+
+
+def _rule_predictions(data, action) -> tuple[np.ndarray, np.ndarray]:
+    """Test scores and ``(n, S)`` slot decisions of the coach rules on the test split's keystep features."""
+    from flexaqa.aqa.keysteps import rule_slot_mask
+    from flexaqa.kg import load_kg, score_from_mask
+
+    act = load_kg().action(action)
+    mask = rule_slot_mask(data.features["test"]["pose"], act)
+    return np.array([score_from_mask(act, m) for m in mask], dtype=float), mask
+
+
 def run_benchmark(
     data: str | Path,
     *,
@@ -151,6 +167,8 @@ def run_benchmark(
         why = [m[k] for d, m in per_action.values() for k in keys if k in m]
         if needs_slots(model) and any(d.slots is None for d, _ in per_action.values()):
             why.append("the dataset has no (keystep, error) labels")
+        if model == RULES_MODEL and "keysteps" not in spec.pose:
+            why.append("needs the keystep-margin pose feature (--pose keysteps)")
         if why:
             row["skipped"] = why[0]
             bar.update(len(acts))
@@ -158,6 +176,17 @@ def run_benchmark(
         res, fit_s, pred_s, n_test, truth, probs = {}, 0.0, 0.0, 0, [], []
         for act in acts:
             full, _ = per_action[act]
+            if model == RULES_MODEL:  # nothing to train: the coach's decisions, scored through the FKG
+                pred, mask = _rule_predictions(full, act)
+                res[act] = score_metrics(
+                    full.scores["test"], pred, fit_transform(full, normalize=False)[1]["score_range"]
+                )
+                n_test += len(pred)
+                if full.slots is not None:
+                    truth.append(full.slots["test"])
+                    probs.append(mask)
+                bar.update(1)
+                continue
             ad = type(full)(full.action, full.ids, {k: {x: f[x] for x in keys} for k, f in full.features.items()},
                             full.scores, full.slots if needs_slots(model) else None, keys)  # fmt: skip
             arrays, meta = fit_transform(ad, normalize=not needs_slots(model))
@@ -272,7 +301,7 @@ def markdown(doc: dict) -> str:
             continue
         lines.append(
             f"| {r['row']} | {_pm(r.get('spearman_fisher_z'), 4)} | {_pm(r.get('rl2_mean'), 3)} | "
-            f"{_pm(r.get('et_macro_f1'), 3)} | {ptxt} | {r['fit_s_per_action_epoch']:.4f} |"
+            f"{_pm(r.get('et_macro_f1'), 3)} | {ptxt} | {_fit_text(r)} |"
         )
     c, h = doc["cost"], doc["hardware"]
     lines += [

@@ -95,3 +95,24 @@ def sample_keystep_margins(sample) -> np.ndarray:
     moving = sorted((p.start, p.end, p.name) for p in kf.phases if p.name != "preparation")
     phases = [(name, a, b) for a, b, name in moving]
     return keystep_margins(stream.data, t, sample.record.action, kf.start, kf.end, phases)
+
+
+def rule_slot_mask(features: np.ndarray, action) -> np.ndarray:
+    """``(N, S)`` 0/1 over ``action.slots``: the slots the coach rules detect, from ``(N, >= 2 R)`` features that
+    start with :func:`keystep_margins` (``--pose keysteps`` or ``keysteps+stats``). A slot is detected when
+    any of its rules' margins is positive, as in the coach; slots without rules are never detected."""
+    from flexaqa.kg import load_kg
+
+    act = load_kg().action(action)
+    rules, _ = _rules(act.slug)
+    col = {s.id: j for j, s in enumerate(act.slots)}
+    features = np.asarray(features)
+    if features.ndim != 2 or features.shape[1] < 2 * len(rules):
+        raise ValueError(
+            f"{act.slug}: expected (N, >= {2 * len(rules)}) keystep features, got {features.shape}; "
+            "extract them with --pose keysteps"
+        )
+    out = np.zeros((len(features), len(act.slots)), dtype=np.float32)
+    for k, (slot, _) in enumerate(rules):
+        out[:, col[slot]] = np.maximum(out[:, col[slot]], features[:, k] > 0)
+    return out
