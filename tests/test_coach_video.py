@@ -40,13 +40,21 @@ def test_unmeasurable_rule_is_reported_not_assessed(view):
     assert rep["coverage"]["share"] < rep3d["coverage"]["share"]  # coverage drops honestly
 
 
-def test_view_limit_spares_3d_and_timing_rules():
-    rs = load_rules("barbell-biceps-curl")
-    for rules in rs.rules.values():
-        for r in rules:
-            assert view_limit(r, "3d", rs.action) == ""
-            if r.feature is None:  # duration / tempo: no joint position involved
-                assert view_limit(r, "front", rs.action) == ""
+def test_view_limit_spares_3d_and_timing_follows_the_trace():
+    from flexaqa.coach.video import trace_feature
+
+    calib = load_video_calibration()
+    assert trace_feature("squat") == "hip_height" and trace_feature("barbell-biceps-curl") == "hand_height"
+    for slug in ("squat", "barbell-biceps-curl", "dumbbell-lateral-raise"):
+        rs = load_rules(slug)
+        for rules in rs.rules.values():
+            for r in rules:
+                assert view_limit(r, "3d", rs.action) == ""
+                if r.feature is None:  # duration / tempo: as measurable as the repetition trace
+                    for view in ("front", "side", "oblique"):
+                        ok = trace_feature(slug) in calib.features(view, slug)
+                        why = view_limit(r, view, rs.action)
+                        assert (why == "") == ok and (ok or "phase timing" in why)
 
 
 def test_calibration_names_known_features(tmp_path):
@@ -108,3 +116,19 @@ def test_video_margin_comes_from_the_calibration():
     assert video_margin(knee, "side", 12.0, calib=calib) == 12.0  # none: the unit's margin
     assert video_margin(valgus, "front", 0.12, calib=calib) == 0.12
     assert video_margin(valgus, "3d", 0.12, calib=calib) == 0.0  # a true 3D pose is not widened
+
+
+def test_planar_world_scales_the_image_to_metres_and_keeps_depth():
+    from flexaqa.coach.pose import planar_world
+
+    rng = np.random.default_rng(0)
+    image = np.concatenate([rng.uniform(0.2, 0.8, (33, 2)), np.zeros((33, 1))], axis=1)  # normalised x, y
+    px = image[:, :2] * (640, 480)
+    world = np.concatenate([0.004 * px, rng.normal(0, 0.2, (33, 1))], axis=1)  # 4 mm per pixel, some depth
+    world[:, :2] -= 0.5 * (world[23, :2] + world[24, :2])  # MediaPipe's origin: between the hips
+    noisy = world.copy()
+    noisy[:, :2] += rng.normal(0, 0.03, (33, 2))  # the world model's in-image error
+    out = planar_world(noisy, image, (640, 480))
+    np.testing.assert_allclose(out[:, 2], noisy[:, 2])  # depth kept
+    shape = out[:, :2] - 0.5 * (out[23, :2] + out[24, :2])  # the hips' centre stays MediaPipe's origin
+    assert np.abs(shape - world[:, :2]).max() < 0.5 * np.abs(noisy[:, :2] - world[:, :2]).max()

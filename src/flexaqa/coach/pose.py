@@ -4,9 +4,9 @@ MediaPipe 0.10.14's legacy ``mp.solutions.pose.Pose(model_complexity=1)`` ships 
 gives 33 image landmarks (normalised x right, y down) and 33 *world* landmarks (metres, origin between the
 hips, x right, y down, z away from the camera), each with a visibility. World landmarks become FLEX-21 joints
 through :func:`flexaqa.skeleton.mediapipe_to_flex21` after the axis change ``(x, y, z) -> (x, z, -y)`` (+z up,
-right-handed). By default the in-image components come from the (more accurate) image landmarks scaled to
-metres and only the depth from the world landmarks (:func:`planar_world`). A joint is only as visible as its least
-visible source landmark. The world landmarks are
+right-handed). Optionally (``planar=True``) the in-image components come from the image landmarks scaled to metres
+and only the depth from the world landmarks (:func:`planar_world`); it is off by default (see its notes). A joint is
+only as visible as its least visible source landmark. The world landmarks are
 centred on the hips, so :func:`ground_pose` puts the lowest visible foot point of each frame on the floor
 (z = 0); without that, hip height (the squat's repetition signal) would never change.
 
@@ -95,7 +95,12 @@ def planar_world(world: np.ndarray, image: np.ndarray, image_size: tuple[int, in
     simulator video: knee-to-toe distance, forearm tilt, upper-arm swing seen from the side err 2-3x less), so
     the image gives the body's shape across the picture and the world model only what one camera cannot see.
     The scale (metres per pixel, per frame) is the least-squares ratio of the world and image lengths of the
-    limbs and torso; the hips' centre stays where MediaPipe put it (the world origin)."""
+    limbs and torso; the hips' centre stays where MediaPipe put it (the world origin).
+
+    Not the default: the per-frame scale is confounded by foreshortening (a squat filmed from the front folds the
+    thighs toward the camera, their image length shrinks, the scale grows and the hips' descent disappears: the
+    squat's hip-height trace lost its repetitions on rendered video). A per-sequence scale would avoid that; it
+    has not been validated yet."""
     world = np.asarray(world, dtype=float)
     px = np.asarray(image, dtype=float)[..., :2] * np.asarray(image_size, dtype=float)  # (..., 33, 2) pixels
     a, b = _SCALE_BONES[:, 0], _SCALE_BONES[:, 1]
@@ -131,7 +136,7 @@ def estimate_pose(
     source: str = "",
     progress: bool = False,
     timings: dict | None = None,
-    planar: bool = True,
+    planar: bool = False,
 ) -> PoseSequence:
     """Run MediaPipe on every ``(frame, t)`` and return the raw (uncleaned) FLEX-21 :class:`PoseSequence`.
 

@@ -98,8 +98,8 @@ class Coach:
         out = self._estimator(frame)
         if out is None:
             return self.update_pose(None, None, t)
-        # exactly as estimate_pose does for a file: in-image components from the image landmarks
-        j, img, vis = landmarks_to_flex(*out, image_size=(frame.shape[1], frame.shape[0]))
+        # exactly as estimate_pose does for a file (world landmarks; planar=False is its default)
+        j, img, vis = landmarks_to_flex(*out)
         return self._add(j, vis, t, img, raw=True)
 
     def update_pose(self, joints, visibility, t: float, *, image=None) -> list[CoachEvent]:

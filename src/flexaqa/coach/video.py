@@ -21,7 +21,7 @@ enough, with per-action exceptions, and why the others are not measurable::
       margin:
         side: {knee_angle: 8.0}
 
-Duration and tempo rules use no joint position and are always measurable. A true 3D pose (``view="3d"``) is never
+Duration and tempo rules are as measurable as the feature the repetition trace follows (the phases come from it). A true 3D pose (``view="3d"``) is never
 limited. ``margin`` replaces the rules' ``monocular_margin`` (how far every single-camera threshold is widened) for
 the features whose error from a view is known to be smaller; ``feature.change`` applies to the statistics of a
 change within the window (rise, drop, range, wobble), where a constant bias cancels.
@@ -114,12 +114,36 @@ def load_video_calibration(path: str | Path | None = None) -> VideoCalibration:
     return VideoCalibration(measurable, actions, why, margin, path)
 
 
+def trace_feature(action: str | None) -> str | None:
+    """The feature that follows the repetition trace :mod:`flexaqa.signal` segments ``action`` by (wrist height
+    -> ``hand_height``, hip height -> ``hip_height``, elbow angle -> ``elbow_angle``); ``None`` when none does."""
+    if not action:
+        return None
+    from flexaqa.signal.segment import REP_SIGNALS
+
+    spec = REP_SIGNALS.get(action)
+    if spec is None or (spec.kind == "height" and set(spec.joints) == {"left_wrist", "right_wrist"}):
+        return "hand_height"  # the default trace: the wrists' height
+    if spec.kind == "height" and set(spec.joints) == {"left_hip", "right_hip"}:
+        return "hip_height"
+    return "elbow_angle" if spec.kind == "angle" else None
+
+
 def view_limit(rule, view: str, action: str | None = None, *, calib: VideoCalibration | None = None) -> str:
     """Why ``rule`` (a :class:`~flexaqa.coach.rules.Rule`) cannot be assessed from one ``view`` camera filming
-    ``action`` (a slug), or ``""`` when it can. ``view="3d"`` (a true 3D pose) is never limited."""
-    if view not in VIDEO_VIEWS or rule.feature is None:
+    ``action`` (a slug), or ``""`` when it can. ``view="3d"`` (a true 3D pose) is never limited. Timing rules
+    (duration, tempo) are as measurable as the repetition trace their phases come from (:func:`trace_feature`)."""
+    if view not in VIDEO_VIEWS:
         return ""
     calib = calib or load_video_calibration()
+    if rule.feature is None:
+        f = trace_feature(action)
+        if f is None or f in calib.features(view, action):
+            return ""
+        return (
+            f"phase timing is not measurable from a single {view} camera: the phases come from the repetition "
+            f"trace, which follows {f}, and {f} is not measurable from this view ({calib.why.get(f, '')})"
+        )
     if rule.feature in calib.features(view, action):
         return ""
     why = calib.why.get(rule.feature, "one camera does not measure it reliably")
