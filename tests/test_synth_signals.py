@@ -3,8 +3,8 @@
 import numpy as np
 
 from flexaqa.kg import load_kg
-from flexaqa.synth import make_roster, simulate_trial
 from flexaqa.signal import median_frequency
+from flexaqa.synth import make_roster, simulate_trial
 from flexaqa.synth.emg import side_channels
 from flexaqa.timebase import EMG_HZ
 
