@@ -100,4 +100,3 @@ def synth_emg(
         art = rng.uniform(0.3, 1.0) * np.exp(-k / 0.04) * np.sin(2 * np.pi * rng.uniform(5, 15) * k)
         out[i0 : i0 + len(k), int(rng.integers(len(gains)))] += art.astype(np.float32)
     return out
-
