@@ -141,14 +141,16 @@ RENDERED_CASES = {
 
 
 def detection_rendered(
-    *, size=(360, 480), fps: float = 15.0, view: str = "View-5", subject: str = "A02", seed: int = 2
-) -> dict:
+    *, size=(360, 480), fps: float = 15.0, view: str = "View-5", subject: str = "A02", seed: int = 2,
+    severity: float = 1.0,
+) -> dict:  # fmt: skip
     """The whole video path on simulator renderings (flexaqa.synth.render; View-5 is the FLEX phone, about 40 deg
     off the front; Phone-front / Phone-side film straight from the front / side): MediaPipe -> cleaning ->
     view detection -> flexaqa.signal segmentation -> rules with the ``video:`` calibration. Per action, one clean
     set and one set per listed error (3 repetitions, the error in the middle one). Repetitions are matched to the
     truth by time overlap. The video calibration was fitted on subject N01, seed 1
-    (``benchmarks/diag_coach_video.py``), so the default subject and seed are held out."""
+    (``benchmarks/diag_coach_video.py``), so the default subject and seed are held out. ``severity`` scales the
+    injected errors (1: the simulator's nominal fault)."""
     import tempfile
 
     from flexaqa.coach._types import CoachError
@@ -170,7 +172,7 @@ def detection_rendered(
         for action, slots in RENDERED_CASES.items():
             act = kg.action(action)
             for slot in (None, *slots):
-                errs = [{}, {slot: 1.0}, {}] if slot else [{}, {}, {}]
+                errs = [{}, {slot: severity}, {}] if slot else [{}, {}, {}]
                 sim = simulate_trial(
                     subj, act, reps=3, seed=seed, fps=30.0, with_signals=False, errors=errs, kg=kg
                 )
@@ -214,7 +216,7 @@ def detection_rendered(
         tmp.rmdir()
     rows, total = _table(counts)
     return {
-        "view": view, "size": list(size), "fps": fps, "subject": subject, "seed": seed,
+        "view": view, "size": list(size), "fps": fps, "subject": subject, "seed": seed, "severity": severity,
         "views_detected": dict(Counter(views_found)),
         "assessed_share_mean": round(float(np.mean(shares)), 3) if shares else None,
         "repetitions": {"true": n_true, "found": n_found, "matched": n_matched},

@@ -4,9 +4,10 @@ MediaPipe 0.10.14's legacy ``mp.solutions.pose.Pose(model_complexity=1)`` ships 
 gives 33 image landmarks (normalised x right, y down) and 33 *world* landmarks (metres, origin between the
 hips, x right, y down, z away from the camera), each with a visibility. World landmarks become FLEX-21 joints
 through :func:`flexaqa.skeleton.mediapipe_to_flex21` after the axis change ``(x, y, z) -> (x, z, -y)`` (+z up,
-right-handed). Optionally (``planar=True``) the in-image components come from the image landmarks scaled to metres
-and only the depth from the world landmarks (:func:`planar_world`); it is off by default (see its notes). A joint is
-only as visible as its least visible source landmark. The world landmarks are
+right-handed). A joint is only as visible as its least visible source landmark. From a camera at the side,
+:func:`clean_pose` then takes the joints' in-image components from the image landmarks at one scale for the whole
+sequence and keeps only the depth from the world landmarks (:func:`planar_pose`); the far arm and leg, hidden
+behind the near ones, borrow their visibility (:func:`far_side_visibility`). The world landmarks are
 centred on the hips, so :func:`ground_pose` puts the lowest visible foot point of each frame on the floor
 (z = 0); without that, hip height (the squat's repetition signal) would never change.
 
@@ -97,10 +98,10 @@ def planar_world(world: np.ndarray, image: np.ndarray, image_size: tuple[int, in
     The scale (metres per pixel, per frame) is the least-squares ratio of the world and image lengths of the
     limbs and torso; the hips' centre stays where MediaPipe put it (the world origin).
 
-    Not the default: the per-frame scale is confounded by foreshortening (a squat filmed from the front folds the
-    thighs toward the camera, their image length shrinks, the scale grows and the hips' descent disappears: the
-    squat's hip-height trace lost its repetitions on rendered video). A per-sequence scale would avoid that; it
-    has not been validated yet."""
+    Per frame, the scale is confounded by foreshortening (a squat filmed from the front folds the thighs toward
+    the camera, their image length shrinks, the scale grows and the hips' descent disappears: the squat's
+    hip-height trace lost its repetitions on rendered video), so the video path uses :func:`planar_pose`, one
+    scale per sequence, instead; this stays for ``estimate_pose(planar=True)``."""
     world = np.asarray(world, dtype=float)
     px = np.asarray(image, dtype=float)[..., :2] * np.asarray(image_size, dtype=float)  # (..., 33, 2) pixels
     a, b = _SCALE_BONES[:, 0], _SCALE_BONES[:, 1]
@@ -251,8 +252,16 @@ def detect_jumps(pose: PoseSequence, *, max_shift: float = 0.2, max_scale: float
     return jump
 
 
-def clean_pose(pose: PoseSequence, *, max_gap: float = 0.25, smooth: float = 0.2) -> PoseSequence:
-    """Fill gaps up to ``max_gap`` s, flag longer ones, flag jumps, and smooth with a ``smooth`` s window."""
+def clean_pose(
+    pose: PoseSequence, *, max_gap: float = 0.25, smooth: float = 0.2, planar: str = "side"
+) -> PoseSequence:
+    """Fill gaps up to ``max_gap`` s, flag longer ones, flag jumps, and smooth with a ``smooth`` s window.
+
+    ``planar`` (``"side"``, ``"always"``, ``"never"``): when to replace the joints' in-image components with the
+    image landmarks at one scale for the whole sequence (:func:`planar_pose`). The default does it for a camera
+    at the side (:func:`detect_view` of the world pose), where the movement lies in the image plane."""
+    if planar not in ("side", "always", "never"):
+        raise ValueError(f"planar must be 'side', 'always' or 'never', got {planar!r}")
     from scipy.signal import savgol_filter
 
     n = len(pose)
@@ -283,7 +292,98 @@ def clean_pose(pose: PoseSequence, *, max_gap: float = 0.25, smooth: float = 0.2
                 image[a:b] = savgol_filter(image[a:b], win, 2, axis=0)
     flags = dict(pose.flags)
     flags.update(lost=lost, filled=filled, gap=gap, jump=detect_jumps(pose))
-    return PoseSequence(pose.t, joints, vis, present, image, pose.image_size, flags, pose.source)
+    out = PoseSequence(pose.t, joints, vis, present, image, pose.image_size, flags, pose.source)
+    if planar == "always" or (planar == "side" and detect_view(out) == "side"):
+        out = planar_pose(out)
+    return out
+
+
+# FLEX-21 bones (parent, child) whose lengths scale the image to metres (limbs, torso sides, hips, shoulders)
+_PLANAR_BONES = [
+    (f"{s}_{a}", f"{s}_{b}")
+    for s in ("left", "right")
+    for a, b in (
+        ("shoulder", "elbow"),
+        ("elbow", "wrist"),
+        ("hip", "knee"),
+        ("knee", "ankle"),
+        ("shoulder", "hip"),
+    )
+]
+
+
+def sequence_scale(pose: PoseSequence, *, min_visibility: float = 0.5, q: float = 90.0) -> float:
+    """Metres per pixel for the whole sequence: the median over limbs and torso sides of the bone's median 3D
+    length in the (world) joints over its ``q``-th percentile length in the image.
+
+    A bone's length is constant, its image length only shrinks when it turns toward the camera (foreshortening),
+    so a high percentile of the image length is its length across the picture; one scale per sequence keeps a
+    squat's descent that a per-frame scale (thighs folding toward a front camera) would absorb. NaN when no bone
+    is visible in enough frames. Assumes the person stays at about the same distance from the camera."""
+    if pose.image is None or pose.image_size is None:
+        return float("nan")
+    px = pose.image * np.asarray(pose.image_size, float)  # (T, 21, 2) pixels
+    ratios = []
+    for a, b in _PLANAR_BONES:
+        ok = (
+            pose.present
+            & (pose.visibility[:, J[a]] >= min_visibility)
+            & (pose.visibility[:, J[b]] >= min_visibility)
+        )
+        if ok.sum() < 5:
+            continue
+        dw = np.linalg.norm(pose.joints[ok, J[a]] - pose.joints[ok, J[b]], axis=-1)  # (n,) metres
+        di = np.linalg.norm(px[ok, J[a]] - px[ok, J[b]], axis=-1)  # (n,) pixels
+        li = np.nanpercentile(di, q)
+        if np.isfinite(li) and li > 1e-6:
+            ratios.append(np.nanmedian(dw) / li)
+    return float(np.median(ratios)) if ratios else float("nan")
+
+
+def planar_pose(pose: PoseSequence, *, scale: float | None = None) -> PoseSequence:
+    """``pose`` with its joints' in-image components (x right, z up) taken from the image landmarks at one scale
+    for the whole sequence (:func:`sequence_scale`), keeping the world model's depth (y) only.
+
+    MediaPipe's image landmarks are far more accurate than the in-plane part of its world landmarks (on rendered
+    simulator video filmed from the side, the knee, hip and elbow angles, torso lean and upper-arm swing err
+    2-3x less; ``benchmarks/diag_coach_video.py``). The hips' horizontal centre stays where the world pose has
+    it, and the feet are put back on the floor (:func:`ground_pose`). A pose without image coordinates, or
+    without a usable scale, comes back unchanged. The FLEX-21 mapping is linear in the landmarks, so this equals
+    doing it on MediaPipe's 33 landmarks."""
+    s = sequence_scale(pose) if scale is None else float(scale)
+    if pose.image is None or pose.image_size is None or not np.isfinite(s) or s <= 0:
+        return pose
+    px = pose.image * np.asarray(pose.image_size, float)  # (T, 21, 2) pixels, y down
+    joints = pose.joints.copy()
+    joints[..., 0] = px[..., 0] * s
+    joints[..., 2] = -px[..., 1] * s
+    hip_x = lambda x: 0.5 * (x[:, J["left_hip"], 0] + x[:, J["right_hip"], 0])  # noqa: E731
+    joints[..., 0] += (hip_x(pose.joints) - hip_x(joints))[:, None]
+    vis, hidden = far_side_visibility(pose.visibility)
+    ok = np.isfinite(joints).all(axis=(1, 2))
+    if ok.any():
+        joints[ok] = ground_pose(joints[ok], vis[ok])
+    flags = dict(pose.flags)
+    flags["far_side"] = hidden & pose.present
+    return PoseSequence(pose.t, joints, vis, pose.present, pose.image, pose.image_size, flags, pose.source)
+
+
+_MIRROR = [J[n.replace("left_", "right_") if "left_" in n else n.replace("right_", "left_")] for n in J]
+
+
+def far_side_visibility(visibility: np.ndarray, *, factor: float = 0.75) -> tuple[np.ndarray, np.ndarray]:
+    """Side view: ``(visibility (T, 21), hidden (T,) bool)`` with a hidden far-side joint given ``factor`` times
+    its visible mirror joint's visibility.
+
+    A camera at the side sees the far arm and leg behind the near ones. MediaPipe still places them (in a
+    bilateral exercise they move with the near limbs, and the per-feature errors of
+    ``benchmarks/diag_coach_video.py`` include those frames) but marks them not visible, so every rule on a
+    both-sides feature (knee, hip, elbow angle) would go unassessed from the view users are told to film from.
+    ``hidden`` marks the frames where some joint was raised. A one-sided fault of the far limb is not visible
+    from one side camera in any case."""
+    vis = np.asarray(visibility, float)
+    raised = np.maximum(vis, factor * vis[:, _MIRROR])  # (T, 21)
+    return raised, (raised > vis).any(axis=1)
 
 
 FRONT_YAW, SIDE_YAW = 20.0, 60.0  # body_yaw below: front; above: side (degrees; see detect_view)

@@ -82,6 +82,7 @@ class Coach:
         self._last_run = -np.inf
         self._done_until = -np.inf  # end time of the last reported repetition
         self._present = None
+        self._size: tuple[int, int] | None = None  # (width, height) of the frames given to update()
         self._estimator = estimator
         self._own_estimator = estimator is None
         self.n_reps = 0
@@ -100,6 +101,7 @@ class Coach:
             return self.update_pose(None, None, t)
         # exactly as estimate_pose does for a file (world landmarks; planar=False is its default)
         j, img, vis = landmarks_to_flex(*out)
+        self._size = (int(frame.shape[1]), int(frame.shape[0]))  # for the side view's image scale
         return self._add(j, vis, t, img, raw=True)
 
     def update_pose(self, joints, visibility, t: float, *, image=None) -> list[CoachEvent]:
@@ -173,7 +175,7 @@ class Coach:
             joints[raw] = ground_pose(joints[raw], vis[raw])
         pose = PoseSequence(
             np.asarray(self._t), joints, vis, np.asarray(self._p, bool),
-            image=None if np.isnan(img).all() else img, source="stream",
+            image=None if np.isnan(img).all() else img, image_size=self._size, source="stream",
         )  # fmt: skip
         return clean_pose(pose)
 

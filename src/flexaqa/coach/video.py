@@ -21,10 +21,14 @@ enough, with per-action exceptions, and why the others are not measurable::
       margin:
         side: {knee_angle: 8.0}
 
-Duration and tempo rules are as measurable as the feature the repetition trace follows (the phases come from it). A true 3D pose (``view="3d"``) is never
-limited. ``margin`` replaces the rules' ``monocular_margin`` (how far every single-camera threshold is widened) for
-the features whose error from a view is known to be smaller; ``feature.change`` applies to the statistics of a
-change within the window (rise, drop, range, wobble), where a constant bias cancels.
+A ``feature.change`` entry makes only the statistics of a change within the window (rise, drop, range, wobble)
+measurable, where a constant bias cancels (from the side, the squat's torso lean is read well as a change and
+with a bias as a level). Duration and tempo rules are as measurable as the feature the repetition trace follows
+(the phases come from it; its change suffices). A true 3D pose (``view="3d"``) is never limited. ``margin``
+replaces the rules' ``monocular_margin`` (how far every single-camera threshold is widened) for the features whose
+error from a view is known to be smaller; ``feature.change`` applies to the change statistics, and
+``feature.<stat>`` (e.g. ``torso_pitch.wobble``) to one of them alone (a sway's amplitude errs far less than a
+lean's drop).
 """
 
 from __future__ import annotations
@@ -63,10 +67,10 @@ class VideoCalibration:
         return (base | ex.get("add", frozenset())) - ex.get("drop", frozenset())
 
 
-def _features(raw, where: str) -> frozenset[str]:
+def _features(raw, where: str, *, change: bool = False) -> frozenset[str]:
     if not isinstance(raw, list):
         raise VideoCalibrationError(f"{where}: expected a list of feature names, got {raw!r}")
-    bad = [f for f in raw if f not in FEATURES]
+    bad = [f for f in raw if (str(f).removesuffix(".change") if change else f) not in FEATURES]
     if bad:
         raise VideoCalibrationError(
             f"{where}: unknown feature(s) {bad}; features: {', '.join(sorted(FEATURES))}"
@@ -95,7 +99,8 @@ def load_video_calibration(path: str | Path | None = None) -> VideoCalibration:
         )
     where = f"{path}: video.measurable"
     measurable = {
-        v: _features(f, f"{where}.{v}") for v, f in _views(raw.get("measurable", {}), where).items()
+        v: _features(f, f"{where}.{v}", change=True)
+        for v, f in _views(raw.get("measurable", {}), where).items()
     }
     actions = {}
     for slug, per_view in (raw.get("actions") or {}).items():
@@ -104,12 +109,18 @@ def load_video_calibration(path: str | Path | None = None) -> VideoCalibration:
         for v, ex in _views(per_view, w).items():
             if not isinstance(ex, dict) or set(ex) - {"add", "drop"}:
                 raise VideoCalibrationError(f"{w}.{v}: expected add/drop lists, got {ex!r}")
-            actions[slug][v] = {k: _features(x, f"{w}.{v}.{k}") for k, x in ex.items()}
+            actions[slug][v] = {k: _features(x, f"{w}.{v}.{k}", change=True) for k, x in ex.items()}
     why = {str(k): str(v) for k, v in (raw.get("why") or {}).items()}
     _features(list(why), f"{path}: video.why")
     margin = {}
     for v, per in _views(raw.get("margin") or {}, f"{path}: video.margin").items():
-        _features([str(k).removesuffix(".change") for k in per], f"{path}: video.margin.{v}")
+        _features([str(k).split(".")[0] for k in per], f"{path}: video.margin.{v}")
+        bad = [k for k in per if "." in str(k) and str(k).split(".", 1)[1] not in ("change", *CHANGE_STATS)]
+        if bad:
+            raise VideoCalibrationError(
+                f"{path}: video.margin.{v}: unknown suffix in {bad}; expected feature, feature.change or "
+                f"feature.<stat> with stat among {CHANGE_STATS}"
+            )
         margin[v] = {str(f): float(m) for f, m in per.items()}
     return VideoCalibration(measurable, actions, why, margin, path)
 
@@ -136,31 +147,36 @@ def view_limit(rule, view: str, action: str | None = None, *, calib: VideoCalibr
     if view not in VIDEO_VIEWS:
         return ""
     calib = calib or load_video_calibration()
+    feats = calib.features(view, action)
     if rule.feature is None:
         f = trace_feature(action)
-        if f is None or f in calib.features(view, action):
+        if f is None or f in feats or f"{f}.change" in feats:  # timing follows the trace's shape
             return ""
         return (
             f"phase timing is not measurable from a single {view} camera: the phases come from the repetition "
             f"trace, which follows {f}, and {f} is not measurable from this view ({calib.why.get(f, '')})"
         )
-    if rule.feature in calib.features(view, action):
+    if rule.feature in feats or (rule.stat in CHANGE_STATS and f"{rule.feature}.change" in feats):
         return ""
     why = calib.why.get(rule.feature, "one camera does not measure it reliably")
+    only = " as a level (only its changes are)" if f"{rule.feature}.change" in feats else ""
     return (
-        f"{rule.feature} is not measurable from a single {view} camera: {why} (on rendered calibration video "
-        "its error exceeded the single-camera margin)"
+        f"{rule.feature} is not measurable from a single {view} camera{only}: {why} (on rendered calibration "
+        "video its error exceeded the single-camera margin)"
     )
 
 
 def video_margin(rule, view: str, default: float, *, calib: VideoCalibration | None = None) -> float:
     """How far to widen ``rule``'s threshold for a single-camera pose from ``view``: the feature's own margin from
     the calibration (about twice its error on rendered video) where it has one, else ``default`` (the rules'
-    ``monocular_margin`` for the unit). ``view="3d"`` is not widened."""
+    ``monocular_margin`` for the unit). A change statistic looks up ``feature.<stat>``, then ``feature.change``,
+    then ``feature``. ``view="3d"`` is not widened."""
     if view not in VIDEO_VIEWS:
         return 0.0 if view == "3d" else default
     calib = calib or load_video_calibration()
     own = calib.margin.get(view, {})
-    if rule.stat in CHANGE_STATS and f"{rule.feature}.change" in own:
-        return own[f"{rule.feature}.change"]
+    if rule.stat in CHANGE_STATS:
+        for key in (f"{rule.feature}.{rule.stat}", f"{rule.feature}.change"):
+            if key in own:
+                return own[key]
     return own.get(rule.feature or "", default)
