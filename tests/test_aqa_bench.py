@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -38,7 +39,7 @@ def test_bench_on_the_release_layout(tmp_path, capsys):
             assert "View-2" in r["skipped"]
         elif model == "error_aware":
             assert "keystep, error" in r["skipped"]
-        elif model == "coach_rules":  # the default pose feature is the statistics vector
+        elif model.startswith("coach_rules"):  # the default pose feature is the statistics vector
             assert "--pose keysteps" in r["skipped"]
         else:
             assert r["skipped"] is None and set(r["seeds"]) == {"0", "1"}
@@ -56,7 +57,7 @@ def test_coach_rules_row_needs_no_training(tmp_path):
     from flexaqa.aqa.features import FeatureSpec
 
     tiny = make_tiny_dataset(tmp_path / "d", subjects=("P01", "P02", "A01", "N01", "N02"))
-    rows = [r for r in ROWS if r[1] in ("coach_rules", "error_aware")]
+    rows = [r for r in ROWS if r[1] in ("coach_rules", "coach_rules_cal", "error_aware")]
     doc = run_benchmark(
         tiny.root, seeds=(0,), epochs=2, rows=rows, spec=FeatureSpec(pose="keysteps"), measure_i3d=False,
         progress=False, overrides={"model_args.hidden": 16},
@@ -67,3 +68,6 @@ def test_coach_rules_row_needs_no_training(tmp_path):
     assert 0.0 <= rules["et_macro_f1"]["mean"] <= 1.0
     assert all(m["rl2"] >= 0 for m in rules["seeds"]["0"]["per_action"].values())
     assert "— (no training)" in markdown(doc)
+    cal = by["Coach rules + linear calibration, pose"]["seeds"]["0"]["per_action"]
+    for act, m in rules["seeds"]["0"]["per_action"].items():  # a positive linear map keeps the ranking
+        assert m["spearman"] == pytest.approx(cal[act]["spearman"]) or np.isnan(m["spearman"])
