@@ -18,3 +18,14 @@ def _torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def torchrun() -> str:
+    """The ``torchrun`` launcher next to this Python (it ships with torch, so a missing one is a broken install)."""
+    import shutil
+    from pathlib import Path
+
+    path = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
+    assert Path(path).is_file(), f"torch is installed but torchrun is not: looked for {path}"
+    return path

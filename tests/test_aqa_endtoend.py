@@ -184,16 +184,10 @@ def test_cuda_device_without_a_gpu_is_refused(tiny, tmp_path, capsys):
     assert code == 2 and "no CUDA GPU" in capsys.readouterr().err
 
 
-def test_torchrun_two_processes_fine_tune_from_the_cli(tiny, tmp_path):
+def test_torchrun_two_processes_fine_tune_from_the_cli(tiny, tmp_path, torchrun):
     """``torchrun --nproc_per_node=2 -m flexaqa train --end-to-end`` on CPU (gloo): DDP, one run folder, one report."""
-    import shutil
     import subprocess
-    import sys
-    from pathlib import Path
 
-    torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
-    if not Path(torchrun).is_file():
-        pytest.skip("torchrun is not installed")
     run = tmp_path / "ddp"
     cmd = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "flexaqa", "train", "--data", str(tiny.root),
            "--out", str(run), "--end-to-end", "--variant", "pose+emg", "--frames", "4", "--epochs", "2", "--quiet",

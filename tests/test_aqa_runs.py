@@ -4,7 +4,6 @@ predict round trip through the CLI on a tiny dataset, and the CLI's error paths.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,15 +161,10 @@ def test_eval_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert "not a flexaqa AQA run" in capsys.readouterr().err
 
 
-def test_torchrun_two_processes_train_from_the_cli(tiny, tmp_path):
+def test_torchrun_two_processes_train_from_the_cli(tiny, tmp_path, torchrun):
     """``torchrun --nproc_per_node=2 -m flexaqa train`` on CPU (gloo): one run folder, one report."""
-    import shutil
     import subprocess
-    import sys
 
-    torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
-    if not Path(torchrun).is_file():
-        pytest.skip("torchrun is not installed")
     run = tmp_path / "ddp"
     cmd = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "flexaqa", "train", "--data", str(tiny.root),
            "--out", str(run), "--variant", "pose+emg", "--epochs", "2", "--quiet", "--set", "model_args.hidden=16"]  # fmt: skip

@@ -24,7 +24,7 @@ def _limited_slot(view: str):
                 for r in rules
             ):
                 return act.slug, slot
-    pytest.skip(f"the calibration limits no rule from a {view} view")
+    raise AssertionError(f"the calibration limits no rule from a {view} view: nothing here to test")
 
 
 @pytest.mark.parametrize("view", ["front", "side"])

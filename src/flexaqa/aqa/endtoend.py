@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,6 +60,7 @@ from flexaqa.aqa.runs import (
     fit_transform,
     model_args_for,
     needs_slots,
+    prediction_item,
     read_run,
     resolve_split,
     score_metrics,
@@ -121,7 +121,7 @@ def fit_end_to_end(
     """
     from tqdm.auto import tqdm
 
-    from flexaqa.train.checkpoint import load_checkpoint, save_checkpoint
+    from flexaqa.train.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
     from flexaqa.train.config import save_config
     from flexaqa.train.trainer import FitResult, _better, _dist
 
@@ -141,11 +141,7 @@ def fit_end_to_end(
         scaler.load_state_dict(ckpt.get("scaler", {}) or scaler.state_dict())
         history, best, best_epoch = ckpt["history"], ckpt["best"], ckpt["best_epoch"]
         best_state, start = ckpt["best_state_dict"], ckpt["epoch"] + 1
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        np.random.set_state(ckpt["rng"]["numpy"])
-        random.setstate(ckpt["rng"]["python"])
-        if device.type == "cuda" and "cuda" in ckpt["rng"]:
-            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
+        restore_rng_state(ckpt["rng"], device)
     elif run_dir is not None and rank == 0:
         save_config(config, run_dir / "config.yaml")
     sampler = None
@@ -204,15 +200,9 @@ def fit_end_to_end(
             tqdm.write(f"{desc} epoch {epoch + 1}: loss {row['loss']:.4f}  val rho {metrics['spearman']:.4f}  "
                        f"R-l2 {metrics['rl2']:.3f}  ({row['seconds']:.1f} s)")  # fmt: skip
         if run_dir is not None and rank == 0:
-            rng = {
-                "torch": torch.get_rng_state(),
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-                **({"cuda": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
-            }
             save_checkpoint(
                 run_dir / "last.pt", model, config=config, optimizer=opt.state_dict(), scaler=scaler.state_dict(),
-                epoch=epoch, history=history, best=best, best_epoch=best_epoch, best_state_dict=best_state, rng=rng,
+                epoch=epoch, history=history, best=best, best_epoch=best_epoch, best_state_dict=best_state, rng=rng_state(device),
             )  # fmt: skip
             _write_json(run_dir / "history.json", history)
     if best_state is not None:
@@ -406,15 +396,7 @@ def predict_end_to_end(
         model, meta = models[rec.action]
         ds = RawAQADataset(source, [sid], keys=meta["keys"], spec=spec)
         pred = _outputs(predict_loader(model, _loader(ds, 1), device), meta)
-        item = {
-            "sample": sid,
-            "action": rec.action,
-            "score": float(pred["score"][0]),
-            "true_score": rec.score,
-        }
-        if "slot_probs" in pred:
-            why = model.head.explain(pred["slot_probs"][0], 0, threshold=threshold)
-            item.update(fkg_score_of_errors=why["score"], errors=why["errors"])
+        item = prediction_item(rec, pred, model.head, threshold)
         if not math.isfinite(item["score"]):
             raise AQAError(f"sample {sid}: the model gave a non-finite score")
         out.append(item)

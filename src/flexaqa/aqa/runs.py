@@ -504,14 +504,14 @@ def predict_samples(
         ad = load_action_data(source, ids, rec.action, spec, keys=meta["keys"], cache_root=doc.get("cache_root"),
                               progress=False, require_scores=False)  # fmt: skip
         pred = predict_arrays(model, {**transform(ad, "test", meta), "score": np.zeros(1, np.float32)}, meta)
-        item = {
-            "sample": sid,
-            "action": rec.action,
-            "score": float(pred["score"][0]),
-            "true_score": rec.score,
-        }
-        if "slot_probs" in pred:
-            why = model.explain(pred["slot_probs"][0], 0, threshold=threshold)
-            item.update(fkg_score_of_errors=why["score"], errors=why["errors"])
-        out.append(item)
+        out.append(prediction_item(rec, pred, model, threshold))
     return out
+
+
+def prediction_item(rec, pred: dict, head, threshold: float) -> dict:
+    """One sample's prediction: score, true score and, from an error-aware ``head``, its errors with feedback."""
+    item = {"sample": rec.id, "action": rec.action, "score": float(pred["score"][0]), "true_score": rec.score}
+    if "slot_probs" in pred:
+        why = head.explain(pred["slot_probs"][0], 0, threshold=threshold)
+        item.update(fkg_score_of_errors=why["score"], errors=why["errors"])
+    return item

@@ -60,3 +60,30 @@ def model_from_checkpoint(path_or_ckpt, *, state: str = "state_dict"):
     model = create_model(ckpt["model_name"], **ckpt["model_args"])
     model.load_state_dict(ckpt[state])
     return model.eval()
+
+
+def rng_state(device=None) -> dict:
+    """The torch, numpy and Python random states (and the CUDA one on a CUDA ``device``), for ``last.pt``."""
+    import random
+
+    import numpy as np
+    import torch
+
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if device is not None and torch.device(device).type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng_state(state: dict, device=None) -> None:
+    """Undo :func:`rng_state`: a resumed run continues with the random numbers it would have drawn."""
+    import random
+
+    import numpy as np
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if device is not None and torch.device(device).type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)

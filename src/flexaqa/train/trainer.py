@@ -22,7 +22,7 @@ import torch
 from flexaqa._io import atomic_write_text
 from flexaqa.errors import FlexaqaError
 from flexaqa.metrics import micro_f1_score, relative_l2_error, spearman_score
-from flexaqa.train.checkpoint import load_checkpoint, save_checkpoint
+from flexaqa.train.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from flexaqa.train.config import RunConfig, save_config
 
 Batch = dict[str, torch.Tensor]
@@ -161,9 +161,7 @@ def fit(
         opt.load_state_dict(ckpt["optimizer"])
         history, best, best_epoch = ckpt["history"], ckpt["best"], ckpt["best_epoch"]
         best_state, start = ckpt["best_state_dict"], ckpt["epoch"] + 1
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        np.random.set_state(ckpt["rng"]["numpy"])
-        random.setstate(ckpt["rng"]["python"])
+        restore_rng_state(ckpt["rng"])
     elif run_dir is not None and rank == 0:
         save_config(config, run_dir / "config.yaml")
     net = model
@@ -197,14 +195,9 @@ def fit(
                 save_checkpoint(run_dir / "best.pt", model, config=config, epoch=epoch, best=best)
         bar.set_postfix(loss=f"{row['loss']:.3f}", val_rho=f"{metrics['spearman']:.3f}")
         if run_dir is not None and rank == 0:
-            rng = {
-                "torch": torch.get_rng_state(),
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-            }
             save_checkpoint(
                 run_dir / "last.pt", model, config=config, optimizer=opt.state_dict(), epoch=epoch,
-                history=history, best=best, best_epoch=best_epoch, best_state_dict=best_state, rng=rng,
+                history=history, best=best, best_epoch=best_epoch, best_state_dict=best_state, rng=rng_state(),
             )  # fmt: skip
             atomic_write_text(run_dir / "history.json", json.dumps(history, indent=1))
     if best_state is not None:
