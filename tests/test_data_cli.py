@@ -47,11 +47,11 @@ def test_release_layout_commands(tmp_path, capsys):
     assert "release layout" in capsys.readouterr().out
     assert main(["data", "splits", str(root), "--protocol", "official"]) == 0
     assert "official: train" in capsys.readouterr().out
-    assert main(["data", "croissant", str(root)]) == 2  # native datasets only: a clear error, no traceback
+    assert main(["data", "croissant", str(root)]) == 3  # native datasets only: a clear error, no traceback
     assert "no manifest.csv" in capsys.readouterr().err
 
 
 def test_missing_folder_is_a_clean_error(tmp_path, capsys):
-    assert main(["data", "info", str(tmp_path / "nope")]) == 2
+    assert main(["data", "info", str(tmp_path / "nope")]) == 9
     assert "no such dataset folder" in capsys.readouterr().err
     assert main(["data", "validate", str(tmp_path / "nope")]) == 1

@@ -112,7 +112,7 @@ def test_cli_error_paths(capsys, argv, message):
 
 def test_missing_kg_file_is_a_clear_error(capsys, tmp_path):
     code, _, err = run(capsys, "kg", "--file", str(tmp_path / "missing.yaml"), "list")
-    assert code == 2 and "file not found" in err
+    assert code == 9 and "file not found" in err
 
 
 def test_usage_errors_exit_2(capsys):

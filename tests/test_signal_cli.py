@@ -84,19 +84,19 @@ def test_errors_are_clear(tmp_path, rec, capsys):
     nan = tmp_path / "nan.csv"
     nan.write_text("1,2\n3,nan\n5,6\n")
     good = write_csv(tmp_path / "good.csv", rec.emg[:4000])
-    cases = [
-        ((empty, "--fs", 2000), "empty"),
-        ((text, "--fs", 2000), "column 1 ('b') is not numeric: 'oops' at row 3"),
-        ((nan, "--fs", 2000), "NaN"),
-        ((tmp_path / "missing.csv", "--fs", 2000), "no such file"),
-        ((good, "--fs", 500), "too low"),
-        ((good, "--fs", 2000, "--channel", 3), "--channel 3 does not exist: "),
-        ((good, "--fs", -5), "positive"),
-        ((good, "--fs", 2000, "--quiet-percent", 0), "--quiet-percent must be in (0, 100)"),
+    cases = [  # (argv, exit code: 3 bad content, 9 missing file, 2 bad option; message)
+        ((empty, "--fs", 2000), 3, "empty"),
+        ((text, "--fs", 2000), 3, "column 1 ('b') is not numeric: 'oops' at row 3"),
+        ((nan, "--fs", 2000), 3, "NaN"),
+        ((tmp_path / "missing.csv", "--fs", 2000), 9, "no such file"),
+        ((good, "--fs", 500), 3, "too low"),
+        ((good, "--fs", 2000, "--channel", 3), 2, "--channel 3 does not exist: "),
+        ((good, "--fs", -5), 3, "positive"),
+        ((good, "--fs", 2000, "--quiet-percent", 0), 2, "--quiet-percent"),
     ]
-    for argv, message in cases:
+    for argv, expected, message in cases:
         code, _, err = run(capsys, "emg", "bursts", *argv)
-        assert code == 2 and message in err and err.startswith("flexaqa: error:"), (argv, err)
+        assert code == expected and message in err and err.startswith("flexaqa: error:"), (argv, err)
     bad_ext = tmp_path / "x.wav"
     bad_ext.write_text("1")
     code, _, err = run(capsys, "emg", "process", bad_ext, "--fs", 2000)

@@ -111,7 +111,7 @@ def test_cli_trains_and_evaluates_on_a_tiny_dataset(tmp_path, capsys):
     assert set(rep["model"]["per_muscle"]) == {"Left vastus lateralis", "Right vastus lateralis",
                                                "Left biceps femoris", "Right biceps femoris"}  # fmt: skip
     assert "baseline" in capsys.readouterr().out
-    assert main(["video2emg", "eval", *args, "--checkpoint", str(tmp_path / "nope.pt"), "--out", "x"]) == 2
+    assert main(["video2emg", "eval", *args, "--checkpoint", str(tmp_path / "nope.pt"), "--out", "x"]) == 9
 
 
 def test_progress_encoding_of_a_cropped_window_matches_the_full_repetition(v2e):

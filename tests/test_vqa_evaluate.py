@@ -175,7 +175,7 @@ def test_cli_errors_are_reported_not_raised(qa_dir, tmp_path, capsys):
             "bleu",
         ]
     )
-    assert rc == 2
+    assert rc == 3  # bad input data
     assert "flexaqa: error:" in capsys.readouterr().err
 
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from flexaqa import __version__
-from flexaqa.errors import FlexaqaError
+from flexaqa.errors import EXIT_USAGE, FlexaqaError
 
 # Modules exposing ``add_commands(subparsers)``; each handler is stored as ``func`` in the parsed namespace.
 COMMAND_MODULES = (
@@ -39,16 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit code of an error is its class's ``exit_code`` (table in ``flexaqa.errors``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
         return int(args.func(args) or 0)
     except FlexaqaError as exc:
         print(f"flexaqa: error: {exc}", file=sys.stderr)
-        return 2
+        return int(exc.exit_code)
     except BrokenPipeError:  # e.g. `flexaqa kg list | head`
         return 0
 

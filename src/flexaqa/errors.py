@@ -1,18 +1,126 @@
-"""Exceptions with messages meant for users: the CLI prints them without a traceback."""
+"""Exceptions with messages meant for users: the CLI prints them without a traceback.
+
+Every class carries the process exit code of the ``flexaqa`` command as the class attribute ``exit_code``;
+``flexaqa.cli.main`` maps an error to its code in one place. The table (also in the README, "Exit codes"):
+
+====  ==========================================================================================================
+code  meaning
+====  ==========================================================================================================
+0     success
+1     a check found problems (``kg validate``, ``data validate``): :class:`CheckFailedError`
+2     usage error: a bad option or argument, an unknown name (action, error code, model, split), options that do
+      not go together (argparse's code too): :class:`UsageError`, and every error class without its own code
+3     bad input data: a file or folder exists but its content is wrong or unreadable as such: :class:`InputError`
+4-7   ``flexaqa coach`` only: 4 no person, 5 several people, 6 the person is out of view, 7 no repetition
+8     a missing optional dependency (``pip install 'flexaqa[EXTRA]'``): :class:`MissingExtraError`
+9     a missing input file or folder: :class:`MissingFileError`
+10    an output cannot be written, or a filesystem error (permission, disk full, a file where a folder is
+      expected, an existing output without ``--force``): :class:`OutputError`, :class:`FileAccessError`
+11    the output folder is in use by another running flexaqa command: :class:`BusyError`
+130   interrupted (Ctrl-C)
+====  ==========================================================================================================
+"""
 
 from __future__ import annotations
 
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_BAD_INPUT = 3
+EXIT_MISSING_EXTRA = 8
+EXIT_MISSING_FILE = 9
+EXIT_OUTPUT = 10
+EXIT_BUSY = 11
+EXIT_INTERRUPTED = 130
+
+# code -> meaning, in the order of the README's table (tests check that the two agree).
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success",
+    EXIT_CHECK_FAILED: "a check found problems (`kg validate`, `data validate`)",
+    EXIT_USAGE: "usage error: bad option or argument, unknown name (action, error code, model, split), "
+    "options that do not go together",
+    EXIT_BAD_INPUT: "bad input data: a file or folder exists but its content is wrong or unreadable",
+    4: "`coach`: no person found",
+    5: "`coach`: several people",
+    6: "`coach`: the person is out of view most of the time",
+    7: "`coach`: no complete repetition",
+    EXIT_MISSING_EXTRA: "a missing optional dependency; the message names `pip install 'flexaqa[EXTRA]'`",
+    EXIT_MISSING_FILE: "a missing input file or folder",
+    EXIT_OUTPUT: "an output cannot be written, or a filesystem error (permission, disk full, a file where a "
+    "folder is expected, an existing output without `--force`)",
+    EXIT_BUSY: "the output folder is in use by another running flexaqa command",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
+
 
 class FlexaqaError(Exception):
-    """Base class of every error flexaqa raises about bad input or bad data."""
+    """Base class of every error flexaqa raises about bad input or bad data. ``exit_code``: see the module."""
+
+    exit_code: int = EXIT_USAGE
+
+
+class UsageError(FlexaqaError, ValueError):
+    """A bad option or argument value, or options that do not go together; the message names the option."""
+
+    exit_code = EXIT_USAGE
+
+
+class CheckFailedError(FlexaqaError):
+    """A check ran and found problems (the command's output lists them)."""
+
+    exit_code = EXIT_CHECK_FAILED
+
+
+class InputError(FlexaqaError):
+    """An input file or folder exists but its content is wrong; the message names the file and the field."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class MissingFileError(FlexaqaError):
+    """An input file or folder does not exist. Domain packages combine it with their own error class, e.g.
+    ``class MissingDatasetError(MissingFileError, DataError)``, so both ``except`` clauses catch it."""
+
+    exit_code = EXIT_MISSING_FILE
+
+
+class OutputError(FlexaqaError):
+    """An output cannot be written: it exists (and ``--force`` was not given), its parent is a file, ..."""
+
+    exit_code = EXIT_OUTPUT
+
+
+class FileAccessError(OutputError):
+    """An operating-system error on a file or folder (permission denied, disk full, not a directory, ...).
+    :meth:`from_os_error` turns an :class:`OSError` into a one-line message naming the path."""
+
+    exit_code = EXIT_OUTPUT
+
+    @classmethod
+    def from_os_error(cls, exc: OSError) -> FileAccessError:
+        path = exc.filename if exc.filename is not None else ""
+        what = exc.strerror or type(exc).__name__
+        if exc.filename2 is not None:
+            path = f"{path} -> {exc.filename2}"
+        return cls(f"{path}: {what}" if path else str(what))
+
+
+class BusyError(OutputError):
+    """Another running flexaqa command holds the output folder; the message names the holder."""
+
+    exit_code = EXIT_BUSY
 
 
 class KGError(FlexaqaError, ValueError):
     """Bad use of the knowledge graph: unknown action, unknown or misplaced error code, ..."""
 
+    exit_code = EXIT_USAGE
+
 
 class KGValidationError(KGError):
     """The knowledge-graph data file breaks its schema; ``problems`` lists every finding."""
+
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(self, source: str, problems: list[str]):
         self.source = source
@@ -21,14 +129,33 @@ class KGValidationError(KGError):
         super().__init__(f"{source}: {len(self.problems)} problem(s) in the knowledge graph:\n{lines}")
 
 
+class MissingKGFileError(MissingFileError, KGValidationError):
+    """The knowledge-graph file given with ``--file`` does not exist (exit code 9)."""
+
+    exit_code = EXIT_MISSING_FILE
+
+
 class MissingExtraError(FlexaqaError, ImportError):
     """An optional dependency is missing; the message names the extra that installs it."""
+
+    exit_code = EXIT_MISSING_EXTRA
 
     def __init__(self, module: str, extra: str, purpose: str = ""):
         why = f" ({purpose})" if purpose else ""
         super().__init__(
             f"'{module}' is required{why} but is not installed. Install it with: pip install 'flexaqa[{extra}]'"
         )
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The ``flexaqa`` exit code for an exception: its class's ``exit_code``, 130 for Ctrl-C, 10 for an OSError."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, FlexaqaError):
+        return int(exc.exit_code)
+    if isinstance(exc, OSError):
+        return EXIT_OUTPUT
+    return 1
 
 
 def require(module: str, extra: str, purpose: str = ""):

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flexaqa.errors import FlexaqaError
+from flexaqa.errors import InputError
 
 
-class MetricError(FlexaqaError, ValueError):
+class MetricError(InputError, ValueError):
     """Bad input to a metric: mismatched shapes, an empty set, a degenerate score range."""
 
 

@@ -2,7 +2,7 @@
 
 Exit codes: 0 report written; 2 usage error or unknown action; 3 unreadable or empty video; 4 no person
 found; 5 several people; 6 the person is out of view most of the time; 7 no complete repetition; 8 a missing
-optional dependency (``pip install 'flexaqa[pose,video]'``).
+optional dependency (``pip install 'flexaqa[pose,video]'``); 9 no such video file.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             "Analyse a video of one FLEX action: MediaPipe pose, repetitions, rule-based error detection per "
             "repetition, FKG scores with their coverage, feedback. Writes report.json, report.html and pose.npz. "
             "Exit codes: 0 ok, 2 usage/unknown action, 3 bad video, 4 no person, 5 several people, "
-            "6 person out of view, 7 no repetition, 8 missing dependency."
+            "6 person out of view, 7 no repetition, 8 missing dependency, 9 no such video file."
         ),
     )
     p.add_argument("video", nargs="?", help="video file (mp4, mov, ...)")
@@ -85,7 +85,7 @@ def _fail(exc, args) -> int:
             atomic_write_text(Path(args.out) / "report.html", render_html(report))
         if args.json:
             print(json.dumps(report, indent=2, ensure_ascii=False))
-    return int(exc.code)
+    return int(exc.exit_code)
 
 
 def cmd_coach(args) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flexaqa.errors import FlexaqaError
+from flexaqa.errors import EXIT_MISSING_FILE, FlexaqaError, MissingFileError
 from flexaqa.skeleton import NUM_JOINTS
 
 # Exit codes of `flexaqa coach` (documented in docs/coach.md). 2 is argparse's and flexaqa's usage error.
@@ -25,8 +25,13 @@ class CoachError(FlexaqaError, ValueError):
     """The coach cannot go on. ``code`` is the process exit code; ``report`` (when set) is the partial report
     that says what could and could not be done."""
 
-    code = 1
+    exit_code = 3  # bad input (a broken rules file, run folder or report); subclasses say more
     problem = "error"
+
+    @property
+    def code(self) -> int:
+        """The process exit code (the same as ``exit_code``; kept for callers of the first release)."""
+        return self.exit_code
 
     def __init__(self, message: str, *, report: dict | None = None):
         super().__init__(message)
@@ -34,27 +39,31 @@ class CoachError(FlexaqaError, ValueError):
 
 
 class BadVideoError(CoachError):
-    code, problem = EXIT_BAD_VIDEO, "bad_video"
+    exit_code, problem = EXIT_BAD_VIDEO, "bad_video"
+
+
+class MissingVideoError(MissingFileError, BadVideoError):
+    exit_code = EXIT_MISSING_FILE  # the report's problem stays "bad_video"
 
 
 class NoPersonError(CoachError):
-    code, problem = EXIT_NO_PERSON, "no_person"
+    exit_code, problem = EXIT_NO_PERSON, "no_person"
 
 
 class SeveralPeopleError(CoachError):
-    code, problem = EXIT_SEVERAL_PEOPLE, "several_people"
+    exit_code, problem = EXIT_SEVERAL_PEOPLE, "several_people"
 
 
 class PersonLostError(CoachError):
-    code, problem = EXIT_PERSON_LOST, "person_lost"
+    exit_code, problem = EXIT_PERSON_LOST, "person_lost"
 
 
 class NoRepetitionError(CoachError):
-    code, problem = EXIT_NO_REPETITION, "no_repetition"
+    exit_code, problem = EXIT_NO_REPETITION, "no_repetition"
 
 
 class MissingPieceError(CoachError):
-    code, problem = EXIT_MISSING_PIECE, "missing_piece"
+    exit_code, problem = EXIT_MISSING_PIECE, "missing_piece"
 
 
 @dataclass

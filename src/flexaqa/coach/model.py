@@ -22,7 +22,7 @@ THRESHOLD = 0.5  # probability at which the model calls a slot an error
 class RunModelError(CoachError):
     """A ``--run`` folder the coach cannot use (not error-aware, needs video/EMG, other action)."""
 
-    code, problem = EXIT_USAGE, "error"
+    exit_code, problem = EXIT_USAGE, "error"
 
 
 @dataclass

@@ -18,6 +18,7 @@ import numpy as np
 from flexaqa.coach._types import (
     BadVideoError,
     CoachError,
+    MissingVideoError,
     NoPersonError,
     PersonLostError,
     PoseSequence,
@@ -57,7 +58,7 @@ def iter_video(
     av = require("av", "video", "reading video files")
     path = Path(path)
     if not path.is_file():
-        raise BadVideoError(f"{path}: no such file")
+        raise MissingVideoError(f"{path}: no such file")
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:

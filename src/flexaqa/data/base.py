@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa.data.schema import DataError, Sample, SampleRecord
+from flexaqa.data.schema import DataError, MissingDatasetError, Sample, SampleRecord
 
 # CoRe (Yu et al. 2021) feeds I3D 103 frames as 10 overlapping 16-frame clips starting at these frames.
 CORE_NUM_FRAMES = 103
@@ -99,7 +99,7 @@ def open_dataset(root: str | Path) -> DatasetSource:
     """Open a FLEX dataset folder in the native layout (``dataset.json``) or the official release layout."""
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"{root}: no such dataset folder")
+        raise MissingDatasetError(f"{root}: no such dataset folder")
     if (root / "dataset.json").is_file() or (root / "manifest.csv").is_file():
         from flexaqa.data.native import NativeDataset
 

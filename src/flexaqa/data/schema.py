@@ -14,12 +14,16 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from flexaqa.errors import FlexaqaError
+from flexaqa.errors import InputError, MissingFileError
 from flexaqa.timebase import CINEMA_FPS, EMG_HZ, PHONE_FPS, seconds_to_index
 
 
-class DataError(FlexaqaError, ValueError):
-    """Bad dataset content or bad use of the data layer."""
+class DataError(InputError, ValueError):
+    """Bad dataset content or bad use of the data layer (exit code 3)."""
+
+
+class MissingDatasetError(MissingFileError, DataError):
+    """A dataset folder or one of its files does not exist (exit code 9)."""
 
 
 class CorruptSampleError(DataError):

@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from flexaqa.errors import FlexaqaError
+from flexaqa.errors import InputError
 
 REFERENCES = ("first", "observed_mean", "observed_max")
 
 
-class FailureError(FlexaqaError, ValueError):
+class FailureError(InputError, ValueError):
     """Bad input to early failure prediction: a bad rule, too few repetitions, an unreadable model file."""
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from flexaqa.errors import KGValidationError
+from flexaqa.errors import KGValidationError, MissingKGFileError
 from flexaqa.kg._schema import (
     PHASE_NAMES,
     Action,
@@ -77,7 +77,7 @@ def load_kg_file(path: str | Path) -> KnowledgeGraph:
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except FileNotFoundError:
-        raise KGValidationError(str(path), ["file not found"]) from None
+        raise MissingKGFileError(str(path), ["file not found"]) from None
     except yaml.YAMLError as exc:
         raise KGValidationError(str(path), [f"not valid YAML: {exc}"]) from None
     return build_kg(data, source=str(path))

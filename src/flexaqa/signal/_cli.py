@@ -161,18 +161,18 @@ def _plot(path: str, x, proc) -> None:
 
 
 def cmd_bursts(args) -> int:
-    from flexaqa.signal._common import SignalError
+    from flexaqa.errors import UsageError
     from flexaqa.signal.bursts import burst_frequencies, fatigue_summary, find_bursts
 
     x, cfg = _load(args)
     if args.channel is not None:
         if not 0 <= args.channel < x.shape[1]:
-            raise SignalError(
+            raise UsageError(
                 f"--channel {args.channel} does not exist: {args.input} has channels 0-{x.shape[1] - 1}"
             )
         x = x[:, [args.channel]]
     if not 0 < args.quiet_percent < 100 or not 0 < args.min_fraction < 1:
-        raise SignalError("--quiet-percent must be in (0, 100) and --min-fraction in (0, 1)")
+        raise UsageError("--quiet-percent must be in (0, 100) and --min-fraction in (0, 1)")
     bursts, proc = find_bursts(
         x, args.fs, cfg, min_duration=args.min_duration, quiet=args.quiet_percent, fraction=args.min_fraction
     )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from flexaqa.errors import FlexaqaError
+from flexaqa.errors import InputError, MissingFileError
 
 
-class SignalError(FlexaqaError, ValueError):
-    """Bad input to a signal function: wrong shape, NaNs, a sampling rate too low for a filter, ..."""
+class SignalError(InputError, ValueError):
+    """Bad input to a signal function: wrong shape, NaNs, a sampling rate too low for a filter, ... (exit 3)"""
+
+
+class MissingSignalFileError(MissingFileError, SignalError):
+    """A recording file that does not exist (exit code 9)."""
 
 
 def check_rate(fs: float, what: str = "sampling rate") -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa.signal._common import SignalError
+from flexaqa.signal._common import MissingSignalFileError, SignalError
 
 __all__ = ["read_recording"]
 
@@ -18,7 +18,7 @@ def read_recording(path: str | Path, *, key: str | None = None) -> np.ndarray:
     missing or empty files, non-numeric columns, wrong shapes and NaNs."""
     path = Path(path)
     if not path.is_file():
-        raise SignalError(f"{path}: no such file")
+        raise MissingSignalFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         x = np.load(path, allow_pickle=False)

@@ -6,13 +6,17 @@ from pathlib import Path
 from typing import Any
 
 from flexaqa._io import atomic_save
-from flexaqa.errors import FlexaqaError, require
+from flexaqa.errors import InputError, MissingFileError, require
 
 FORMAT = "flexaqa-checkpoint/1"
 
 
-class CheckpointError(FlexaqaError, ValueError):
-    """A checkpoint file that is missing, unreadable or not a flexaqa checkpoint."""
+class CheckpointError(InputError, ValueError):
+    """A checkpoint file that is missing, unreadable or not a flexaqa checkpoint (exit code 3)."""
+
+
+class MissingCheckpointError(MissingFileError, CheckpointError):
+    """No checkpoint file at the path (exit code 9)."""
 
 
 def save_checkpoint(path: str | Path, model, *, config=None, **extra: Any) -> Path:
@@ -37,7 +41,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     torch = require("torch", "train", "checkpoints")
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
+        raise MissingCheckpointError(f"no checkpoint at {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for a corrupt file

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flexaqa.errors import FlexaqaError
+from flexaqa.errors import InputError
 from flexaqa.skeleton import J, joint_angle
 
 DEFAULT_WINDOW = 0.1  # s, width of the sliding window that averages the rectified sEMG around each frame
 
 
-class Video2EMGError(FlexaqaError, ValueError):
+class Video2EMGError(InputError, ValueError):
     """Bad input to Video2EMG / Pose2EMG: missing modality, mismatched lengths, unknown action statistics."""
 
 

@@ -10,15 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from flexaqa._io import atomic_write_text
-from flexaqa.errors import FlexaqaError
+from flexaqa.errors import InputError, MissingFileError
 from flexaqa.timebase import CINEMA_FPS
 
 # The paper's dialogue pipeline (Figure 9): one question of each type per sample, in this order.
 QUESTION_TYPES = ("recognition", "standards", "evaluation", "scoring")
 
 
-class VQAError(FlexaqaError, ValueError):
-    """Bad input to the VideoQA builder, exporter, answerers or evaluator."""
+class VQAError(InputError, ValueError):
+    """Bad input to the VideoQA builder, exporter, answerers or evaluator (exit code 3)."""
+
+
+class MissingVQAFileError(MissingFileError, VQAError):
+    """A VideoQA input file that does not exist (exit code 9)."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, object)`` for each non-blank line of a JSONL file, with clear format errors."""
     path = Path(path)
     if not path.is_file():
-        raise VQAError(f"{path}: no such file")
+        raise MissingVQAFileError(f"{path}: no such file")
     with path.open("r", encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():

@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from flexaqa.errors import EXIT_MISSING_EXTRA
 from flexaqa.vqa._records import VQAError
 
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
@@ -55,7 +56,9 @@ INSTALL_HINT = (
 
 
 class WordNetMissingError(VQAError):
-    """nltk's WordNet corpus is not installed."""
+    """nltk's WordNet corpus is not installed (exit code 8, like a missing optional dependency)."""
+
+    exit_code = EXIT_MISSING_EXTRA
 
 
 def default_nltk_dir() -> Path:
