@@ -100,7 +100,7 @@ def test_errors_are_clear(tmp_path, rec, capsys):
     bad_ext = tmp_path / "x.wav"
     bad_ext.write_text("1")
     code, _, err = run(capsys, "emg", "process", bad_ext, "--fs", 2000)
-    assert code == 2 and "unknown format" in err
+    assert code == 3 and "unknown format" in err
 
 
 def test_cli_import_stays_light():
