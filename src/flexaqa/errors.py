@@ -10,13 +10,16 @@ code  meaning
 1     a check found problems (``kg validate``, ``data validate``): :class:`CheckFailedError`
 2     usage error: a bad option or argument, an unknown name (action, error code, model, split), options that do
       not go together (argparse's code too): :class:`UsageError`, and every error class without its own code
-3     bad input data: a file or folder exists but its content is wrong or unreadable as such: :class:`InputError`
+3     bad input data: a file or folder exists but its content is wrong: :class:`BadDataError`
 4-7   ``flexaqa coach`` only: 4 no person, 5 several people, 6 the person is out of view, 7 no repetition
 8     a missing optional dependency (``pip install 'flexaqa[EXTRA]'``): :class:`MissingExtraError`
-9     a missing input file or folder: :class:`MissingFileError`
-10    an output cannot be written, or a filesystem error (permission, disk full, a file where a folder is
-      expected, an existing output without ``--force``): :class:`OutputError`, :class:`FileAccessError`
-11    the output folder is in use by another running flexaqa command: :class:`BusyError`
+9     an input file or folder is missing, of the wrong kind or unreadable: :class:`InputError`,
+      :class:`MissingFileError`
+65    an incomplete folder (its writer was interrupted or failed): :class:`IncompleteError`
+73    an output that must not or cannot be written (exists without ``--force``, is the input, its parent is a
+      file): :class:`OutputError`
+74    a filesystem error (permission denied, disk full, ...): :class:`FileAccessError`, any ``OSError``
+75    the output folder is being written by another flexaqa process: :class:`BusyError`
 130   interrupted (Ctrl-C)
 ====  ==========================================================================================================
 """
@@ -26,29 +29,33 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
-EXIT_BAD_INPUT = 3
+EXIT_BAD_DATA = 3
 EXIT_MISSING_EXTRA = 8
-EXIT_MISSING_FILE = 9
-EXIT_OUTPUT = 10
-EXIT_BUSY = 11
+EXIT_INPUT = 9
+EXIT_INCOMPLETE = 65  # sysexits EX_DATAERR
+EXIT_OUTPUT = 73  # sysexits EX_CANTCREAT
+EXIT_OS_ERROR = 74  # sysexits EX_IOERR
+EXIT_BUSY = 75  # sysexits EX_TEMPFAIL
 EXIT_INTERRUPTED = 130
 
-# code -> meaning, in the order of the README's table (tests check that the two agree).
+# code -> meaning, in the order of the README's table (a test checks that the two agree).
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success",
     EXIT_CHECK_FAILED: "a check found problems (`kg validate`, `data validate`)",
-    EXIT_USAGE: "usage error: bad option or argument, unknown name (action, error code, model, split), "
+    EXIT_USAGE: "usage error: a bad option or argument, an unknown name (action, error code, model, split), "
     "options that do not go together",
-    EXIT_BAD_INPUT: "bad input data: a file or folder exists but its content is wrong or unreadable",
+    EXIT_BAD_DATA: "bad input data: a file or folder exists but its content is wrong",
     4: "`coach`: no person found",
     5: "`coach`: several people",
     6: "`coach`: the person is out of view most of the time",
     7: "`coach`: no complete repetition",
     EXIT_MISSING_EXTRA: "a missing optional dependency; the message names `pip install 'flexaqa[EXTRA]'`",
-    EXIT_MISSING_FILE: "a missing input file or folder",
-    EXIT_OUTPUT: "an output cannot be written, or a filesystem error (permission, disk full, a file where a "
-    "folder is expected, an existing output without `--force`)",
-    EXIT_BUSY: "the output folder is in use by another running flexaqa command",
+    EXIT_INPUT: "an input file or folder is missing, of the wrong kind or unreadable",
+    EXIT_INCOMPLETE: "an incomplete folder: its writer was interrupted or failed (the message says how to redo it)",
+    EXIT_OUTPUT: "an output that must not or cannot be written (exists without `--force`, is the input, its "
+    "parent is a file)",
+    EXIT_OS_ERROR: "a filesystem error (permission denied, disk full, ...)",
+    EXIT_BUSY: "the output folder is being written by another flexaqa process",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
 }
 
@@ -71,30 +78,41 @@ class CheckFailedError(FlexaqaError):
     exit_code = EXIT_CHECK_FAILED
 
 
-class InputError(FlexaqaError):
+class BadDataError(FlexaqaError):
     """An input file or folder exists but its content is wrong; the message names the file and the field."""
 
-    exit_code = EXIT_BAD_INPUT
+    exit_code = EXIT_BAD_DATA
 
 
-class MissingFileError(FlexaqaError):
+class InputError(FlexaqaError):
+    """An input path that is missing, of the wrong kind (a folder for a file, a file for a folder) or unreadable."""
+
+    exit_code = EXIT_INPUT
+
+
+class MissingFileError(InputError):
     """An input file or folder does not exist. Domain packages combine it with their own error class, e.g.
     ``class MissingDatasetError(MissingFileError, DataError)``, so both ``except`` clauses catch it."""
 
-    exit_code = EXIT_MISSING_FILE
+
+class IncompleteError(FlexaqaError):
+    """A folder whose writer did not finish (interrupted or failed); the message gives the command that redoes it."""
+
+    exit_code = EXIT_INCOMPLETE
 
 
 class OutputError(FlexaqaError):
-    """An output cannot be written: it exists (and ``--force`` was not given), its parent is a file, ..."""
+    """An output that must not or cannot be written: a file where a folder goes, a non-empty folder without
+    ``--force``, the command's own input, a read-only place."""
 
     exit_code = EXIT_OUTPUT
 
 
-class FileAccessError(OutputError):
+class FileAccessError(FlexaqaError):
     """An operating-system error on a file or folder (permission denied, disk full, not a directory, ...).
     :meth:`from_os_error` turns an :class:`OSError` into a one-line message naming the path."""
 
-    exit_code = EXIT_OUTPUT
+    exit_code = EXIT_OS_ERROR
 
     @classmethod
     def from_os_error(cls, exc: OSError) -> FileAccessError:
@@ -106,7 +124,7 @@ class FileAccessError(OutputError):
 
 
 class BusyError(OutputError):
-    """Another running flexaqa command holds the output folder; the message names the holder."""
+    """Another process is writing the folder (its lock is held); the message names the holder."""
 
     exit_code = EXIT_BUSY
 
@@ -120,7 +138,7 @@ class KGError(FlexaqaError, ValueError):
 class KGValidationError(KGError):
     """The knowledge-graph data file breaks its schema; ``problems`` lists every finding."""
 
-    exit_code = EXIT_BAD_INPUT
+    exit_code = EXIT_BAD_DATA
 
     def __init__(self, source: str, problems: list[str]):
         self.source = source
@@ -132,7 +150,7 @@ class KGValidationError(KGError):
 class MissingKGFileError(MissingFileError, KGValidationError):
     """The knowledge-graph file given with ``--file`` does not exist (exit code 9)."""
 
-    exit_code = EXIT_MISSING_FILE
+    exit_code = EXIT_INPUT
 
 
 class MissingExtraError(FlexaqaError, ImportError):
@@ -148,13 +166,13 @@ class MissingExtraError(FlexaqaError, ImportError):
 
 
 def exit_code_of(exc: BaseException) -> int:
-    """The ``flexaqa`` exit code for an exception: its class's ``exit_code``, 130 for Ctrl-C, 10 for an OSError."""
+    """The ``flexaqa`` exit code for an exception: its class's ``exit_code``, 130 for Ctrl-C, 74 for an OSError."""
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED
     if isinstance(exc, FlexaqaError):
         return int(exc.exit_code)
     if isinstance(exc, OSError):
-        return EXIT_OUTPUT
+        return EXIT_OS_ERROR
     return 1
 
 

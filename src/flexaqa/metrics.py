@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flexaqa.errors import InputError
+from flexaqa.errors import BadDataError
 
 
-class MetricError(InputError, ValueError):
+class MetricError(BadDataError, ValueError):
     """Bad input to a metric: mismatched shapes, an empty set, a degenerate score range."""
 
 

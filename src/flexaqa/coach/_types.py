@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flexaqa.errors import EXIT_MISSING_FILE, FlexaqaError, MissingFileError
+from flexaqa.errors import EXIT_INPUT, FlexaqaError, MissingFileError
 from flexaqa.skeleton import NUM_JOINTS
 
 # Exit codes of `flexaqa coach` (documented in docs/coach.md). 2 is argparse's and flexaqa's usage error.
@@ -43,7 +43,7 @@ class BadVideoError(CoachError):
 
 
 class MissingVideoError(MissingFileError, BadVideoError):
-    exit_code = EXIT_MISSING_FILE  # the report's problem stays "bad_video"
+    exit_code = EXIT_INPUT  # the report's problem stays "bad_video"
 
 
 class NoPersonError(CoachError):

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from flexaqa.errors import InputError, MissingFileError
+from flexaqa.errors import BadDataError, MissingFileError
 from flexaqa.timebase import CINEMA_FPS, EMG_HZ, PHONE_FPS, seconds_to_index
 
 
-class DataError(InputError, ValueError):
+class DataError(BadDataError, ValueError):
     """Bad dataset content or bad use of the data layer (exit code 3)."""
 
 

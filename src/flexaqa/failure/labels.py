@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from flexaqa.errors import InputError
+from flexaqa.errors import BadDataError
 
 REFERENCES = ("first", "observed_mean", "observed_max")
 
 
-class FailureError(InputError, ValueError):
+class FailureError(BadDataError, ValueError):
     """Bad input to early failure prediction: a bad rule, too few repetitions, an unreadable model file."""
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from flexaqa.errors import InputError, MissingFileError
+from flexaqa.errors import BadDataError, MissingFileError
 
 
-class SignalError(InputError, ValueError):
+class SignalError(BadDataError, ValueError):
     """Bad input to a signal function: wrong shape, NaNs, a sampling rate too low for a filter, ... (exit 3)"""
 
 

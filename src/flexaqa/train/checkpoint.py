@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from flexaqa._io import atomic_save
-from flexaqa.errors import InputError, MissingFileError, require
+from flexaqa.errors import BadDataError, MissingFileError, require
 
 FORMAT = "flexaqa-checkpoint/1"
 
 
-class CheckpointError(InputError, ValueError):
+class CheckpointError(BadDataError, ValueError):
     """A checkpoint file that is missing, unreadable or not a flexaqa checkpoint (exit code 3)."""
 
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flexaqa.errors import InputError
+from flexaqa.errors import BadDataError
 from flexaqa.skeleton import J, joint_angle
 
 DEFAULT_WINDOW = 0.1  # s, width of the sliding window that averages the rectified sEMG around each frame
 
 
-class Video2EMGError(InputError, ValueError):
+class Video2EMGError(BadDataError, ValueError):
     """Bad input to Video2EMG / Pose2EMG: missing modality, mismatched lengths, unknown action statistics."""
 
 

@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from flexaqa._io import atomic_write_text
-from flexaqa.errors import InputError, MissingFileError
+from flexaqa.errors import BadDataError, MissingFileError
 from flexaqa.timebase import CINEMA_FPS
 
 # The paper's dialogue pipeline (Figure 9): one question of each type per sample, in this order.
 QUESTION_TYPES = ("recognition", "standards", "evaluation", "scoring")
 
 
-class VQAError(InputError, ValueError):
+class VQAError(BadDataError, ValueError):
     """Bad input to the VideoQA builder, exporter, answerers or evaluator (exit code 3)."""
 
 
