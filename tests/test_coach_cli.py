@@ -169,5 +169,7 @@ def test_camera_without_opencv_names_what_to_install(tmp_path, capsys, monkeypat
 
 
 def test_bad_pose_fps_is_a_usage_error(tmp_path, capsys):
-    code, _, err = _run(capsys, tmp_path / "x.mp4", "--action", "squat", "--pose-fps", "-5")
-    assert code == 2 and "--pose-fps" in err
+    for option, value in (("--pose-fps", "-5"), ("--stride", "0"), ("--max-width", "0"), ("--camera", "-1")):
+        with pytest.raises(SystemExit) as info:
+            _run(capsys, tmp_path / "x.mp4", "--action", "squat", option, value)
+        assert info.value.code == 2 and f"argument {option}" in capsys.readouterr().err

@@ -57,4 +57,4 @@ def test_cli_on_a_simulated_dataset(tmp_path, capsys):
     again = json.loads((out / "metrics.json").read_text())["overall"]
     assert again["model"] == pytest.approx(rep["overall"]["model"], nan_ok=True)
     assert "AUROC" in capsys.readouterr().out
-    assert main(["failure", "eval", *args, "--model", str(tmp_path / "none.json"), "--out", str(out)]) == 2
+    assert main(["failure", "eval", *args, "--model", str(tmp_path / "none.json"), "--out", str(out)]) == 9

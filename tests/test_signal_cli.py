@@ -89,14 +89,29 @@ def test_errors_are_clear(tmp_path, rec, capsys):
         ((text, "--fs", 2000), 3, "column 1 ('b') is not numeric: 'oops' at row 3"),
         ((nan, "--fs", 2000), 3, "NaN"),
         ((tmp_path / "missing.csv", "--fs", 2000), 9, "no such file"),
-        ((good, "--fs", 500), 3, "too low"),
+        ((good, "--fs", 500), 2, "too low"),
+        ((tmp_path / "missing.csv", "--fs", 500), 2, "too low"),  # options are checked before the file
         ((good, "--fs", 2000, "--channel", 3), 2, "--channel 3 does not exist: "),
-        ((good, "--fs", -5), 3, "positive"),
-        ((good, "--fs", 2000, "--quiet-percent", 0), 2, "--quiet-percent"),
     ]
     for argv, expected, message in cases:
         code, _, err = run(capsys, "emg", "bursts", *argv)
         assert code == expected and message in err and err.startswith("flexaqa: error:"), (argv, err)
+    parser_cases = [  # refused by the parser (exit 2), the message names the option
+        (("--fs", -5), "argument --fs: must be a number in (0, 1e+06]"),
+        (("--fs", "1e9"), "argument --fs"),
+        (("--fs", "nan"), "argument --fs"),
+        (("--fs", 2000, "--quiet-percent", 0), "argument --quiet-percent: must be a number in (0, 100)"),
+        (("--fs", 2000, "--min-fraction", 1), "argument --min-fraction"),
+        (("--fs", 2000, "--window", 0), "argument --window"),
+        (("--fs", 2000, "--window", -1), "argument --window"),
+        (("--fs", 2000, "--channel", -1), "argument --channel: must be an integer >= 0"),
+        (("--fs", 2000, "--mains", -50), "argument --mains"),
+    ]
+    for argv, message in parser_cases:
+        with pytest.raises(SystemExit) as info:
+            run(capsys, "emg", "bursts", good, *argv)
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and message in err, (argv, err)
     bad_ext = tmp_path / "x.wav"
     bad_ext.write_text("1")
     code, _, err = run(capsys, "emg", "process", bad_ext, "--fs", 2000)

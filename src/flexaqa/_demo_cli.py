@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from flexaqa._args import add_out
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="a tour of flexaqa on built-in data (no download needed)")
-    p.add_argument("--out", default="runs/demo", help="folder for the demo's outputs (default: runs/demo)")
+    add_out(p, default="runs/demo", help="folder for the demo's outputs (default: runs/demo)")
     p.set_defaults(func=cmd_demo)
 
 

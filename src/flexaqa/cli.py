@@ -9,42 +9,62 @@ import sys
 from collections.abc import Sequence
 
 from flexaqa import __version__
+from flexaqa._args import warn_deprecated
 from flexaqa.errors import EXIT_USAGE, FlexaqaError
 
-# Modules exposing ``add_commands(subparsers)``; each handler is stored as ``func`` in the parsed namespace.
-COMMAND_MODULES = (
-    "flexaqa.kg._cli",
-    "flexaqa._demo_cli",
-    "flexaqa.signal._cli",
-    "flexaqa.data._cli",
-    "flexaqa.vqa._cli",
-    "flexaqa.synth._cli",
-    "flexaqa.coach._cli",
-    "flexaqa.video2emg._cli",
-    "flexaqa.failure._cli",
-    "flexaqa.aqa._cli",
-)
+# The top-level commands and the light module that registers each (``add_commands(subparsers)``; every handler
+# is stored as ``func`` in the parsed namespace). `flexaqa COMMAND ...` imports only COMMAND's module, so the
+# start of `flexaqa score` does not pay for the other packages (a test checks this table against the modules).
+COMMANDS: dict[str, str] = {
+    "kg": "flexaqa.kg._cli",
+    "score": "flexaqa.kg._cli",
+    "demo": "flexaqa._demo_cli",
+    "emg": "flexaqa.signal._cli",
+    "data": "flexaqa.data._cli",
+    "vqa": "flexaqa.vqa._cli",
+    "synth": "flexaqa.synth._cli",
+    "coach": "flexaqa.coach._cli",
+    "video2emg": "flexaqa.video2emg._cli",
+    "failure": "flexaqa.failure._cli",
+    "aqa": "flexaqa.aqa._cli",
+    "bench": "flexaqa.aqa._cli",
+    "train": "flexaqa.aqa._cli",  # deprecated spellings of `aqa train|eval|predict`
+    "eval": "flexaqa.aqa._cli",
+    "predict": "flexaqa.aqa._cli",
+}
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or (``command`` given and known) one holding only the module that defines it."""
     parser = argparse.ArgumentParser(
         prog="flexaqa",
-        description="Fitness action quality assessment on FLEX: knowledge graph, scoring, data, models, coach.",
+        description="Fitness action quality assessment on FLEX: knowledge graph, scoring, data, models, coach. "
+        'Exit codes: see the README ("Exit codes") or flexaqa.errors.',
     )
     parser.add_argument("--version", action="version", version=f"flexaqa {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    modules = (COMMANDS[command],) if command in COMMANDS else COMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).add_commands(sub)
     return parser
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv`` (its first argument when that is not an option)."""
+    return argv[0] if argv and not argv[0].startswith("-") else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit code of an error is its class's ``exit_code`` (table in ``flexaqa.errors``)."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    if getattr(args, "deprecated_command", None):
+        warn_deprecated(f"`flexaqa {args.command}`", f"`{args.deprecated_command}`")
     try:
         return int(args.func(args) or 0)
     except FlexaqaError as exc:

@@ -1,4 +1,8 @@
-"""``flexaqa train``, ``flexaqa eval``, ``flexaqa predict`` and ``flexaqa bench aqa`` (heavy imports inside handlers)."""
+"""``flexaqa aqa train|eval|predict`` and ``flexaqa bench aqa`` (heavy imports inside handlers).
+
+``flexaqa train|eval|predict`` (the first release's spellings) still work for one release and print a deprecation
+line on stderr.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,35 @@ import argparse
 import json
 import sys
 
+from flexaqa._args import (
+    VIEWS,
+    add_data,
+    add_deprecated,
+    add_device,
+    add_json,
+    add_out,
+    add_progress,
+    add_protocol,
+    add_seed,
+    add_short_side,
+    add_split,
+    int_list,
+    int_range,
+    name_list,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    probability,
+)
+
 
 def _feature_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("features (frozen encoders, cached per extractor + config)")
     g.add_argument("--video", choices=("small3d", "i3d"), default="small3d",
                    help="video encoder: small3d (random init, weak, offline) or i3d (give --video-weights)")  # fmt: skip
     g.add_argument("--video-weights", help="Kinetics I3D checkpoint (model_rgb.pth or rgb_imagenet.pt)")
-    g.add_argument("--views", default="View-1,View-2", help="the two views behind MV (default View-1,View-2)")
+    g.add_argument("--views", type=name_list(VIEWS, what="view"), default="View-1,View-2",
+                   help="the two views behind MV (default View-1,View-2)")  # fmt: skip
     g.add_argument("--pose", choices=("stats", "stgcn", "stgcn+stats", "keysteps", "keysteps+stats"), default=None,
                    help="pose feature (default: stats; stgcn with --pose-weights or --end-to-end); keysteps: the coach "
                    "rules' margins against their FKG-keystep thresholds")  # fmt: skip
@@ -21,95 +47,124 @@ def _feature_options(p: argparse.ArgumentParser) -> None:
                    help="relative muscle contribution: official raw peaks or conditioned envelopes")  # fmt: skip
     g.add_argument("--cache", help="feature cache folder (default DATA/features)")
     p.add_argument(
-        "--threads", type=int, default=1, help="torch CPU threads (1 is fastest for the small heads)"
+        "--threads", type=positive_int, default=1, help="torch CPU threads (1 is fastest for the small heads)"
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress(p, quiet_alias=True)
 
 
-_E2E_ONLY = ("frames", "size", "workers", "clip_grad", "no_amp", "encoder_lr", "memory_cache")
+_E2E_ONLY = ("frames", "short_side", "workers", "clip_grad", "no_amp", "encoder_lr", "memory_cache")
 
 
 def _end_to_end_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("end-to-end fine-tuning (encoders train with the head from raw samples)")
     g.add_argument("--end-to-end", action="store_true",
                    help="fine-tune the video/pose encoders jointly with the head (GPU recommended)")  # fmt: skip
-    g.add_argument("--frames", type=int, help="frames per repetition (default 32; 103 with --video i3d)")
-    g.add_argument("--size", type=int, help="frame short side (default 64; 224 with --video i3d)")
-    g.add_argument("--encoder-lr", type=float, help="encoder learning rate (shortcut for --set encoder_lr=X)")
-    g.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
-    g.add_argument("--clip-grad", type=float, help="clip the gradient norm (default 5; 0 turns it off)")
+    g.add_argument(
+        "--frames", type=positive_int, help="frames per repetition (default 32; 103 with --video i3d)"
+    )
+    add_short_side(g, help="resize frames to this short side (default 64; 224 with --video i3d)")
+    g.add_argument("--encoder-lr", type=positive_float,
+                   help="encoder learning rate (shortcut for --set encoder_lr=X)")  # fmt: skip
+    g.add_argument("--workers", type=int_range(0), metavar="N",
+                   help="DataLoader worker processes (default 0: load in the training process)")  # fmt: skip
+    g.add_argument("--clip-grad", type=non_negative_float,
+                   help="clip the gradient norm (default 5; 0 turns it off)")  # fmt: skip
     g.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA (never used on CPU)")
-    g.add_argument("--memory-cache", type=float, metavar="MB",
+    g.add_argument("--memory-cache", type=non_negative_float, metavar="MB",
                    help="keep decoded samples in memory up to MB per process (default 1024)")  # fmt: skip
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train one AQA model per action (paper Table 4 protocol): heads on cached features, or --end-to-end",
-    )
-    p.add_argument("--data", required=True, help="dataset folder (native or official release layout)")
+def _protocol(p: argparse.ArgumentParser) -> None:
+    add_protocol(p, default="auto", extra=("auto",),
+                 help="split protocol: auto (official if Split_4 exists, else random), random, cross_subject, "
+                 "cross_skill, official")  # fmt: skip
+    add_deprecated(p, "--split", new="--protocol", dest="protocol", metavar="PROTOCOL")
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    add_data(p)
     p.add_argument(
         "--model", default="core_gart", help="scoring head: core_gart, usdl, error_aware (+ *_tiny)"
     )
     p.add_argument("--variant", default="mv+pose+emg", help="sv, mv, mv+pose, mv+pose+emg, pose, pose+emg")
     p.add_argument("--action", default="all", help="action key (A01, index, slug), comma-separated, or all")
-    p.add_argument("--split", default="auto", help="auto (official if Split_4 exists, else random), random, "
-                   "cross_subject, cross_skill, official")  # fmt: skip
+    _protocol(p)
     p.add_argument("--config", help="run config YAML (flexaqa.train.RunConfig keys)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override, e.g. epochs=100 or model_args.voters=5 (repeatable)")  # fmt: skip
-    p.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
-    p.add_argument("--seed", type=int, help="seed of the split, the encoders and training")
-    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--epochs", type=positive_int, help="shortcut for --set epochs=N")
+    add_seed(p, default=None, help="seed of the split, the encoders and training (default: the config's, 0)")
+    add_out(p, required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue each action from its last.pt")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"),
-                   help="training device (default: cpu for frozen heads, auto for --end-to-end)")  # fmt: skip
+    add_device(p, default=None, help="auto (a CUDA GPU when one is visible), cuda or cpu (default: cpu for "
+               "frozen heads, auto for --end-to-end)")  # fmt: skip
     _feature_options(p)
     _end_to_end_options(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser(
-        "eval", help="per-action ρ, R-ℓ2 (x100), Fisher-z average, per-ET P/R/F1 of a trained run"
-    )
-    p.add_argument("--run", required=True, help="run folder written by flexaqa train")
-    p.add_argument("--data", help="dataset folder (default: the one the run was trained on)")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--quiet", action="store_true")
+
+def _eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, help="run folder written by flexaqa aqa train")
+    add_data(p, required=False, help="dataset folder (default: the one the run was trained on)")
+    add_split(p, default="test", help="split to evaluate (default test)")
+    add_json(p, help="print JSON instead of a table")
+    add_progress(p, quiet_alias=True)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("predict", help="score samples with a trained run (+ predicted errors and feedback)")
-    p.add_argument("--run", required=True, help="run folder written by flexaqa train")
+
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, help="run folder written by flexaqa aqa train")
     p.add_argument("samples", nargs="*", metavar="SAMPLE", help="sample ids of the dataset")
-    p.add_argument(
-        "--split",
-        choices=("train", "val", "test", "all"),
-        help="predict every sample of this split of the run",
-    )
+    add_split(p, default=None, extra=("all",), help="predict every sample of this split of the run")
     p.add_argument(
         "--jsonl",
         help="also write one prediction per line {sample_id, action, slots, score}, the input of "
         "`flexaqa vqa answer --kg-coach`",
     )
-    p.add_argument("--data", help="dataset folder (default: the one the run was trained on)")
-    p.add_argument("--threshold", type=float, default=0.5, help="slot probability that counts as an error")
-    p.add_argument("--json", action="store_true")
+    add_data(p, required=False, help="dataset folder (default: the one the run was trained on)")
+    p.add_argument(
+        "--threshold",
+        type=probability,
+        default=0.5,
+        help="slot probability in [0, 1] that counts as an error",
+    )
+    add_json(p, help="print JSON instead of text")
     p.set_defaults(func=cmd_predict)
+
+
+_AQA_COMMANDS = {
+    "train": (_train_args, "train one AQA model per action (paper Table 4 protocol): heads on cached features, "
+              "or --end-to-end"),
+    "eval": (_eval_args, "per-action rho, R-l2 (x100), Fisher-z average, per-ET P/R/F1 of a trained run"),
+    "predict": (_predict_args, "score samples with a trained run (+ predicted errors and feedback)"),
+}  # fmt: skip
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    aqa = sub.add_parser("aqa", help="AQA models: train, eval, predict (paper Table 4 protocol)")
+    asub = aqa.add_subparsers(dest="aqa_command", metavar="AQA_COMMAND", required=True)
+    for name, (add_args, help) in _AQA_COMMANDS.items():
+        add_args(asub.add_parser(name, help=help, description=help))
+    for name, (add_args, _) in _AQA_COMMANDS.items():  # the first release's spellings, for one more release
+        p = sub.add_parser(name, help=f"deprecated: use `flexaqa aqa {name}`")
+        add_args(p)
+        p.set_defaults(deprecated_command=f"flexaqa aqa {name}")
 
     bench = sub.add_parser("bench", help="benchmarks that write results files")
     bsub = bench.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
     p = bsub.add_parser(
         "aqa", help="paper Table 4 protocol: every variant x seeds x actions, markdown + JSON"
     )
-    p.add_argument("--data", required=True, help="dataset folder (native or official release layout)")
+    add_data(p)
     p.add_argument("--quick", action="store_true", help="1 seed, 15 epochs, the first 3 actions")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument(
+        "--seeds", type=int_list, default="0,1,2", help="comma-separated training seeds (default 0,1,2)"
+    )
+    p.add_argument("--epochs", type=positive_int, default=40, help="training epochs per run (default 40)")
     p.add_argument("--actions", default="all", help="actions (comma-separated keys) or all")
-    p.add_argument("--split", default="auto")
+    _protocol(p)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="run-config override")
-    p.add_argument("--out", default="benchmarks/results/aqa", help="results path without suffix")
+    add_out(p, default="benchmarks/results/aqa", help="results path without suffix")
     p.add_argument(
         "--no-i3d-timing", action="store_true", help="skip timing one I3D clip (the CoRe cost ratio)"
     )
@@ -122,7 +177,7 @@ def _spec(args, seed: int = 0):
 
     pose = args.pose or ("stgcn" if args.pose_weights else "stats")
     return FeatureSpec(
-        video=args.video, video_weights=args.video_weights, views=tuple(args.views.split(",")), pose=pose,
+        video=args.video, video_weights=args.video_weights, views=tuple(args.views), pose=pose,
         pose_weights=args.pose_weights, emg=args.emg_feature, seed=seed,
     )  # fmt: skip
 
@@ -140,13 +195,13 @@ def _train_end_to_end(args, config):
     if args.cache:
         raise AQAError("--cache has no use with --end-to-end: the encoders re-encode raw samples every epoch")
     spec = EndToEndSpec(
-        video=args.video, video_weights=args.video_weights, views=tuple(args.views.split(",")),
-        frames=args.frames, size=args.size, pose=args.pose or "stgcn", pose_weights=args.pose_weights,
+        video=args.video, video_weights=args.video_weights, views=tuple(args.views),
+        frames=args.frames, size=args.short_side, pose=args.pose or "stgcn", pose_weights=args.pose_weights,
         emg=args.emg_feature,
     )  # fmt: skip
     return train_end_to_end(
-        args.data, out=args.out, model=args.model, variant=args.variant, action=args.action, split=args.split,
-        config=config, spec=spec, resume=args.resume, progress=not args.quiet, workers=args.workers or 0,
+        args.data, out=args.out, model=args.model, variant=args.variant, action=args.action, split=args.protocol,
+        config=config, spec=spec, resume=args.resume, progress=not args.no_progress, workers=args.workers or 0,
         clip_grad=5.0 if args.clip_grad is None else args.clip_grad, amp=not args.no_amp,
         cache_mb=1024.0 if args.memory_cache is None else args.memory_cache,
     )  # fmt: skip
@@ -158,7 +213,7 @@ def cmd_train(args) -> int:
 
     _threads(args.threads)
     overrides = list(args.set) + [f"epochs={args.epochs}"] * (args.epochs is not None)
-    overrides += [f"seed={args.seed}"] * (args.seed is not None) + ["progress=false"] * args.quiet
+    overrides += [f"seed={args.seed}"] * (args.seed is not None) + ["progress=false"] * args.no_progress
     overrides += [f"encoder_lr={args.encoder_lr}"] * (args.encoder_lr is not None)
     if args.device is not None or args.end_to_end:
         from flexaqa.aqa.endtoend import resolve_device
@@ -180,8 +235,8 @@ def cmd_train(args) -> int:
         else:
             results = train_run(
                 args.data, out=args.out, model=args.model, variant=args.variant, action=args.action,
-                split=args.split, config=config, spec=_spec(args, config.seed), cache_root=args.cache,
-                resume=args.resume, progress=not args.quiet,
+                split=args.protocol, config=config, spec=_spec(args, config.seed), cache_root=args.cache,
+                resume=args.resume, progress=not args.no_progress,
             )  # fmt: skip
         import torch.distributed as dist
 
@@ -205,7 +260,7 @@ def _print_metrics(per_action: dict, summary: dict) -> None:
 def cmd_eval(args) -> int:
     from flexaqa.aqa.runs import eval_run
 
-    res = eval_run(args.run, data=args.data, split=args.split, progress=not args.quiet)
+    res = eval_run(args.run, data=args.data, split=args.split, progress=not args.no_progress)
     if args.json:
         print(json.dumps(res, indent=1, default=float))
         return 0
@@ -250,7 +305,7 @@ def cmd_bench_aqa(args) -> int:
     from flexaqa.train.config import parse_overrides
 
     _threads(args.threads)
-    seeds = (0,) if args.quick else tuple(int(s) for s in args.seeds.split(","))
+    seeds = (0,) if args.quick else args.seeds
     epochs = 15 if args.quick else args.epochs
     actions = args.actions
     if args.quick and actions == "all":
@@ -259,9 +314,9 @@ def cmd_bench_aqa(args) -> int:
 
         actions = ",".join(action_list(open_dataset(args.data))[:3])
     doc = run_benchmark(
-        args.data, seeds=seeds, epochs=epochs, actions=actions, split=args.split, spec=_spec(args),
+        args.data, seeds=seeds, epochs=epochs, actions=actions, split=args.protocol, spec=_spec(args),
         cache_root=args.cache, overrides=parse_overrides(args.set), measure_i3d=not (args.quick or args.no_i3d_timing),
-        progress=not args.quiet,
+        progress=not args.no_progress,
     )  # fmt: skip
     doc["command"] = (
         f"flexaqa bench aqa --data {args.data}" + " --quick" * args.quick

@@ -11,6 +11,8 @@ import argparse
 import json
 import sys
 
+from flexaqa._args import add_json, add_out, add_progress, non_negative_float, non_negative_int, positive_int
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -25,7 +27,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("video", nargs="?", help="video file (mp4, mov, ...)")
     p.add_argument("--action", required=True, help="index (1-20), class id (A16), slug (squat) or name")
-    p.add_argument("--out", default="coach-report", help="output folder (default: coach-report)")
+    add_out(p, default="coach-report", help="output folder (default: coach-report)")
     p.add_argument(
         "--view", default="auto", choices=("auto", "front", "side", "oblique", "3d"), help="camera view"
     )
@@ -34,26 +36,35 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="a run folder of `flexaqa train --model error_aware --variant pose` whose predictions are "
         "combined with the rules (needs the train extra)",
     )
-    p.add_argument("--camera", type=int, metavar="INDEX", help="live webcam instead of a file (needs OpenCV)")
-    p.add_argument("--max-frames", type=int, help="analyse at most this many frames")
     p.add_argument(
-        "--max-width", type=int, default=640, help="downscale frames to this width for pose (default 640)"
+        "--camera",
+        type=non_negative_int,
+        metavar="INDEX",
+        help="live webcam instead of a file (needs OpenCV)",
+    )
+    p.add_argument("--max-frames", type=positive_int, help="analyse at most this many frames")
+    p.add_argument(
+        "--max-width",
+        type=positive_int,
+        default=640,
+        help="downscale frames to this width for pose (default 640)",
     )
     p.add_argument(
         "--pose-fps",
-        type=float,
+        type=non_negative_float,
         default=30.0,
         help="analyse at most this many frames per second, with their exact times (default 30: a 60 fps "
         "phone video is analysed at 30 fps; 0 analyses every frame)",
     )
     p.add_argument(
-        "--stride", type=int, default=1, help="analyse every n-th frame (applied before --pose-fps)"
+        "--stride", type=positive_int, default=1, help="analyse every n-th frame (applied before --pose-fps)"
     )
     p.add_argument("--no-html", action="store_true", help="skip the HTML report")
     p.add_argument(
         "--annotate", action="store_true", help="also write annotated.mp4: skeleton, rep counter, error flags"
     )
-    p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    add_json(p, help="print the JSON report on stdout")
+    add_progress(p)
     p.set_defaults(func=cmd_coach)
 
 
@@ -94,12 +105,6 @@ def cmd_coach(args) -> int:
     from flexaqa.kg import load_kg
 
     load_kg().action(args.action)  # unknown action -> KGError -> exit 2 before any heavy import
-    if args.pose_fps < 0:
-        print(
-            f"flexaqa: error: --pose-fps must be 0 (every frame) or positive, got {args.pose_fps}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
     run = None
     if args.run:
         if args.camera is not None:
@@ -135,10 +140,10 @@ def cmd_coach(args) -> int:
             args.action,
             view=args.view,
             max_frames=args.max_frames,
-            stride=max(args.stride, 1),
+            stride=args.stride,
             pose_fps=args.pose_fps or None,
             max_width=args.max_width,
-            progress=not args.json,
+            progress=not (args.json or args.no_progress),
             run=run,
         )
         files = write_outputs(

@@ -7,65 +7,85 @@ import argparse
 import json
 import sys
 
+from flexaqa._args import (
+    VIEWS,
+    add_json,
+    add_out,
+    add_progress,
+    add_protocol,
+    add_seed,
+    add_short_side,
+    name_list,
+    non_negative_float,
+    positive_int,
+)
+
+_DIR_HELP = "dataset folder (native or official release layout)"
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="FLEX datasets: info, validate, splits, croissant, stats, tiny")
     dsub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
 
     p = dsub.add_parser("info", help="layout, sample counts per action/skill, views and missing modalities")
-    p.add_argument("dir", help="dataset folder (native or official release layout)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("dir", help=_DIR_HELP)
+    add_json(p)
     p.set_defaults(func=cmd_info)
 
     p = dsub.add_parser("validate", help="check every file of a dataset; one line per problem, exit 1 if any")
-    p.add_argument("dir")
+    p.add_argument("dir", help=_DIR_HELP)
     p.add_argument(
-        "--tol", type=float, default=0.1, help="tolerance in seconds between video, pose and sEMG durations"
+        "--tol",
+        type=non_negative_float,
+        default=0.1,
+        help="tolerance in seconds between video, pose and sEMG durations",
     )
     p.add_argument(
         "--deep", action="store_true", help="decode every video frame and JPEG (slow) instead of probing"
     )
-    p.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_progress(p, progress_alias=True)
     p.set_defaults(func=cmd_validate)
 
     p = dsub.add_parser("splits", help="generate (seeded) and save split files, or show the official Split_4")
-    p.add_argument("dir")
-    p.add_argument(
-        "--protocol", default="all", help="random, cross_subject, cross_skill, official or all (default)"
-    )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("dir", help=_DIR_HELP)
+    add_protocol(p, default="all", extra=("all",))
+    add_seed(p, default=None, help="seed of generated splits (default 0); a saved split made with another "
+             "seed is refused unless --force regenerates it")  # fmt: skip
     p.add_argument("--force", action="store_true", help="overwrite saved split files")
     p.set_defaults(func=cmd_splits)
 
     p = dsub.add_parser("croissant", help="write croissant.json (Croissant 1.0 JSON-LD) for a native dataset")
-    p.add_argument("dir")
-    p.add_argument("--out", help="output file inside DIR (default DIR/croissant.json)")
+    p.add_argument("dir", help="native dataset folder")
+    add_out(p, help="output file inside DIR (default DIR/croissant.json)")
     p.add_argument("--no-validate", action="store_true", help="skip validation with mlcroissant")
     p.set_defaults(func=cmd_croissant)
 
     p = dsub.add_parser("stats", help="paper Figure 7/8 analyses as PNG plots and a JSON summary")
-    p.add_argument("dir")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("dir", help=_DIR_HELP)
+    add_out(p, required=True, help="output folder")
     p.set_defaults(func=cmd_stats)
 
     p = dsub.add_parser("export-release", help="write a native dataset in the official release layout")
     p.add_argument("dir", help="native dataset folder")
     p.add_argument("out", help="output folder")
-    p.add_argument("--views", default="View-1,View-2", help="comma-separated views (default View-1,View-2)")
-    p.add_argument("--size", type=int, help="resize frames to this short side (default: keep)")
-    p.add_argument("--protocol", default="random", help="split protocol written as Split_4 (default random)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--views", type=name_list(VIEWS, what="view"), default="View-1,View-2",
+                   help="comma-separated views the dataset has (default View-1,View-2)")  # fmt: skip
+    add_short_side(p, help="resize frames to this short side (default: keep)")
+    add_protocol(p, default="random", help="split protocol written as Split_4: random, cross_subject, "
+                 "cross_skill (default random)")  # fmt: skip
+    add_seed(p, help="seed of the generated split (default 0)")
     p.set_defaults(func=cmd_export_release)
 
     p = dsub.add_parser("tiny", help="write a tiny synthetic dataset (for trying commands and bug reports)")
     p.add_argument("out", help="output folder")
-    p.add_argument("--layout", choices=("native", "release"), default="native")
-    p.add_argument(
-        "--subjects", default="P01,P02,A01,A02,N01,N02,N03,N04", help="comma-separated subject ids"
-    )
-    p.add_argument("--actions", default="squat,dumbbell-bent-over-row", help="comma-separated actions")
-    p.add_argument("--reps", type=int, default=3, help="repetitions per trial")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--layout", choices=("native", "release"), default="native",
+                   help="native (dataset.json, trials/) or the official release layout (default native)")  # fmt: skip
+    p.add_argument("--subjects", type=name_list(what="subject"), default="P01,P02,A01,A02,N01,N02,N03,N04",
+                   help="comma-separated distinct subject ids")  # fmt: skip
+    p.add_argument("--actions", type=name_list(what="action"), default="squat,dumbbell-bent-over-row",
+                   help="comma-separated distinct actions")  # fmt: skip
+    p.add_argument("--reps", type=positive_int, default=3, help="repetitions per trial (>= 1)")
+    add_seed(p)
     p.set_defaults(func=cmd_tiny)
 
 
@@ -105,7 +125,9 @@ def cmd_info(args) -> int:
 def cmd_validate(args) -> int:
     from flexaqa.data.validate import validate_dataset
 
-    problems = validate_dataset(args.dir, duration_tol=args.tol, deep=args.deep, progress=args.progress)
+    problems = validate_dataset(
+        args.dir, duration_tol=args.tol, deep=args.deep, progress=not args.no_progress
+    )
     for p in problems:
         print(p)
     if problems:
@@ -117,9 +139,11 @@ def cmd_validate(args) -> int:
 
 def cmd_splits(args) -> int:
     from flexaqa.data.base import open_dataset
-    from flexaqa.data.splits import PROTOCOLS, generate_splits, save_splits
+    from flexaqa.data.splits import PROTOCOLS, generate_splits, save_splits, saved_seed
+    from flexaqa.errors import UsageError
 
     ds = open_dataset(args.dir)
+    seed = 0 if args.seed is None else args.seed
     if args.protocol != "all":
         protocols = [args.protocol]
     elif ds.layout == "release":  # the release names no subjects: only random, plus Split_4 when present
@@ -130,10 +154,16 @@ def cmd_splits(args) -> int:
         if protocol == "official":
             sp = ds.splits("official")
         elif args.force:
-            sp = generate_splits(ds.records, protocol, seed=args.seed)
-            save_splits(ds.root, protocol, sp, seed=args.seed)
+            sp = generate_splits(ds.records, protocol, seed=seed)
+            save_splits(ds.root, protocol, sp, seed=seed)
         else:
-            sp = ds.splits(protocol, seed=args.seed)
+            stored = saved_seed(ds.root, protocol)
+            if args.seed is not None and stored is not None and stored != args.seed:
+                raise UsageError(
+                    f"{ds.root}: the saved {protocol} split was made with seed {stored}; --seed {args.seed} "
+                    "regenerates it only with --force"
+                )
+            sp = ds.splits(protocol, seed=seed)
         print(f"{protocol}: " + ", ".join(f"{k} {len(v)}" for k, v in sp.items()))
     return 0
 
@@ -165,10 +195,19 @@ def cmd_stats(args) -> int:
 def cmd_export_release(args) -> int:
     from flexaqa.data.base import open_dataset
     from flexaqa.data.release import export_release
+    from flexaqa.errors import UsageError
 
-    views = [v.strip() for v in args.views.split(",") if v.strip()]
+    ds = open_dataset(args.dir)
+    missing = [v for v in args.views if v not in ds.view_names]
+    if missing:
+        raise UsageError(
+            f"--views {missing[0]}: {args.dir} has no such view (it has {', '.join(ds.view_names)})"
+        )
+    if args.protocol == "official":
+        raise UsageError("--protocol official: a native dataset has no official split; use random, "
+                         "cross_subject or cross_skill")  # fmt: skip
     ids = export_release(
-        open_dataset(args.dir), args.out, views=views, size=args.size, protocol=args.protocol, seed=args.seed
+        ds, args.out, views=list(args.views), size=args.short_side, protocol=args.protocol, seed=args.seed
     )
     print(f"wrote {len(ids)} samples in the release layout to {args.out}")
     return 0
@@ -180,8 +219,8 @@ def cmd_tiny(args) -> int:
     t = make_tiny_dataset(
         args.out,
         layout=args.layout,
-        subjects=[s.strip() for s in args.subjects.split(",") if s.strip()],
-        actions=[a.strip() for a in args.actions.split(",") if a.strip()],
+        subjects=list(args.subjects),
+        actions=list(args.actions),
         reps=args.reps,
         seed=args.seed,
     )

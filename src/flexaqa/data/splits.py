@@ -117,6 +117,20 @@ def load_splits(root: str | Path, protocol: str) -> dict[str, list[str]] | None:
         ) from exc
 
 
+def saved_seed(root: str | Path, protocol: str) -> int | None:
+    """The seed recorded in the saved splits of ``protocol`` (``None``: no file, or no seed recorded)."""
+    path = Path(root) / "splits" / f"{protocol}.json"
+    if not path.is_file():
+        return None
+    try:
+        seed = json.loads(path.read_text(encoding="utf-8")).get("seed")
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
+        raise DataError(
+            f"{path}: expected a JSON object with train/val/test lists of sample ids ({exc})"
+        ) from exc
+    return None if seed is None else int(seed)
+
+
 def split_problems(splits: dict[str, list[str]], known_ids: set[str]) -> list[str]:
     """Overlaps between splits, duplicates and unknown ids (empty when the splits are sound)."""
     out = []

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from flexaqa._args import (
+    add_data,
+    add_out,
+    add_progress,
+    add_protocol,
+    add_split,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+)
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     f = sub.add_parser(
@@ -17,37 +28,45 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = fsub.add_parser("train", help="fit on the train (+val) trials and report on the test trials")
     _common(p)
+    add_out(p, required=True, help="run folder: failure.json (the model), metrics.json/.md, plot")
     p.add_argument(
-        "--out", required=True, help="run folder: failure.json (the model), metrics.json/.md, plot"
-    )
-    p.add_argument(
-        "--drop", type=float, default=15.0, help="failure: score this many points below the reference"
+        "--drop",
+        type=non_negative_float,
+        default=15.0,
+        help="failure: score this many points below the reference",
     )
     p.add_argument("--no-drop", action="store_true", help="do not use the score-drop test")
-    p.add_argument("--error-weight", type=int, default=9, help="failure: an error slot at least this heavy")
+    p.add_argument(
+        "--error-weight", type=positive_int, default=9, help="failure: an error slot at least this heavy"
+    )
     p.add_argument("--no-error-weight", action="store_true", help="do not use the heavy-error test")
     p.add_argument(
         "--reference",
         default="observed_mean",
+        choices=("first", "observed_mean", "observed_max"),
         help="score the drop is measured from: first, observed_mean, observed_max",
     )
-    p.add_argument("--alpha", type=float, default=1.0, help="L2 penalty of the regressions")
+    p.add_argument(
+        "--alpha", type=non_negative_float, default=1.0, help="L2 penalty of the regressions (>= 0)"
+    )
     p.add_argument("--exclude", default="", help="comma-separated feature names to leave out (ablation)")
     p.set_defaults(func=cmd_train)
 
     p = fsub.add_parser("eval", help="metrics of a trained model on a split, as a function of k")
     _common(p)
     p.add_argument("--model", required=True, help="failure.json written by `flexaqa failure train`")
-    p.add_argument("--out", required=True, help="folder for metrics.json, metrics.md and by_k.png")
+    add_out(p, required=True, help="folder for metrics.json, metrics.md and by_k.png")
     p.set_defaults(func=cmd_eval)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="dataset folder (native layout: trials of repetitions)")
-    p.add_argument("--protocol", default="cross_subject", help="split protocol (default: cross_subject)")
-    p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--split", default="test", help="split to report on (default: test)")
-    p.add_argument("--no-progress", action="store_true")
+    add_data(p, help="dataset folder (native layout: trials of repetitions)")
+    add_protocol(p, default="cross_subject")
+    p.add_argument(
+        "--split-seed", type=non_negative_int, default=0, help="seed of a generated split (default 0)"
+    )
+    add_split(p, default="test", help="split to report on (default: test)")
+    add_progress(p)
 
 
 def _trials(args, names):

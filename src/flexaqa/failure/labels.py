@@ -14,13 +14,17 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from flexaqa.errors import BadDataError
+from flexaqa.errors import BadDataError, MissingFileError
 
 REFERENCES = ("first", "observed_mean", "observed_max")
 
 
 class FailureError(BadDataError, ValueError):
     """Bad input to early failure prediction: a bad rule, too few repetitions, an unreadable model file."""
+
+
+class MissingFailureModelError(MissingFileError, FailureError):
+    """No failure model file at the path (exit code 9)."""
 
 
 @dataclass(frozen=True)

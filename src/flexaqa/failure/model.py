@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from flexaqa.failure.features import FEATURE_NAMES, TrialReps, trial_features
-from flexaqa.failure.labels import FailureError, FailureRule, later_failure, reference_score, rep_failures
+from flexaqa.failure.labels import (
+    FailureError,
+    FailureRule,
+    MissingFailureModelError,
+    later_failure,
+    reference_score,
+    rep_failures,
+)
 
 
 def roc_auc_score(y_true, y_score) -> float:
@@ -196,6 +203,10 @@ class FailurePredictor:
 
     @classmethod
     def load(cls, path: str | Path) -> FailurePredictor:
+        if not Path(path).is_file():
+            raise MissingFailureModelError(
+                f"{path}: no such failure model (write one with `flexaqa failure train`)"
+            )
         try:
             d = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from flexaqa._args import add_json, add_out
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     kg = sub.add_parser("kg", help="explore, validate, export and draw the Fitness Knowledge Graph")
@@ -13,7 +15,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ksub = kg.add_subparsers(dest="kg_command", metavar="KG_COMMAND", required=True)
 
     p = ksub.add_parser("list", help="the 20 actions with their keysteps, slots and total weight")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json(p, help="print JSON instead of a table")
     p.set_defaults(func=cmd_list)
 
     p = ksub.add_parser(
@@ -27,13 +29,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_validate)
 
     p = ksub.add_parser("export", help="write the graph as JSON, JSON-LD (RDF) or GraphML")
-    p.add_argument("--format", choices=("json", "jsonld", "graphml"), required=True)
-    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--format", choices=("json", "jsonld", "graphml"), required=True,
+                   help="json (the data), jsonld (RDF, JSON-LD) or graphml (graph tools)")  # fmt: skip
+    add_out(p, required=True, help="output file")
     p.set_defaults(func=cmd_export)
 
     p = ksub.add_parser("draw", help="a picture of one action's subgraph (PNG, SVG or PDF)")
-    p.add_argument("action")
-    p.add_argument("--out", required=True, help="output image, e.g. squat.png")
+    p.add_argument("action", help="index (1-20), class id (A16), slug (squat) or name")
+    add_out(p, required=True, help="output image, e.g. squat.png")
     p.set_defaults(func=cmd_draw)
 
     s = sub.add_parser(
@@ -45,7 +48,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "errors", nargs="*", help="observed errors: ET005 or AK04:ET005 (none = a flawless sample)"
     )
-    s.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json(s, help="print one JSON object")
     s.add_argument("--file", help="use this FKG data file instead of the shipped one")
     s.set_defaults(func=cmd_score)
 

@@ -5,6 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 
+from flexaqa._args import (
+    add_json,
+    add_out,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    percent,
+    positive_float,
+    sampling_rate,
+)
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     emg = sub.add_parser("emg", help="process a raw sEMG recording: envelopes, activation bursts, fatigue")
@@ -12,17 +23,27 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     def common(p):
         p.add_argument("input", help="CSV (one column per channel, header optional), NPY or NPZ recording")
-        p.add_argument("--fs", type=float, required=True, help="sampling rate in Hz (FLEX sEMG: 2000)")
-        p.add_argument("--band", type=float, nargs=2, default=(20.0, 450.0), metavar=("LOW", "HIGH"))
         p.add_argument(
-            "--mains", type=float, default=50.0, help="mains notch in Hz (50 or 60; 0 turns it off)"
+            "--fs",
+            type=sampling_rate,
+            required=True,
+            help="sampling rate in Hz, > 0 and < 1e6 (FLEX sEMG: 2000)",
         )
-        p.add_argument("--envelope", choices=("rms", "linear"), default="rms")
-        p.add_argument("--window", type=float, default=0.05, help="RMS window in seconds")
+        p.add_argument("--band", type=positive_float, nargs=2, default=(20.0, 450.0), metavar=("LOW", "HIGH"),
+                       help="band-pass edges in Hz (default 20 450)")  # fmt: skip
+        p.add_argument(
+            "--mains",
+            type=non_negative_float,
+            default=50.0,
+            help="mains notch in Hz (50 or 60; 0 turns it off)",
+        )
+        p.add_argument("--envelope", choices=("rms", "linear"), default="rms",
+                       help="rms: moving RMS over --window; linear: rectified and low-passed (default rms)")  # fmt: skip
+        p.add_argument("--window", type=positive_float, default=0.05, help="RMS window in seconds (> 0)")
 
     p = esub.add_parser("process", help="band-pass, notch, rectify and envelope every channel")
     common(p)
-    p.add_argument("--out", help="write time, filtered and envelope per channel (.csv or .npz)")
+    add_out(p, help="write time, filtered and envelope per channel (.csv or .npz)")
     p.add_argument("--plot", help="PNG of raw signal and envelope per channel")
     p.set_defaults(func=cmd_process)
 
@@ -30,32 +51,37 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "bursts", help="activation bursts (onset, offset, peak, median frequency) and fatigue trend"
     )
     common(p)
-    p.add_argument("--channel", type=int, help="only this channel (0-based column)")
-    p.add_argument("--min-duration", type=float, default=0.1, help="shortest burst in seconds")
+    p.add_argument("--channel", type=non_negative_int, help="only this channel (0-based column)")
+    p.add_argument("--min-duration", type=non_negative_float, default=0.1, help="shortest burst in seconds")
     p.add_argument(
         "--quiet-percent",
-        type=float,
+        type=percent,
         default=30.0,
         help="share of the recording assumed at rest, used to estimate the noise floor (default 30); "
         "lower it (e.g. 10) for a muscle that stays partly active through a continuous set",
     )
     p.add_argument(
         "--min-fraction",
-        type=float,
+        type=fraction,
         default=0.1,
         help="the on threshold is at least this fraction of the way from the floor to the 99th percentile "
         "(default 0.1; 0.25 with --quiet-percent 10 separates the repetitions of a continuous set)",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json(p, help="print one JSON object")
     p.set_defaults(func=cmd_bursts)
 
 
 def _load(args):
+    from flexaqa.errors import UsageError
+    from flexaqa.signal._common import SignalError
     from flexaqa.signal.emg import EmgConfig, check_band
     from flexaqa.signal.io import read_recording
 
+    try:  # the band against the rate: a usage error, checked before reading the file
+        check_band(args.fs, *args.band)
+    except SignalError as exc:
+        raise UsageError(f"--fs {args.fs:g} --band {args.band[0]:g} {args.band[1]:g}: {exc}") from None
     x = read_recording(args.input)
-    check_band(args.fs, *args.band)
     cfg = EmgConfig(
         band=tuple(args.band), mains=args.mains or None, envelope=args.envelope, rms_window=args.window
     )
@@ -171,8 +197,6 @@ def cmd_bursts(args) -> int:
                 f"--channel {args.channel} does not exist: {args.input} has channels 0-{x.shape[1] - 1}"
             )
         x = x[:, [args.channel]]
-    if not 0 < args.quiet_percent < 100 or not 0 < args.min_fraction < 1:
-        raise UsageError("--quiet-percent must be in (0, 100) and --min-fraction in (0, 1)")
     bursts, proc = find_bursts(
         x, args.fs, cfg, min_duration=args.min_duration, quiet=args.quiet_percent, fraction=args.min_fraction
     )

@@ -5,9 +5,16 @@
 >>> trial = simulate_trial(subject, "squat", reps=2)
 >>> trial.joints.shape[1:], len(trial.reps)
 ((21, 3), 2)
+
+Names load lazily (PEP 562), so ``import flexaqa.synth`` and the ``flexaqa`` parser do not import SciPy. The
+light :mod:`flexaqa.synth.generate` is imported here: its function ``generate`` must win over the submodule of the
+same name.
 """
 
-from flexaqa.synth.errors import ERROR_SPECS, MEASURES, ErrorSpec, error_table
+from __future__ import annotations
+
+import importlib
+
 from flexaqa.synth.generate import (
     SYNTHETIC_NOTICE,
     SynthConfig,
@@ -16,9 +23,24 @@ from flexaqa.synth.generate import (
     generate,
     synth_trial,
 )
-from flexaqa.synth.kinematics import PROGRAMS, Program, pose
-from flexaqa.synth.simulate import SimRep, SimTrial, measure_error, simulate_trial
-from flexaqa.synth.subjects import SimSubject, make_roster, make_subject, subject_ids
+
+_EXPORTS = {
+    "ERROR_SPECS": "flexaqa.synth.errors",
+    "MEASURES": "flexaqa.synth.errors",
+    "ErrorSpec": "flexaqa.synth.errors",
+    "error_table": "flexaqa.synth.errors",
+    "PROGRAMS": "flexaqa.synth.kinematics",
+    "Program": "flexaqa.synth.kinematics",
+    "pose": "flexaqa.synth.kinematics",
+    "SimRep": "flexaqa.synth.simulate",
+    "SimTrial": "flexaqa.synth.simulate",
+    "measure_error": "flexaqa.synth.simulate",
+    "simulate_trial": "flexaqa.synth.simulate",
+    "SimSubject": "flexaqa.synth.subjects",
+    "make_roster": "flexaqa.synth.subjects",
+    "make_subject": "flexaqa.synth.subjects",
+    "subject_ids": "flexaqa.synth.subjects",
+}
 
 __all__ = [
     "ERROR_SPECS",
@@ -43,3 +65,16 @@ __all__ = [
     "subject_ids",
     "synth_trial",
 ]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flexaqa.synth' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(x) for x in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--size must look like 128x96, got {text!r}") from exc
-    return w, h
-
-
-def _list(text: str) -> tuple[str, ...]:
-    return tuple(x.strip() for x in text.split(",") if x.strip())
+from flexaqa._args import (
+    VIEWS,
+    add_progress,
+    add_seed,
+    add_size,
+    add_workers,
+    int_range,
+    name_list,
+    positive_float,
+    positive_int,
+)
 
 
 def add_commands(sub) -> None:
@@ -27,20 +27,29 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--out", help="output folder (required unless --list-errors)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--subjects", type=int, help="number of subjects, drawn evenly across skill levels (1-38)")
+    g.add_argument(
+        "--subjects",
+        type=int_range(1, 38),
+        help="number of subjects, drawn evenly across skill levels (1-38)",
+    )
     g.add_argument("--scale", choices=("mini", "full"), default="mini", help="preset (default: mini)")
     p.add_argument(
-        "--actions", type=_list, help="comma-separated actions (index, class id, slug); default all 20"
+        "--actions",
+        type=name_list(what="action"),
+        help="comma-separated distinct actions (index, class id, slug); default all 20",
     )
-    p.add_argument("--reps", type=int, default=10, help="repetitions per trial (default 10)")
-    p.add_argument("--views", type=_list, help="comma-separated views, e.g. View-1,View-2,View-5")
+    p.add_argument("--reps", type=positive_int, default=10, help="repetitions per trial (default 10)")
+    p.add_argument(
+        "--views", type=name_list(VIEWS, what="view"), help="comma-separated views, e.g. View-1,View-2,View-5"
+    )
     p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True, help="render mp4 video")
-    p.add_argument("--size", type=_size, help="frame size WxH (even numbers)")
-    p.add_argument("--fps", type=float, help="cinema view frame rate; the phone view runs at half")
-    p.add_argument("--layout", choices=("native", "release"), default="native")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1, help="parallel worker processes")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_size(p, help="frame size WxH (even numbers; default 128x96 mini, 320x180 full)")
+    p.add_argument("--fps", type=positive_float, help="cinema view frame rate; the phone view runs at half")
+    p.add_argument("--layout", choices=("native", "release"), default="native",
+                   help="native (dataset.json, trials/) or the official release layout (default native)")  # fmt: skip
+    add_seed(p)
+    add_workers(p, default=1, help="parallel worker processes (default 1)")
+    add_progress(p, quiet_alias=True)
     p.add_argument(
         "--list-errors", action="store_true", help="print each error type's simulated signature and exit"
     )
@@ -77,7 +86,7 @@ def cmd_synth(args) -> int:
         seed=args.seed,
         workers=args.workers,
     )
-    s = generate(cfg, progress=not args.quiet)
+    s = generate(cfg, progress=not args.no_progress)
     print(
         f"wrote {s['n_samples']} samples ({s['n_trials']} trials, {s['n_dropped']} repetitions dropped) to {args.out}"
     )

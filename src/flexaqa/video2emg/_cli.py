@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import argparse
 
+from flexaqa._args import (
+    add_data,
+    add_device,
+    add_out,
+    add_progress,
+    add_protocol,
+    add_seed,
+    add_size,
+    add_split,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser(
@@ -18,42 +32,50 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = vsub.add_parser("train", help="train on the train split, pick the epoch on val, report on test")
     _data_args(p)
     p.add_argument("--input", choices=("pose", "video"), default="pose", help="model input (default: pose)")
-    p.add_argument("--out", required=True, help="run folder: best.pt, history.json, metrics.json, plot")
+    add_out(p, required=True, help="run folder: best.pt, history.json, metrics.json, plot")
     p.add_argument("--model", help="registered model (default: pose2emg or video2emg)")
     p.add_argument("--backbone", help="video: resnet_small (default, from scratch), resnet18 or resnet50")
     p.add_argument(
         "--backbone-weights", help="video: an ImageNet state dict for the backbone (e.g. ResNet-50)"
     )
     p.add_argument("--freeze-backbone", action="store_true", help="video: keep the backbone fixed")
-    p.add_argument("--hidden", type=int, help="width of the temporal head (default 128)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--hidden", type=positive_int, help="width of the temporal head (default 128)")
+    p.add_argument("--epochs", type=positive_int, default=30, help="training epochs (default 30)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="examples per batch (default 8)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (default 0.001)")
     p.add_argument(
-        "--stride", type=int, help="keep every N-th frame (default 4 for pose at 120 Hz, 1 for video)"
+        "--stride",
+        type=positive_int,
+        help="keep every N-th frame (default 4 for pose at 120 Hz, 1 for video)",
     )
-    p.add_argument("--window", type=float, default=0.1, help="sEMG averaging window around a frame, s")
-    p.add_argument("--size", default="64x64", help="video frame size HxW (default 64x64)")
+    p.add_argument(
+        "--window", type=positive_float, default=0.1, help="sEMG averaging window around a frame, s (> 0)"
+    )
+    add_size(p, default=(64, 64), help="video frame size WxH, as in `flexaqa synth`")
     p.add_argument("--view", help="video view (default: the dataset's first)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    add_seed(p, help="seed of the model initialisation and the batch order (default 0)")
+    add_device(p, default="cpu")
     p.set_defaults(func=cmd_train)
 
     p = vsub.add_parser("eval", help="metrics and plot of a trained checkpoint on a split")
     _data_args(p)
     p.add_argument("--checkpoint", required=True, help="best.pt written by `flexaqa video2emg train`")
-    p.add_argument("--out", required=True, help="folder for metrics.json, metrics.md and envelopes.png")
+    add_out(p, required=True, help="folder for metrics.json, metrics.md and envelopes.png")
     p.set_defaults(func=cmd_eval)
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="dataset folder (native or release layout)")
-    p.add_argument("--protocol", default="cross_subject", help="split protocol (default: cross_subject)")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of a generated split")
-    p.add_argument("--split", default="test", help="split to report on (default: test)")
-    p.add_argument("--limit", type=int, help="use at most N samples per split (quick runs)")
-    p.add_argument("--plot", type=int, default=4, help="samples in the envelope plot (0: no plot)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_data(p)
+    add_protocol(p, default="cross_subject")
+    p.add_argument(
+        "--split-seed", type=non_negative_int, default=0, help="seed of a generated split (default 0)"
+    )
+    add_split(p, default="test", help="split to report on (default: test)")
+    p.add_argument("--limit", type=positive_int, help="use at most N samples per split (quick runs)")
+    p.add_argument(
+        "--plot", type=non_negative_int, default=4, help="samples in the envelope plot (0: no plot)"
+    )
+    add_progress(p)
 
 
 def _splits(args):
@@ -83,16 +105,6 @@ def _splits(args):
             f"{args.data}: split {args.split!r} is empty or unknown (splits: {', '.join(splits)})"
         )
     return source, splits
-
-
-def _size(text: str) -> tuple[int, int]:
-    from flexaqa.video2emg.targets import Video2EMGError
-
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise Video2EMGError(f"--size must look like 64x64 (HxW), got {text!r}") from None
-    return h, w
 
 
 def _report(run, examples, out, n_plot: int) -> dict:
@@ -142,6 +154,11 @@ def cmd_train(args) -> int:
     from flexaqa.video2emg.train import Video2EMGConfig, fit_video2emg
 
     source, splits = _splits(args)
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     margs = {k: v for k, v in {
         "backbone": args.backbone, "backbone_weights": args.backbone_weights,
         "freeze_backbone": args.freeze_backbone or None, "hidden": args.hidden,
@@ -149,7 +166,7 @@ def cmd_train(args) -> int:
     cfg = Video2EMGConfig(
         input=args.input, model=args.model, model_args=margs, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, stride=args.stride or (4 if args.input == "pose" else 1), window=args.window,
-        size=_size(args.size), view=args.view, device=args.device, progress=not args.no_progress,
+        size=(args.size[1], args.size[0]), view=args.view, device=device, progress=not args.no_progress,
     )  # fmt: skip
     kw = dict(input=cfg.input, stride=cfg.stride, view=cfg.view, size=cfg.size, window=cfg.window,
               progress=cfg.progress)  # fmt: skip

