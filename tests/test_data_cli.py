@@ -9,7 +9,7 @@ from flexaqa.cli import main
 
 def test_tiny_info_splits_stats_croissant(tmp_path, capsys):
     root = tmp_path / "tiny"
-    assert main(["data", "tiny", str(root), "--subjects", "P01,A01,N01,N02", "--reps", "2"]) == 0
+    assert main(["data", "tiny", str(root), "--subject-ids", "P01,A01,N01,N02", "--reps", "2"]) == 0
     assert "16 samples" in capsys.readouterr().out
     assert main(["data", "info", str(root), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -38,7 +38,17 @@ def test_release_layout_commands(tmp_path, capsys):
     root = tmp_path / "rel"
     assert (
         main(
-            ["data", "tiny", str(root), "--layout", "release", "--subjects", "P01,N01", "--actions", "squat"]
+            [
+                "data",
+                "tiny",
+                str(root),
+                "--layout",
+                "release",
+                "--subject-ids",
+                "P01,N01",
+                "--actions",
+                "squat",
+            ]
         )
         == 0
     )

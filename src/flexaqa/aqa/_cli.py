@@ -1,6 +1,6 @@
 """``flexaqa aqa train|eval|predict`` and ``flexaqa bench aqa`` (heavy imports inside handlers).
 
-``flexaqa train|eval|predict`` (the first release's spellings) still work for one release and print a deprecation
+``flexaqa aqa train|eval|predict`` (the first release's spellings) still work for one release and print a deprecation
 line on stderr.
 """
 
@@ -161,7 +161,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--seeds", type=int_list, default="0,1,2", help="comma-separated training seeds (default 0,1,2)"
     )
     p.add_argument("--epochs", type=positive_int, default=40, help="training epochs per run (default 40)")
-    p.add_argument("--actions", default="all", help="actions (comma-separated keys) or all")
+    p.add_argument("--actions", type=name_list(what="action"), default="all",
+                   help="comma-separated distinct actions (keys), or all")  # fmt: skip
     _protocol(p)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="run-config override")
     add_out(p, default="benchmarks/results/aqa", help="results path without suffix")
@@ -307,7 +308,7 @@ def cmd_bench_aqa(args) -> int:
     _threads(args.threads)
     seeds = (0,) if args.quick else args.seeds
     epochs = 15 if args.quick else args.epochs
-    actions = args.actions
+    actions = ",".join(args.actions)
     if args.quick and actions == "all":
         from flexaqa.aqa.runs import action_list
         from flexaqa.data import open_dataset

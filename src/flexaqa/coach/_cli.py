@@ -33,7 +33,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--run",
-        help="a run folder of `flexaqa train --model error_aware --variant pose` whose predictions are "
+        help="a run folder of `flexaqa aqa train --model error_aware --variant pose` whose predictions are "
         "combined with the rules (needs the train extra)",
     )
     p.add_argument(

@@ -9,6 +9,7 @@ import sys
 
 from flexaqa._args import (
     VIEWS,
+    add_deprecated,
     add_json,
     add_out,
     add_progress,
@@ -80,8 +81,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", help="output folder")
     p.add_argument("--layout", choices=("native", "release"), default="native",
                    help="native (dataset.json, trials/) or the official release layout (default native)")  # fmt: skip
-    p.add_argument("--subjects", type=name_list(what="subject"), default="P01,P02,A01,A02,N01,N02,N03,N04",
+    p.add_argument("--subject-ids", type=name_list(what="subject"), default="P01,P02,A01,A02,N01,N02,N03,N04",
                    help="comma-separated distinct subject ids")  # fmt: skip
+    add_deprecated(p, "--subjects", new="--subject-ids", dest="subject_ids", type=name_list(what="subject"))
     p.add_argument("--actions", type=name_list(what="action"), default="squat,dumbbell-bent-over-row",
                    help="comma-separated distinct actions")  # fmt: skip
     p.add_argument("--reps", type=positive_int, default=3, help="repetitions per trial (>= 1)")
@@ -219,7 +221,7 @@ def cmd_tiny(args) -> int:
     t = make_tiny_dataset(
         args.out,
         layout=args.layout,
-        subjects=list(args.subjects),
+        subjects=list(args.subject_ids),
         actions=list(args.actions),
         reps=args.reps,
         seed=args.seed,

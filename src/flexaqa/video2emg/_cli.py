@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 from flexaqa._args import (
+    VIEWS,
     add_data,
+    add_deprecated,
     add_device,
     add_out,
     add_progress,
@@ -52,7 +54,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--window", type=positive_float, default=0.1, help="sEMG averaging window around a frame, s (> 0)"
     )
     add_size(p, default=(64, 64), help="video frame size WxH, as in `flexaqa synth`")
-    p.add_argument("--view", help="video view (default: the dataset's first)")
+    p.add_argument(
+        "--view",
+        choices=VIEWS,
+        metavar="VIEW",
+        help="video view, View-1 ... View-5 (default: the dataset's first)",
+    )
     add_seed(p, help="seed of the model initialisation and the batch order (default 0)")
     add_device(p, default="cpu")
     p.set_defaults(func=cmd_train)
@@ -72,9 +79,9 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     )
     add_split(p, default="test", help="split to report on (default: test)")
     p.add_argument("--limit", type=positive_int, help="use at most N samples per split (quick runs)")
-    p.add_argument(
-        "--plot", type=non_negative_int, default=4, help="samples in the envelope plot (0: no plot)"
-    )
+    p.add_argument("--plot-samples", type=non_negative_int, default=4, metavar="N",
+                   help="samples in the envelope plot envelopes.png (0: no plot; default 4)")  # fmt: skip
+    add_deprecated(p, "--plot", new="--plot-samples", dest="plot_samples", type=non_negative_int, metavar="N")
     add_progress(p)
 
 
@@ -175,7 +182,7 @@ def cmd_train(args) -> int:
     run = fit_video2emg(cfg, train, val, run_dir=args.out)
     print(f"best epoch {run.best_epoch + 1}/{cfg.epochs}; checkpoint {args.out}/best.pt")
     test = load_examples(source, splits[args.split], **kw)
-    _report(run, test, args.out, args.plot)
+    _report(run, test, args.out, args.plot_samples)
     return 0
 
 
@@ -190,5 +197,5 @@ def cmd_eval(args) -> int:
         source, splits[args.split], input=cfg.input, stride=cfg.stride, view=cfg.view, size=tuple(cfg.size),
         window=cfg.window, progress=not args.no_progress,
     )  # fmt: skip
-    _report(run, examples, args.out, args.plot)
+    _report(run, examples, args.out, args.plot_samples)
     return 0
