@@ -20,10 +20,11 @@ Light at import: only the standard library (the parser of ``flexaqa score`` is b
 from __future__ import annotations
 
 import argparse
-import difflib
 import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+
+from flexaqa.errors import did_you_mean
 
 PROTOCOLS = ("random", "cross_subject", "cross_skill", "official")
 SPLITS = ("train", "val", "test")
@@ -111,12 +112,6 @@ def frame_size(text: str) -> tuple[int, int]:
 
 
 frame_size = _named(frame_size, "WxH")
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """``" (did you mean 'x'?)"`` for the closest known name, or ``""``."""
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def name_list(

@@ -26,6 +26,8 @@ code  meaning
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
@@ -163,6 +165,26 @@ class MissingExtraError(FlexaqaError, ImportError):
         super().__init__(
             f"'{module}' is required{why} but is not installed. Install it with: pip install 'flexaqa[{extra}]'"
         )
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest known name, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def reject_unknown_keys(
+    d: Mapping, known: Iterable[str], *, what: str, error: type[FlexaqaError] = UsageError
+) -> None:
+    """Raise ``error`` naming the first key of ``d`` not in ``known``, with a suggestion: a config that drops a
+    misspelled key would silently run with the default instead."""
+    known = sorted(known)
+    unknown = [k for k in d if k not in known]
+    if unknown:
+        k = unknown[0]
+        raise error(f"{what}: unknown key {k!r}{did_you_mean(k, known)}; known keys: {', '.join(known)}")
 
 
 def exit_code_of(exc: BaseException) -> int:

@@ -17,6 +17,7 @@ from torch import nn
 from flexaqa.aqa import AQAError
 from flexaqa.aqa.features import EMG_FEATURES, _check_views, emg_feature
 from flexaqa.aqa.runs import from_model_scale
+from flexaqa.errors import reject_unknown_keys
 
 MODEL_NAME = "aqa_end_to_end"  # checkpoint model name; rebuilt by load_end_to_end, not by the registry
 VIDEO_MODELS = ("small3d", "i3d", "small3d_tiny", "i3d_tiny")
@@ -68,8 +69,9 @@ class EndToEndSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> EndToEndSpec:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        """The spec of ``to_dict``; an unknown key (``video_frams``) is refused with a suggestion."""
+        reject_unknown_keys(d, (f.name for f in fields(cls)), what="EndToEndSpec", error=AQAError)
+        return cls(**d)
 
 
 # ----------------------------------------------------------------------------------------------- model

@@ -326,9 +326,16 @@ def train_end_to_end(
 # ----------------------------------------------------------------------------------------------- eval/predict
 
 
+# Training options stored beside the spec in run.json's "end_to_end" section (see train_end_to_end).
+_TRAINING_OPTIONS = ("workers", "clip_grad", "amp", "device", "cache_mb")
+
+
 def _saved_spec(doc: dict) -> EndToEndSpec:
     """The run's spec; the starting weights files are not needed any more (the checkpoints hold the weights)."""
-    return EndToEndSpec.from_dict({**doc["end_to_end"], "video_weights": None, "pose_weights": None})
+    spec = {
+        k: v for k, v in doc["end_to_end"].items() if k not in _TRAINING_OPTIONS
+    }  # the rest: from_dict checks
+    return EndToEndSpec.from_dict({**spec, "video_weights": None, "pose_weights": None})
 
 
 def _action_model(run: Path, action: str):

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from flexaqa.aqa import AQAError
+from flexaqa.errors import reject_unknown_keys
 
 FEATURE_KEYS = ("video_v1", "video_v2", "pose", "emg")
 VIDEO_ENCODERS = ("small3d", "i3d")
@@ -69,8 +70,9 @@ class FeatureSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureSpec:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        """The spec of ``to_dict``; an unknown key (``video_frams``) is refused with a suggestion."""
+        reject_unknown_keys(d, (f.name for f in fields(cls)), what="FeatureSpec", error=AQAError)
+        return cls(**d)
 
 
 # ----------------------------------------------------------------------------------------------- pose stats
