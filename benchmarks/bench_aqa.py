@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         if data is None:
             data = str(Path(tmp) / "mini")
             t0 = time.perf_counter()
-            rc = flexaqa(["synth", "--out", data, "--scale", "mini", "--workers", "2", "--quiet"])
+            rc = flexaqa(["synth", "--out", data, "--scale", "mini", "--workers", "2", "--no-progress"])
             if rc:
                 return rc
             print(f"simulated the mini dataset in {time.perf_counter() - t0:.0f} s")

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         if data is None:
             data = str(tmp / "data")
             rc = flexaqa(["synth", "--out", data, "--subjects", str(args.subjects), "--actions", "squat",
-                          "--video", "--views", "View-1,View-2", "--workers", "2", "--quiet"])  # fmt: skip
+                          "--video", "--views", "View-1,View-2", "--workers", "2", "--no-progress"])  # fmt: skip
             if rc:
                 return rc
         from flexaqa.data import open_dataset

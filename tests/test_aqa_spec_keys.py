@@ -25,7 +25,9 @@ def test_end_to_end_spec_round_trips_and_refuses_a_misspelled_key():
 
     spec = EndToEndSpec(frames=8, size=32)
     assert EndToEndSpec.from_dict(spec.to_dict()) == spec
-    with pytest.raises(AQAError, match=r"unknown key 'video_frams' \(did you mean 'video'\?\); known keys: emg, frames, pose"):
+    with pytest.raises(
+        AQAError, match=r"unknown key 'video_frams' \(did you mean 'video'\?\); known keys: emg, frames, pose"
+    ):
         EndToEndSpec.from_dict({**spec.to_dict(), "video_frams": 8})
     with pytest.raises(AQAError, match=r"unknown key 'szie' \(did you mean 'size'\?\)"):
         EndToEndSpec.from_dict({"szie": 64})

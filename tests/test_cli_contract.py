@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import json
 import pkgutil
 import re
 import subprocess
@@ -149,6 +150,8 @@ BAD = [  # (argv, the option the message names)
     (["emg", "bursts", "x.csv", "--fs", "2000", "--window", "-1"], "--window"),
     (["emg", "process", "x.csv", "--fs", "2000", "--band", "-20", "450"], "--band"),
     (["failure", "train", "--data", "d", "--out", "o", "--alpha", "-1"], "--alpha"),
+    (["failure", "train", "--data", "d", "--out", "o", "--alpha", "nan"], "--alpha"),
+    (["failure", "train", "--data", "d", "--out", "o", "--drop", "inf"], "--drop"),
     (["failure", "train", "--data", "d", "--out", "o", "--reference", "best"], "--reference"),
     (["failure", "train", "--data", "d", "--out", "o", "--split", "tset"], "--split"),
     (["data", "validate", "d", "--tol", "-1"], "--tol"),
@@ -327,3 +330,30 @@ def test_building_the_whole_parser_imports_nothing_heavy():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout
+
+
+def test_names_are_checked_against_the_dataset(tmp_path, capsys):
+    """`--views` must name views the dataset has; `--seed N` never silently keeps a split made with another
+    seed (issue 17: both used to report success)."""
+    root = tmp_path / "d"
+    assert main(["data", "tiny", str(root), "--subject-ids", "P01,N01", "--reps", "2"]) == 0
+    from flexaqa.data import open_dataset
+
+    views = ", ".join(open_dataset(root).view_names)
+    assert "View-3" not in views
+    assert main(["data", "export-release", str(root), str(tmp_path / "rel"), "--views", "View-1,View-3"]) == 2
+    err = capsys.readouterr().err
+    assert f"--views View-3: {root} has no such view (it has {views})" in err
+    assert not (tmp_path / "rel").exists()
+
+    assert main(["data", "splits", str(root), "--protocol", "random"]) == 0  # saved with seed 0
+    saved = (root / "splits" / "random.json").read_text()
+    capsys.readouterr()
+    assert (
+        main(["data", "splits", str(root), "--protocol", "random", "--seed", "0"]) == 0
+    )  # the same seed: fine
+    assert main(["data", "splits", str(root), "--protocol", "random", "--seed", "1"]) == 2
+    assert "made with seed 0; --seed 1 regenerates it only with --force" in capsys.readouterr().err
+    assert (root / "splits" / "random.json").read_text() == saved
+    assert main(["data", "splits", str(root), "--protocol", "random", "--seed", "1", "--force"]) == 0
+    assert json.loads((root / "splits" / "random.json").read_text())["seed"] == 1

@@ -97,9 +97,13 @@ def test_cli_trains_and_evaluates_on_a_tiny_dataset(tmp_path, capsys):
     make_tiny_dataset(tmp_path / "data", subjects=("P01", "P02", "N01", "N02"), actions=("squat",), reps=2)
     run = tmp_path / "run"
     args = ["--data", str(tmp_path / "data"), "--protocol", "random", "--no-progress", "--plot-samples", "2"]
-    assert main(["video2emg", "train", *args, "--input", "video", "--model", "video2emg_tiny", "--size", "32x32",
+    assert main(["video2emg", "train", *args, "--input", "video", "--model", "video2emg_tiny", "--size", "32x24",
                  "--epochs", "2", "--stride", "6", "--out", str(run)]) == 0  # fmt: skip
     assert (run / "best.pt").is_file() and (run / "envelopes.png").is_file()
+    from flexaqa.video2emg.train import load_model
+
+    # --size is WxH; the config keeps (H, W)
+    assert tuple(load_model(run / "best.pt").config.size) == (24, 32)
     assert (
         main(
             ["video2emg", "eval", *args, "--checkpoint", str(run / "best.pt"), "--out", str(tmp_path / "ev")]

@@ -106,11 +106,11 @@ def _synthesise(data: Path) -> None:
         "--views",
         "View-1,View-2",
     ]
-    _check(_cli(*args, "--size", "160x120", "--seed", "0", "--quiet"))
+    _check(_cli(*args, "--size", "160x120", "--seed", "0", "--no-progress"))
 
 
 def _validate_and_stats(data: Path, out: Path) -> None:
-    _check(_cli("data", "validate", str(data)))
+    _check(_cli("data", "validate", str(data), "--no-progress"))
     _check(_cli("data", "stats", str(data), "--out", str(out / "stats")))
 
 
@@ -144,7 +144,7 @@ def _aqa(data: Path, out: Path) -> None:
             str(data),
             "--quick",
             "--no-i3d-timing",
-            "--quiet",
+            "--no-progress",
             "--out",
             str(out / "aqa"),
         )
