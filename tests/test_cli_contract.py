@@ -305,6 +305,22 @@ def test_errors_exit_with_their_class_code(argv, code, message, tmp_path, capsys
     assert err.startswith("flexaqa: error:") and message in err and "Traceback" not in err
 
 
+def test_os_errors_and_ctrl_c_exit_with_their_codes(tmp_path, capsys, monkeypatch):
+    (tmp_path / "file").write_text("")
+    assert main(["kg", "export", "--format", "json", "--out", str(tmp_path / "file" / "kg.json")]) == 74
+    err = capsys.readouterr().err
+    assert err.startswith("flexaqa: error:") and str(tmp_path / "file") in err and "Traceback" not in err
+
+    from flexaqa.kg import _cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_cli, "cmd_list", interrupted)
+    assert main(["kg", "list"]) == 130
+    assert capsys.readouterr().err == "flexaqa: interrupted\n"
+
+
 HEAVY = (
     "scipy",
     "torch",

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from flexaqa import __version__
 from flexaqa._args import warn_deprecated
-from flexaqa.errors import EXIT_USAGE, FlexaqaError
+from flexaqa.errors import EXIT_INTERRUPTED, EXIT_OS_ERROR, EXIT_USAGE, FlexaqaError
 
 # The top-level commands and the light module that registers each (``add_commands(subparsers)``; every handler
 # is stored as ``func`` in the parsed namespace). `flexaqa COMMAND ...` imports only COMMAND's module, so the
@@ -72,6 +72,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.exit_code)
     except BrokenPipeError:  # e.g. `flexaqa kg list | head`
         return 0
+    except OSError as exc:  # a filesystem error: one line naming the path, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"flexaqa: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_OS_ERROR
+    except KeyboardInterrupt:
+        print("flexaqa: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -111,18 +111,10 @@ class OutputError(FlexaqaError):
 
 
 class FileAccessError(FlexaqaError):
-    """An operating-system error on a file or folder (permission denied, disk full, not a directory, ...).
-    :meth:`from_os_error` turns an :class:`OSError` into a one-line message naming the path."""
+    """An operating-system error on a file or folder (permission denied, disk full, not a directory, ...);
+    ``cli.main`` gives an uncaught :class:`OSError` the same code."""
 
     exit_code = EXIT_OS_ERROR
-
-    @classmethod
-    def from_os_error(cls, exc: OSError) -> FileAccessError:
-        path = exc.filename if exc.filename is not None else ""
-        what = exc.strerror or type(exc).__name__
-        if exc.filename2 is not None:
-            path = f"{path} -> {exc.filename2}"
-        return cls(f"{path}: {what}" if path else str(what))
 
 
 class BusyError(OutputError):
@@ -185,17 +177,6 @@ def reject_unknown_keys(
     if unknown:
         k = unknown[0]
         raise error(f"{what}: unknown key {k!r}{did_you_mean(k, known)}; known keys: {', '.join(known)}")
-
-
-def exit_code_of(exc: BaseException) -> int:
-    """The ``flexaqa`` exit code for an exception: its class's ``exit_code``, 130 for Ctrl-C, 74 for an OSError."""
-    if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED
-    if isinstance(exc, FlexaqaError):
-        return int(exc.exit_code)
-    if isinstance(exc, OSError):
-        return EXIT_OS_ERROR
-    return 1
 
 
 def require(module: str, extra: str, purpose: str = ""):
