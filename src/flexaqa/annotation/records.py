@@ -1,8 +1,14 @@
-"""The record every way into the annotation store produces: typed in, imported from a file or from a tool."""
+"""The records every way into and out of the annotation store uses: typed in, imported from a file or a tool."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from flexaqa.errors import FlexaqaError
+
+
+class AnnotationError(FlexaqaError, ValueError):
+    """Bad annotation input or a workflow step out of order; the message names the row or sample."""
 
 
 @dataclass(frozen=True)
@@ -17,3 +23,58 @@ class LabelSubmission:
     feedback: str = ""
     repetition: int | None = None
     source: str = ""  # where it came from, e.g. "export.json: task 12, annotation 3"
+    accept: bool = False  # stage 2 only: the reviewer accepts the stage-1 majority (``slots`` must be empty)
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    """One stored label row (never changed once written; an edit is a new row that ``replaces`` it)."""
+
+    id: int
+    sample_id: str
+    annotator: str
+    stage: int
+    revision: int
+    replaces: int | None
+    verdict: str  # "label" (stage 1), "accept" or "vote" (stage 2)
+    slots: tuple[str, ...]  # canonical AKxx:ETyyy in the action's slot order
+    fkg_score: float
+    score: float | None
+    feedback: str
+    repetition: int | None
+    source: str
+    created_at: object  # datetime
+
+
+@dataclass(frozen=True)
+class Task:
+    """One sample to label: a repetition of a trial, with its boundaries from the dataset (seconds)."""
+
+    sample_id: str
+    trial: str
+    action: str
+    rep: int
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """What ``annotate init`` recorded: the dataset and how many people label and review each sample."""
+
+    dataset: str
+    labellers: int = 3
+    reviewers: int = 3
+    kg_version: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of resolving one sample: ``status`` is ``resolved``, ``missing``, ``tie`` or ``unlabelled``."""
+
+    sample_id: str
+    status: str
+    slots: tuple[str, ...] = ()
+    method: str = ""  # resolved: "accepted" (every reviewer accepted) or "review majority"
+    detail: str = ""  # what is missing or tied, for the report
+    votes: tuple[int, ...] = field(default=())  # label ids the decision used
