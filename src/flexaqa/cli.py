@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "video2emg": "flexaqa.video2emg._cli",
     "failure": "flexaqa.failure._cli",
     "aqa": "flexaqa.aqa._cli",
+    "annotate": "flexaqa.annotation._cli",
     "bench": "flexaqa.aqa._cli",
     "train": "flexaqa.aqa._cli",  # deprecated spellings of `aqa train|eval|predict`
     "eval": "flexaqa.aqa._cli",

@@ -460,6 +460,19 @@ class AnnotationStore:
             cur = self._current(conn)
         return {k: v for k, v in cur.items() if stage is None or k[2] == stage}
 
+    def pending_reviews(self, reviewer: str) -> list[str]:
+        """Samples assigned to ``reviewer`` whose stage-1 labels are all in and that they have not reviewed."""
+        with self.engine.connect() as conn:
+            assigned = self._assignments(conn)
+            current = self._current(conn)
+        out = []
+        for (sid, stage), people in sorted(assigned.items()):
+            if stage != 2 or reviewer not in people or (sid, reviewer, 2) in current:
+                continue
+            if all((sid, a, 1) in current for a in assigned.get((sid, 1), ())):
+                out.append(sid)
+        return out
+
     # ------------------------------------------------------------------------------------------------ segments
 
     @_retry

@@ -268,14 +268,27 @@ class Keyframes:
 
 @dataclass
 class AnnotatorLabel:
-    """One annotator's raw label of a sample: the slots they marked at ``stage`` 1 (initial) or 2 (review)."""
+    """One annotator's raw label of a sample: the slots they marked at ``stage`` 1 (initial) or 2 (review).
+
+    Optional: ``score``, the FKG score of these slots; ``manual_score``, a score the annotator typed;
+    ``feedback``, their free text (written by ``flexaqa annotate export``).
+    """
 
     annotator: str
     slots: tuple[str, ...]
     stage: int = 1
+    score: float | None = None
+    manual_score: float | None = None
+    feedback: str = ""
 
     def to_dict(self) -> dict:
-        return {"annotator": self.annotator, "stage": self.stage, "slots": list(self.slots)}
+        d = {"annotator": self.annotator, "stage": self.stage, "slots": list(self.slots)}
+        for k in ("score", "manual_score"):
+            if getattr(self, k) is not None:
+                d[k] = getattr(self, k)
+        if self.feedback:
+            d["feedback"] = self.feedback
+        return d
 
 
 @dataclass

@@ -233,11 +233,22 @@ def _validate_trial(tdir: Path, rep: _Report, kg, by_id: dict, tol: float, deep:
             rep.add(where, f"{sid}: {msg}")
         for lab in ann.annotators:
             try:
-                from flexaqa.kg import resolve_slots
+                from flexaqa.kg import score as fkg_score
 
-                resolve_slots(act, lab.slots, kg=kg)
+                expected = fkg_score(act, lab.slots, kg=kg).score
             except KGError as exc:
                 rep.add(where, f"{sid}: annotator {lab.annotator}: {exc}")
+                continue
+            if lab.score is not None and abs(lab.score - expected) > 0.01:
+                rep.add(
+                    where,
+                    f"{sid}: annotator {lab.annotator}: score {lab.score:.2f} disagrees with the FKG score "
+                    f"{expected:.2f} of their slots {list(lab.slots)}",
+                )
+            if lab.manual_score is not None and not 0 <= lab.manual_score <= 100:
+                rep.add(
+                    where, f"{sid}: annotator {lab.annotator}: manual score {lab.manual_score} is not 0..100"
+                )
         for m in ann.keyframes.problems():
             rep.add(where, f"{sid}: {m}")
         if trial_len is not None and ann.keyframes.end > trial_len + tol:

@@ -1,0 +1,344 @@
+"""``flexaqa annotate ...``: the two-stage annotation workflow (docs/annotation.md). Light imports only; the
+store (SQLAlchemy) and the statistics are imported inside the handlers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+# Functions ``(annotate_subparsers, common_parent_parser) -> None`` that add more ``annotate`` subcommands
+# (e.g. the Label Studio interop). They live in this module, so only cli.py imports a ``_cli`` module.
+SUBCOMMAND_HOOKS: list = []
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--db",
+        help="store URL: sqlite:///PATH or postgresql://USER@HOST/DB (default: sqlite next to --data, "
+        "DATA/annotations.sqlite)",
+    )
+    p.add_argument("--data", help="dataset folder (native layout); locates the default store")
+    return p
+
+
+def _list(text: str) -> list[str]:
+    return [x.strip() for x in text.replace(" ", ",").split(",") if x.strip()]
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    common = _common()
+    ann = sub.add_parser(
+        "annotate",
+        help="two-stage labelling (paper 3.3.2): tasks, labels, reviews, majority vote, agreement, export",
+    )
+    asub = ann.add_subparsers(dest="annotate_command", metavar="ANNOTATE_COMMAND", required=True)
+
+    p = asub.add_parser(
+        "init", parents=[common], help="create (or upgrade) the store and one task per sample"
+    )
+    p.add_argument("--labellers", type=int, default=3, help="stage-1 labels per sample (default 3)")
+    p.add_argument("--reviewers", type=int, default=3, help="stage-2 reviews per sample (default 3)")
+    p.set_defaults(func=cmd_init)
+
+    p = asub.add_parser(
+        "assign", parents=[common], help="assign labellers and reviewers to unassigned samples"
+    )
+    p.add_argument("--labellers", type=_list, required=True, help="comma-separated stage-1 annotators")
+    p.add_argument("--reviewers", type=_list, required=True, help="comma-separated stage-2 reviewers")
+    p.set_defaults(func=cmd_assign)
+
+    p = asub.add_parser(
+        "segment",
+        parents=[common],
+        help="repetition boundaries of a trial: segmenter proposal, human correction",
+    )
+    p.add_argument("--trial", required=True, help="trial id, e.g. P01-A16")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--propose", action="store_true", help="run the pose segmenter and store its proposal")
+    g.add_argument("--accept-proposal", action="store_true", help="confirm the stored proposal for every rep")
+    g.add_argument("--rep", type=int, help="correct one repetition (with --start, --end, optional --turn)")
+    p.add_argument("--start", type=float, help="seconds on the trial clock")
+    p.add_argument("--turn", type=float, help="turnaround between the two movement phases (s)")
+    p.add_argument("--end", type=float)
+    p.add_argument("--annotator", help="who confirms or corrects")
+    p.set_defaults(func=cmd_segment)
+
+    p = asub.add_parser("label", parents=[common], help="stage 1: one annotator's errors for one sample")
+    p.add_argument("--annotator", required=True)
+    p.add_argument("--sample", required=True, help="sample id, e.g. P01-A16-r03")
+    p.add_argument("--slots", type=_list, default=[], help="comma-separated AKxx:ETyyy (empty: no error)")
+    p.add_argument("--score", type=float, help="optional manual score 0..100")
+    p.add_argument("--feedback", default="")
+    p.add_argument("--revise", action="store_true", help="replace your current label (a new revision)")
+    p.set_defaults(func=cmd_label)
+
+    p = asub.add_parser(
+        "import",
+        parents=[common],
+        help="labels from a .jsonl/.json/.csv file or a native dataset's annotators",
+    )
+    p.add_argument("source", help="file, or a dataset folder (then --annotator names whose labels)")
+    p.add_argument("--stage", type=int, help="stage of rows that leave it out (dataset folder: default 1)")
+    p.add_argument("--annotator", help="only this annotator's rows")
+    p.add_argument("--as", dest="rename", help="store the rows under this annotator name")
+    p.add_argument("--revise", action="store_true", help="rows replace the annotators' current labels")
+    p.set_defaults(func=cmd_import)
+
+    p = asub.add_parser("review", parents=[common], help="stage 2: accept the stage-1 majority, or vote")
+    p.add_argument("--reviewer", required=True)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--sample", help="sample id")
+    g.add_argument("--accept-pending", action="store_true", help="accept every sample waiting for you")
+    p.add_argument("--accept", action="store_true", help="the stage-1 majority is right")
+    p.add_argument("--slots", type=_list, help="your vote: the sample's errors (comma-separated)")
+    p.add_argument("--feedback", default="")
+    p.add_argument("--revise", action="store_true")
+    p.set_defaults(func=cmd_review)
+
+    p = asub.add_parser(
+        "resolve", parents=[common], help="majority vote of the reviewers; report ties/missing"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_resolve)
+
+    p = asub.add_parser("status", parents=[common], help="progress per stage and annotator; what is blocked")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = asub.add_parser(
+        "agreement", parents=[common], help="Fleiss' kappa, Krippendorff's alpha, ICC: table+plot"
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--top", type=int, default=10, help="most disputed slots to list")
+    p.set_defaults(func=cmd_agreement)
+
+    p = asub.add_parser(
+        "export", parents=[common], help="write final and per-annotator labels into the dataset"
+    )
+    p.add_argument("--partial", action="store_true", help="export the resolved samples, leave the others")
+    p.set_defaults(func=cmd_export)
+
+    p = asub.add_parser("history", parents=[common], help="every label row of a sample, revisions included")
+    p.add_argument("--sample", required=True)
+    p.set_defaults(func=cmd_history)
+
+    for hook in SUBCOMMAND_HOOKS:
+        hook(asub, common)
+
+
+def _url(args) -> str:
+    from flexaqa.annotation.records import AnnotationError
+    from flexaqa.annotation.store import default_url
+
+    if args.db:
+        return args.db
+    if args.data:
+        return default_url(args.data)
+    raise AnnotationError("give --db URL or --data DIR (the store then is DIR/annotations.sqlite)")
+
+
+def _open(args):
+    from flexaqa.annotation.store import AnnotationStore
+
+    return AnnotationStore.open(_url(args))
+
+
+def cmd_init(args) -> int:
+    from flexaqa.annotation.records import AnnotationError
+    from flexaqa.annotation.store import AnnotationStore
+
+    if not args.data:
+        raise AnnotationError("annotate init needs --data DIR, the dataset whose samples become tasks")
+    with AnnotationStore.create(_url(args)) as store:
+        n = store.init_project(args.data, labellers=args.labellers, reviewers=args.reviewers)
+        total = len(store.tasks())
+    print(f"{store.url}: {n} new task(s), {total} in all")
+    return 0
+
+
+def cmd_assign(args) -> int:
+    with _open(args) as store:
+        new = store.assign(args.labellers, args.reviewers)
+        load: dict[tuple[str, int], int] = {}
+        for (_, stage), people in store.assignments().items():
+            for p in people:
+                load[(p, stage)] = load.get((p, stage), 0) + 1
+    print(f"assigned {len({s for s, _ in new})} new sample(s)")
+    for (p, stage), n in sorted(load.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        print(f"  stage {stage}  {p}: {n}")
+    return 0
+
+
+def cmd_segment(args) -> int:
+    from flexaqa._text import format_table
+    from flexaqa.annotation.records import AnnotationError
+    from flexaqa.annotation.segment import accept_proposal, propose
+
+    with _open(args) as store:
+        if args.propose:
+            propose(store, args.trial, data_dir=args.data)
+        elif args.accept_proposal:
+            if not args.annotator:
+                raise AnnotationError("--accept-proposal needs --annotator (who confirmed it)")
+            accept_proposal(store, args.trial, annotator=args.annotator)
+        elif args.rep is not None:
+            if args.start is None or args.end is None or not args.annotator:
+                raise AnnotationError("--rep needs --start, --end and --annotator (and optionally --turn)")
+            store.add_segments(
+                args.trial,
+                [(args.rep, args.start, args.turn, args.end)],
+                kind="correction",
+                annotator=args.annotator,
+            )
+        tasks = [t for t in store.tasks() if t.trial == args.trial]
+        prop = store.segments(args.trial, kind="proposal")
+        corr = store.segments(args.trial)
+    rows = []
+    for t in tasks:
+        c = corr.get((args.trial, t.rep))
+        rows.append((t.rep, f"{t.start:.3f}", f"{t.end:.3f}",
+                     "" if c is None else f"{c['start']:.3f}-{c['end']:.3f} ({c['annotator']})"))  # fmt: skip
+    print(format_table(("rep", "dataset start", "dataset end", "confirmed/corrected"), rows))
+    if prop:
+        print(f"segmenter proposal: {len(prop)} repetition(s): "
+              + ", ".join(f"{p['start']:.2f}-{p['end']:.2f}" for p in prop.values()))  # fmt: skip
+    return 0
+
+
+def cmd_label(args) -> int:
+    from flexaqa.annotation.records import LabelSubmission
+
+    sub = LabelSubmission(
+        args.annotator, 1, args.sample, tuple(args.slots), score=args.score, feedback=args.feedback,
+        source="command line",
+    )  # fmt: skip
+    with _open(args) as store:
+        (i,) = store.submit([sub], revise=args.revise)
+        row = next(r for r in store.history(args.sample) if r.id == i)
+    print(f"label {i}: {args.annotator} {args.sample} revision {row.revision}: "
+          f"{', '.join(row.slots) or 'no error'} (FKG score {row.fkg_score:.2f})")  # fmt: skip
+    return 0
+
+
+def cmd_import(args) -> int:
+    from flexaqa.annotation.io import read_submissions
+
+    subs = read_submissions(args.source, stage=args.stage, annotator=args.annotator, rename=args.rename)
+    with _open(args) as store:
+        ids = store.submit(subs, revise=args.revise)
+    stages = sorted({s.stage for s in subs})
+    who = sorted({s.annotator for s in subs})
+    print(f"imported {len(ids)} label(s) (stage {', '.join(map(str, stages))}) from {args.source} "
+          f"by {', '.join(who)}")  # fmt: skip
+    return 0
+
+
+def cmd_review(args) -> int:
+    from flexaqa.annotation.records import AnnotationError, LabelSubmission
+
+    with _open(args) as store:
+        if args.accept_pending:
+            if args.slots:
+                raise AnnotationError("--accept-pending accepts; to vote give --sample and --slots")
+            pending = store.pending_reviews(args.reviewer)
+            subs = [
+                LabelSubmission(
+                    args.reviewer, 2, s, (), feedback=args.feedback, accept=True, source="command line"
+                )
+                for s in pending
+            ]
+        else:
+            if args.accept == (args.slots is not None):
+                raise AnnotationError("give either --accept or --slots (your vote; empty for 'no error')")
+            subs = [LabelSubmission(args.reviewer, 2, args.sample, tuple(args.slots or ()), feedback=args.feedback,
+                                    accept=args.accept, source="command line")]  # fmt: skip
+        ids = store.submit(subs, revise=args.revise)
+    print(f"{args.reviewer}: {len(ids)} review(s) stored")
+    return 0
+
+
+def cmd_resolve(args) -> int:
+    from collections import Counter
+
+    with _open(args) as store:
+        decisions, written = store.resolve()
+    counts = Counter(d.status for d in decisions)
+    if args.json:
+        print(json.dumps({"counts": counts, "written": written,
+                          "unresolved": [d.__dict__ for d in decisions if d.status != "resolved"]}, indent=1))  # fmt: skip
+        return 0
+    methods = Counter(d.method for d in decisions if d.status == "resolved")
+    print(
+        f"resolved {counts['resolved']} of {len(decisions)} sample(s) ({dict(methods)}); {written} new decision(s)"
+    )
+    for d in decisions:
+        if d.status in ("tie", "missing"):
+            print(f"  {d.status:7s} {d.sample_id}: {d.detail}")
+    if counts["unlabelled"]:
+        print(f"  {counts['unlabelled']} sample(s) not labelled yet")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from collections import Counter
+
+    from flexaqa._text import format_table
+
+    with _open(args) as store:
+        st = store.status()
+    if args.json:
+        print(json.dumps(st.to_dict(), indent=1))
+        return 0
+    print(f"{st.n_tasks} sample(s); resolved {st.resolved}")
+    for stage, name in ((1, "stage 1 (label)"), (2, "stage 2 (review)")):
+        s = st.stage[stage]
+        print(f"  {name}: {s['done']} of {s['assigned']} assigned done")
+    rows = [(a, f"{p['stage1_done']}/{p['stage1_assigned']}", f"{p['stage2_done']}/{p['stage2_assigned']}")
+            for a, p in sorted(st.annotators.items())]  # fmt: skip
+    if rows:
+        print(format_table(("annotator", "stage 1 done", "stage 2 done"), rows))
+    kinds = Counter(d.status for d in st.blocked)
+    if st.blocked:
+        print(f"not resolvable yet: {dict(kinds)}")
+        for d in st.blocked[:20]:
+            print(f"  {d.status:10s} {d.sample_id}: {d.detail}")
+        if len(st.blocked) > 20:
+            print(f"  ... {len(st.blocked) - 20} more (--json lists all)")
+    return 0
+
+
+def cmd_agreement(args) -> int:
+    from flexaqa.annotation.agreement import agreement_report, markdown, write_agreement
+
+    with _open(args) as store:
+        rep = agreement_report(store, top=args.top)
+    paths = write_agreement(rep, args.out)
+    print(markdown(rep))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from flexaqa.annotation.export import export_labels
+
+    with _open(args) as store:
+        rep = export_labels(store, args.data, partial=args.partial)
+    print(f"{rep.root}: {rep.n_samples} sample(s) exported, {len(rep.changed)} file(s) changed")
+    if rep.unresolved:
+        print(f"  {len(rep.unresolved)} unresolved sample(s) left as they were", file=sys.stderr)
+    return 0
+
+
+def cmd_history(args) -> int:
+    from flexaqa._text import format_table
+
+    with _open(args) as store:
+        rows = store.history(args.sample)
+    print(format_table(
+        ("id", "when", "annotator", "stage", "rev", "replaces", "verdict", "slots", "FKG", "source"),
+        [(r.id, str(r.created_at)[:19], r.annotator, r.stage, r.revision, r.replaces or "", r.verdict,
+          ",".join(r.slots) or "-", f"{r.fkg_score:.2f}", r.source) for r in rows],
+    ))  # fmt: skip
+    return 0
