@@ -88,6 +88,12 @@ def _alpha(data: np.ndarray, level: str) -> float | None:
     return None if not np.isfinite(a) else a
 
 
+# pingouin >= 0.6 names (McGraw & Wong) and the older Shrout & Fleiss names, both to ours
+_ICC_NAMES = {"ICC(1,1)": "icc1", "ICC(A,1)": "icc2", "ICC(C,1)": "icc3", "ICC(1,k)": "icc1k",
+              "ICC(A,k)": "icc2k", "ICC(C,k)": "icc3k", "ICC1": "icc1", "ICC2": "icc2", "ICC3": "icc3",
+              "ICC1k": "icc1k", "ICC2k": "icc2k", "ICC3k": "icc3k"}  # fmt: skip
+
+
 def _icc(scores: np.ndarray) -> dict:
     """ICC of ``scores`` ``(items, raters)`` (complete) with pingouin."""
     import pandas as pd
@@ -104,7 +110,7 @@ def _icc(scores: np.ndarray) -> dict:
         res = pg.intraclass_corr(data=df, targets="item", raters="rater", ratings="score")
     out = {}
     for _, r in res.iterrows():
-        key = str(r["Type"]).lower().replace(",", "")
+        key = _ICC_NAMES.get(str(r["Type"]), str(r["Type"]).lower())
         out[key] = float(r["ICC"])
         out[f"{key}_ci95"] = [float(x) for x in r["CI95"]]
     return out

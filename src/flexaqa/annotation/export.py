@@ -57,7 +57,7 @@ def export_labels(store, data_dir: str | Path | None = None, *, partial: bool = 
     """
     from flexaqa.data.base import read_csv_dicts, write_csv_text
     from flexaqa.data.native import MANIFEST_COLUMNS
-    from flexaqa.data.schema import Annotation, AnnotatorLabel
+    from flexaqa.data.schema import Annotation, AnnotatorLabel, Keyframes
     from flexaqa.errors import FlexaqaError
     from flexaqa.kg import load_kg
 
@@ -104,7 +104,7 @@ def export_labels(store, data_dir: str | Path | None = None, *, partial: bool = 
                             )
                         )
             ann = Annotation(
-                action=act.slug, rep=int(r["rep"]), keyframes=r["keyframes"], slots=dec["slots"],
+                action=act.slug, rep=int(r["rep"]), keyframes=Keyframes.from_dict(r["keyframes"]), slots=dec["slots"],
                 score=round(dec["score"], 4), annotators=tuple(labs),
                 feedback=tuple(kg.feedback(s.split(":")[1], s.split(":")[0]) for s in dec["slots"]),
             )  # fmt: skip
