@@ -22,8 +22,9 @@ def assign_balanced(
     """New assignments ``(sample, stage) -> annotators`` for the samples that have none yet.
 
     Each sample gets ``n_labellers`` stage-1 annotators and ``n_reviewers`` stage-2 reviewers, always the least
-    loaded ones (counting ``existing`` assignments), so loads differ by at most one within each pool. A
-    reviewer never reviews a sample they label. Raises :class:`AnnotationError` when a pool is too small.
+    loaded ones (counting ``existing`` assignments), so loads differ by at most one within each stage when
+    the two pools are disjoint, as in the paper (by two at stage 2 when they overlap). A reviewer never
+    reviews a sample they label. Raises :class:`AnnotationError` when a pool is too small.
     """
     existing = dict(existing or {})
     for pool, n, what in ((labellers, n_labellers, "labellers"), (reviewers, n_reviewers, "reviewers")):

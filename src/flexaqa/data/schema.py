@@ -281,6 +281,9 @@ class AnnotatorLabel:
     manual_score: float | None = None
     feedback: str = ""
 
+    def __post_init__(self):
+        self.slots = tuple(self.slots)
+
     def to_dict(self) -> dict:
         d = {"annotator": self.annotator, "stage": self.stage, "slots": list(self.slots)}
         for k in ("score", "manual_score"):
