@@ -3,21 +3,20 @@ bad input rejected whole, export into the native layout, and several processes w
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("sqlalchemy")
-
-from flexaqa.annotation import AnnotationError, LabelSubmission  # noqa: E402
-from flexaqa.annotation.export import export_labels  # noqa: E402
-from flexaqa.annotation.io import read_submissions, write_submissions  # noqa: E402
-from flexaqa.annotation.store import AnnotationStore, default_url  # noqa: E402
-from flexaqa.annotation.workflow import assign_balanced, majority  # noqa: E402
-from flexaqa.kg import load_kg  # noqa: E402
-from flexaqa.testing import make_tiny_dataset  # noqa: E402
+from flexaqa.annotation import AnnotationError, LabelSubmission
+from flexaqa.annotation.export import export_labels
+from flexaqa.annotation.io import read_submissions, write_submissions
+from flexaqa.annotation.store import AnnotationStore, default_url
+from flexaqa.annotation.workflow import assign_balanced, majority
+from flexaqa.kg import load_kg
+from flexaqa.testing import make_tiny_dataset
 
 LABELLERS = ["a1", "a2", "a3", "a4"]
 REVIEWERS = ["r1", "r2", "r3"]
@@ -157,7 +156,7 @@ def test_labelling_twice_and_reviewing_own_labels_are_refused(store):
     with pytest.raises(AnnotationError, match="twice in one submission"):
         store.submit([LabelSubmission(a, 1, t.sample_id, ()), LabelSubmission(a, 1, t.sample_id, ())])
     store.submit([LabelSubmission(a, 1, t.sample_id, ())])
-    with pytest.raises(AnnotationError, match="already labelled .* use --revise"):
+    with pytest.raises(AnnotationError, match=r"already labelled .* use --revise"):
         store.submit([LabelSubmission(a, 1, t.sample_id, ())])
     with pytest.raises(AnnotationError, match=f"{a} is not assigned to sample .* at stage 2"):
         store.submit([LabelSubmission(a, 2, t.sample_id, (), accept=True)])
@@ -259,10 +258,10 @@ def test_import_files_name_the_bad_line(tmp_path, store):
     assert subs[0].slots == tuple(slots_of(t.action)[:1]) and subs[0].source == "labels.jsonl: line 1"
     bad = tmp_path / "bad.jsonl"
     bad.write_text(good.read_text() + '{"annotator": "a1", "stage": 1, "sample_id": \n')
-    with pytest.raises(AnnotationError, match="bad.jsonl: line 2: not valid JSON"):
+    with pytest.raises(AnnotationError, match=r"bad\.jsonl: line 2: not valid JSON"):
         read_submissions(bad)
     bad.write_text('{"annotator": "a1", "stage": 1, "sample_id": "x", "colour": "red"}\n')
-    with pytest.raises(AnnotationError, match="line 1: unknown field.*colour"):
+    with pytest.raises(AnnotationError, match=r"line 1: unknown field.*colour"):
         read_submissions(bad)
     csvf = tmp_path / "l.csv"
     csvf.write_text(
@@ -309,7 +308,7 @@ def run_concurrent_writers(url: str, root: Path, n_rev: int = 5) -> None:
         for who in LABELLERS
     ]  # fmt: skip
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
     counts = {who: int(out) for who, (out, _) in zip(LABELLERS, outs, strict=True)}
     rows = store.history()
@@ -324,7 +323,7 @@ def run_concurrent_writers(url: str, root: Path, n_rev: int = 5) -> None:
     )
     n_revs = sum(min(n_rev, c) for c in counts.values())
     assert [r.revision for r in chain] == list(range(1, n_revs + 2))
-    assert all(b.replaces == a.id for a, b in zip(chain, chain[1:], strict=False))
+    assert all(b.replaces == a.id for a, b in itertools.pairwise(chain))
     assert Counter(r.feedback for r in chain[1:]) == {
         f"revised by {w}": min(n_rev, c) for w, c in counts.items()
     }
