@@ -345,3 +345,27 @@ def test_walkthrough_labels_export_json(tmp_path, store):
     )
     store.submit(read_submissions(f))
     assert store.resolve()[0][0].status == "resolved"
+
+
+# ------------------------------------------------------------------------ PostgreSQL (server from conftest.py)
+
+
+def test_workflow_on_postgres(postgres_url, tiny):
+    store = new_store(postgres_url, tiny.root)
+    assert store.schema_revision() == "0001" and len(store.tasks()) == 24
+    label_all(store)
+    with pytest.raises(AnnotationError, match="already labelled"):
+        label_all(store)
+    for rv in REVIEWERS:
+        store.submit([LabelSubmission(rv, 2, s, (), accept=True) for s in store.pending_reviews(rv)])
+    decisions, written = store.resolve()
+    assert written == 24 and {d.status for d in decisions} == {"resolved"}
+    again = AnnotationStore.open(postgres_url)  # a second client sees the same project
+    assert len(again.resolutions()) == 24 and again.config().labellers == 3
+    assert set(again.status().annotators) == set(LABELLERS) | set(REVIEWERS)
+    again.close()
+    store.close()
+
+
+def test_concurrent_writers_on_postgres(postgres_url, tiny):
+    run_concurrent_writers(postgres_url, tiny.root)
