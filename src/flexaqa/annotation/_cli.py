@@ -273,9 +273,11 @@ def cmd_resolve(args) -> int:
     print(
         f"resolved {counts['resolved']} of {len(decisions)} sample(s) ({dict(methods)}); {written} new decision(s)"
     )
-    for d in decisions:
-        if d.status in ("tie", "missing"):
-            print(f"  {d.status:7s} {d.sample_id}: {d.detail}")
+    open_ = [d for d in decisions if d.status in ("tie", "missing")]
+    for d in open_[:20]:
+        print(f"  {d.status:7s} {d.sample_id}: {d.detail}")
+    if len(open_) > 20:
+        print(f"  ... {len(open_) - 20} more ({dict(Counter(d.status for d in open_))}; --json lists all)")
     if counts["unlabelled"]:
         print(f"  {counts['unlabelled']} sample(s) not labelled yet")
     return 0
