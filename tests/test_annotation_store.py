@@ -241,6 +241,11 @@ def test_export_writes_labels_into_the_dataset_idempotently(tmp_path):
     moved = ds.annotation(first.sample_id).keyframes
     assert moved.start == pytest.approx(first.start + 0.01) and moved.end == pytest.approx(first.end - 0.01)
     assert not moved.problems()
+    path = root / "trials" / first.trial / "annotations.json"  # a tampered per-annotator score is caught
+    doc = json.loads(path.read_text())
+    doc["reps"][0]["annotators"][0]["score"] += 5
+    path.write_text(json.dumps(doc))
+    assert any("disagrees with the FKG score" in p.message for p in validate_dataset(root))
 
 
 def kg_score(action, slots) -> float:
