@@ -374,3 +374,35 @@ def test_workflow_on_postgres(postgres_url, tiny):
 
 def test_concurrent_writers_on_postgres(postgres_url, tiny):
     run_concurrent_writers(postgres_url, tiny.root)
+
+
+def test_cli_reports_bad_input_and_status(tmp_path, capsys):
+    from flexaqa.cli import main
+
+    root = make_tiny_dataset(tmp_path / "d", subjects=("P01", "N01")).root
+    d = ["--data", str(root)]
+    assert main(["annotate", "status", *d]) == 2
+    assert "annotate init" in capsys.readouterr().err
+    assert main(["annotate", "init", *d]) == 0
+    assert main(["annotate", "assign", *d, "--labellers", "a1,a2,a3", "--reviewers", "r1,r2,r3"]) == 0
+    sid = AnnotationStore.open(default_url(root)).tasks()[0].sample_id
+    bad = tmp_path / "labels.jsonl"
+    bad.write_text(
+        json.dumps({"annotator": "a1", "stage": 1, "sample_id": sid, "slots": []}) + "\n"
+        + json.dumps({"annotator": "a2", "stage": 1, "sample_id": sid, "slots": ["ET999"]}) + "\n"
+    )  # fmt: skip
+    assert main(["annotate", "import", str(bad), *d]) == 2
+    err = capsys.readouterr().err
+    assert "labels.jsonl: line 2: unknown error type 'ET999'" in err and "nothing written" in err
+    assert main(["annotate", "label", *d, "--annotator", "a1", "--sample", sid]) == 0
+    assert main(["annotate", "review", *d, "--reviewer", "r1", "--sample", sid, "--accept"]) == 2
+    assert "before its stage-1 labels are in: 1 of 3" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["annotate", "status", *d, "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert st["n_tasks"] == 12 and st["stage"]["1"] == {"assigned": 36, "done": 1}
+    assert st["annotators"]["a1"]["stage1_done"] == 1 and st["annotators"]["r1"]["stage2_assigned"] == 12
+    blocked = {b["sample_id"]: b for b in st["blocked"]}
+    assert "stage-1 label missing from a2, a3" in blocked[sid]["detail"]
+    assert main(["annotate", "history", *d, "--sample", sid]) == 0
+    assert "command line" in capsys.readouterr().out
