@@ -7,9 +7,10 @@ import argparse
 import json
 import sys
 
-# Functions ``(annotate_subparsers, common_parent_parser) -> None`` that add more ``annotate`` subcommands
-# (e.g. the Label Studio interop). They live in this module, so only cli.py imports a ``_cli`` module.
-SUBCOMMAND_HOOKS: list = []
+# More ``annotate`` subcommands from sibling modules: (module, function) where the function takes
+# ``(annotate_subparsers, common_parent_parser)``; e.g. the Label Studio interop's
+# ("flexaqa.annotation._labelstudio_cli", "add_labelstudio_commands"). Light modules only.
+EXTRA_SUBCOMMANDS: tuple[tuple[str, str], ...] = ()
 
 
 def _common() -> argparse.ArgumentParser:
@@ -124,8 +125,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", required=True)
     p.set_defaults(func=cmd_history)
 
-    for hook in SUBCOMMAND_HOOKS:
-        hook(asub, common)
+    for module, function in EXTRA_SUBCOMMANDS:
+        import importlib
+
+        getattr(importlib.import_module(module), function)(asub, common)
 
 
 def _url(args) -> str:
