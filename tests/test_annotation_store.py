@@ -196,8 +196,18 @@ def test_majority_vote_ties_and_missing_votes(tiny, tmp_path):
     assert store.resolve()[1] == 0  # nothing new to record
     blocked = {d.sample_id: d.status for d in store.status().blocked}
     assert blocked[t_tie] == "tie" and blocked[t_miss] == "missing"
-    with pytest.raises(AnnotationError, match="not resolved yet"):
+    with pytest.raises(AnnotationError, match="not resolved on their current labels"):
         export_labels(store)
+    # a stage-1 label revised after the reviewers accepted: their acceptance no longer covers the majority
+    a0 = asg[(t_acc, 1)][0]
+    store.submit([LabelSubmission(a0, 1, t_acc, (s[1],))], revise=True)  # s[1] now has 2 of 3, s[0] 1 of 3
+    d = {d.sample_id: d for d in store.decisions()}[t_acc]
+    assert d.status == "stale" and r[t_acc][0] in d.detail
+    assert store.resolve()[1] == 0 and store.resolutions()[t_acc]["slots"] == (s[0],)  # the old one stays
+    assert t_acc in export_labels(store, partial=True).unresolved  # ... but is not exported
+    store.submit([LabelSubmission(x, 2, t_acc, (), accept=True) for x in r[t_acc]], revise=True)
+    store.resolve()
+    assert store.resolutions()[t_acc]["slots"] == (s[1],)
 
 
 def test_majority_is_strict():

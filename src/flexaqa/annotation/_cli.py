@@ -276,7 +276,7 @@ def cmd_resolve(args) -> int:
     print(
         f"resolved {counts['resolved']} of {len(decisions)} sample(s) ({dict(methods)}); {written} new decision(s)"
     )
-    open_ = [d for d in decisions if d.status in ("tie", "missing")]
+    open_ = [d for d in decisions if d.status in ("tie", "missing", "stale")]
     for d in open_[:20]:
         print(f"  {d.status:7s} {d.sample_id}: {d.detail}")
     if len(open_) > 20:

@@ -65,12 +65,23 @@ def export_labels(store, data_dir: str | Path | None = None, *, partial: bool = 
     cfg = store.config()
     root = Path(data_dir or cfg.dataset)
     tasks = {t.sample_id: t for t in store.tasks()}
-    final = store.resolutions()
+    recorded = store.resolutions()
+    now = {d.sample_id: d for d in store.decisions()}
+    # a recorded decision counts only while the labels it was made from are still the current ones
+    final = {
+        sid: r for sid, r in recorded.items()
+        if now[sid].status == "resolved" and (now[sid].slots, now[sid].votes) == (r["slots"], r["votes"])
+    }  # fmt: skip
     unresolved = sorted(set(tasks) - set(final))
     if unresolved and not partial:
+        first = "; ".join(
+            f"{sid} ({now[sid].status}{': ' + now[sid].detail if now[sid].detail else ''})"
+            if now[sid].status != "resolved" else f"{sid} (labels changed since `resolve`)"
+            for sid in unresolved[:3]
+        )  # fmt: skip
         raise AnnotationError(
-            f"{len(unresolved)} of {len(tasks)} sample(s) are not resolved yet (first: "
-            f"{', '.join(unresolved[:5])}); run `annotate resolve` and `annotate status`, or export with --partial"
+            f"{len(unresolved)} of {len(tasks)} sample(s) are not resolved on their current labels: {first}; "
+            "run `annotate resolve` and `annotate status`, or export with --partial"
         )
     current = store.current_labels()
     assigned = store.assignments()

@@ -70,7 +70,7 @@ class ProjectConfig:
 
 @dataclass(frozen=True)
 class Decision:
-    """The outcome of resolving one sample: ``status`` is ``resolved``, ``missing``, ``tie`` or ``unlabelled``."""
+    """Resolving one sample: ``status`` is ``resolved``, ``missing``, ``tie``, ``stale`` or ``unlabelled``."""
 
     sample_id: str
     status: str

@@ -83,7 +83,8 @@ def decide(
     Every assigned labeller and reviewer must have submitted (else ``missing``, naming who). When every
     reviewer accepts, the stage-1 majority stands (``accepted``); otherwise each slot is decided by the
     majority of the reviewers, an accepting reviewer voting for the stage-1 majority. A slot with as many
-    reviewers for as against it is a ``tie``: reported, never decided.
+    reviewers for as against it is a ``tie``; an acceptance of a stage-1 majority that a revised label has
+    changed since is ``stale``: both reported, never decided.
     """
     got1 = {r.annotator for r in stage1}
     if not stage1:
@@ -98,6 +99,13 @@ def decide(
         return Decision(sample_id, "missing", detail=f"stage-2 review missing from {who}")
     votes = tuple(r.id for r in (*stage1, *reviews))
     won1, tied1 = majority([r.slots for r in stage1], slot_order)
+    stale = [r.annotator for r in reviews if r.verdict == "accept" and r.slots != won1]
+    if stale:
+        return Decision(
+            sample_id, "stale", votes=votes,
+            detail=f"{', '.join(stale)} accepted a stage-1 majority that a revised label has changed since; "
+            "review again with --revise",
+        )  # fmt: skip
     if all(r.verdict == "accept" for r in reviews):
         if tied1:
             return Decision(
