@@ -7,7 +7,6 @@ the write lock at ``BEGIN`` so concurrent writers queue instead of failing. Labe
 
 from __future__ import annotations
 
-import datetime
 import itertools
 import json
 from collections.abc import Iterable, Sequence
@@ -15,9 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-import tenacity
 
 from flexaqa.annotation import _schema as T
+from flexaqa.annotation._db import (
+    RevisionRace,
+    alembic_config,
+    head_revision,
+    make_engine,
+    retry_transient,
+    utcnow,
+)
 from flexaqa.annotation.records import (
     AnnotationError,
     Decision,
@@ -30,91 +36,12 @@ from flexaqa.annotation.workflow import assign_balanced, decide, majority
 from flexaqa.errors import KGError
 
 DEFAULT_DB_NAME = "annotations.sqlite"
-BUSY_TIMEOUT_MS = 30_000
 _CHUNK = 500
 
 
 def default_url(data_dir: str | Path) -> str:
     """``sqlite:///DATA/annotations.sqlite``: the default store, one file next to the dataset."""
     return f"sqlite:///{Path(data_dir).resolve() / DEFAULT_DB_NAME}"
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-class _RevisionRace(Exception):
-    """Two writers revised the same label at once; the transaction is retried on the new revision."""
-
-
-def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, _RevisionRace):
-        return True
-    if isinstance(exc, sa.exc.OperationalError):
-        text = str(exc.orig).lower()
-        if "locked" in text or "busy" in text:  # SQLite
-            return True
-    return getattr(getattr(exc, "orig", None), "sqlstate", None) in ("40001", "40P01")  # PostgreSQL
-
-
-_retry = tenacity.retry(
-    retry=tenacity.retry_if_exception(_transient),
-    stop=tenacity.stop_after_attempt(30),
-    wait=tenacity.wait_random_exponential(multiplier=0.02, max=1.0),
-    reraise=True,
-)
-
-
-def _engine(url: str) -> sa.Engine:
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise AnnotationError(
-            f"--db {url!r} is not a database URL; use sqlite:///PATH or postgresql://USER@HOST/DB"
-        ) from exc
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        if parsed.database in (None, "", ":memory:"):
-            raise AnnotationError(
-                "--db needs a SQLite file (sqlite:///PATH): an in-memory store loses labels"
-            )
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
-
-        @sa.event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn, _record):
-            dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        @sa.event.listens_for(engine, "begin")
-        def _on_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock now: no deadlock on lock upgrade
-
-        return engine
-    if backend == "postgresql":
-        return sa.create_engine(parsed, pool_pre_ping=True)
-    raise AnnotationError(f"--db {url!r}: only sqlite:/// and postgresql:// stores are supported")
-
-
-def _alembic_config(connection):
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
-    cfg.attributes["connection"] = connection
-    return cfg
-
-
-def _head_revision() -> str:
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
 
 
 @dataclass
@@ -153,14 +80,14 @@ class AnnotationStore:
     @classmethod
     def create(cls, url: str) -> AnnotationStore:
         """Open ``url``, creating the database file if needed and upgrading its schema to the newest."""
-        store = cls(url, _engine(url))
+        store = cls(url, make_engine(url))
         store.migrate()
         return store
 
     @classmethod
     def open(cls, url: str) -> AnnotationStore:
         """Open an existing store; raises :class:`AnnotationError` if it was never initialised or is outdated."""
-        engine = _engine(url)
+        engine = make_engine(url)
         parsed = engine.url
         if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).is_file():
             raise AnnotationError(f"{parsed.database}: no annotation store here; run `flexaqa annotate init`")
@@ -168,9 +95,9 @@ class AnnotationStore:
         have = store.schema_revision()
         if have is None:
             raise AnnotationError(f"{url}: not an annotation store (no schema); run `flexaqa annotate init`")
-        if have != _head_revision():
+        if have != head_revision():
             raise AnnotationError(
-                f"{url}: schema revision {have}, this flexaqa needs {_head_revision()}; "
+                f"{url}: schema revision {have}, this flexaqa needs {head_revision()}; "
                 "run `flexaqa annotate init` to upgrade it (labels are kept)"
             )
         return store
@@ -180,7 +107,7 @@ class AnnotationStore:
         from alembic import command
 
         with self.engine.begin() as conn:
-            command.upgrade(_alembic_config(conn), "head")
+            command.upgrade(alembic_config(conn), "head")
 
     def schema_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
@@ -207,7 +134,7 @@ class AnnotationStore:
 
     # ------------------------------------------------------------------------------------------------ project
 
-    @_retry
+    @retry_transient
     def init_project(self, data_dir: str | Path, *, labellers: int = 3, reviewers: int = 3) -> int:
         """Record the dataset and create one task per sample of its manifest; returns how many were new.
 
@@ -245,7 +172,7 @@ class AnnotationStore:
             have = set(conn.execute(sa.select(T.tasks.c.sample_id)).scalars())
             new = [
                 {"sample_id": r.id, "trial": r.trial, "action": r.action, "rep": r.rep, "start": r.start,
-                 "end": r.end, "created_at": _now()}
+                 "end": r.end, "created_at": utcnow()}
                 for r in ds.records if r.id not in have
             ]  # fmt: skip
             if new:
@@ -272,7 +199,7 @@ class AnnotationStore:
 
     # ------------------------------------------------------------------------------------------------ assign
 
-    @_retry
+    @retry_transient
     def assign(
         self, labellers: Sequence[str], reviewers: Sequence[str]
     ) -> dict[tuple[str, int], tuple[str, ...]]:
@@ -288,7 +215,7 @@ class AnnotationStore:
                 existing=existing,
             )  # fmt: skip
             rows = [
-                {"sample_id": s, "annotator": a, "stage": st, "created_at": _now()}
+                {"sample_id": s, "annotator": a, "stage": st, "created_at": utcnow()}
                 for (s, st), people in new.items() for a in people
             ]  # fmt: skip
             if rows:
@@ -327,7 +254,7 @@ class AnnotationStore:
             return []
         return self._submit(list(subs), revise)
 
-    @_retry
+    @retry_transient
     def _submit(self, subs: list[LabelSubmission], revise: bool) -> list[int]:
         kg = self.kg
         samples = sorted({s.sample_id for s in subs})
@@ -360,7 +287,7 @@ class AnnotationStore:
                     ids.append(conn.execute(sa.insert(T.labels).returning(T.labels.c.id), row).scalar_one())
             except sa.exc.IntegrityError as exc:
                 if revise:
-                    raise _RevisionRace() from exc
+                    raise RevisionRace() from exc
                 raise AnnotationError(
                     f"another writer labelled {row['sample_id']} as {row['annotator']} (stage {row['stage']}) at "
                     "the same moment; nothing written, use --revise to replace that label"
@@ -430,7 +357,7 @@ class AnnotationStore:
             "revision": 1 if mine is None else mine.revision + 1, "replaces": None if mine is None else mine.id,
             "verdict": verdict, "slots": json.dumps(list(slots)), "fkg_score": fkg_score(act, slots, kg=kg).score,
             "score": None if sub.score is None else float(sub.score), "feedback": sub.feedback or "",
-            "repetition": sub.repetition, "source": sub.source or "", "created_at": _now(),
+            "repetition": sub.repetition, "source": sub.source or "", "created_at": utcnow(),
         }  # fmt: skip
 
     def _current(self, conn, samples: Iterable[str] | None = None) -> dict[tuple[str, str, int], LabelRow]:
@@ -475,7 +402,7 @@ class AnnotationStore:
 
     # ------------------------------------------------------------------------------------------------ segments
 
-    @_retry
+    @retry_transient
     def add_segments(self, trial: str, reps: Sequence[tuple[int, float, float | None, float]], *,
                      kind: str, annotator: str) -> int:  # fmt: skip
         """Append boundaries ``(rep, start, turn, end)`` (seconds) of a trial's repetitions, as a ``proposal``
@@ -501,7 +428,7 @@ class AnnotationStore:
                         f"start={start} turn={turn} end={end}"
                     )
                 rows.append({"trial": trial, "rep": rep, "start": start, "turn": turn, "end": end, "kind": kind,
-                             "annotator": annotator, "created_at": _now()})  # fmt: skip
+                             "annotator": annotator, "created_at": utcnow()})  # fmt: skip
             conn.execute(sa.insert(T.segments), rows)
         return len(rows)
 
@@ -540,7 +467,7 @@ class AnnotationStore:
             )
         return out
 
-    @_retry
+    @retry_transient
     def resolve(self) -> tuple[list[Decision], int]:
         """Record the decision of every sample that can be decided; returns all decisions and how many rows
         were written (a sample whose decision is unchanged gets no new row, so re-running writes nothing)."""
@@ -561,7 +488,7 @@ class AnnotationStore:
                 rows.append({
                     "sample_id": d.sample_id, "slots": json.dumps(list(d.slots)),
                     "score": fkg_score(actions[d.sample_id], d.slots, kg=kg).score, "method": d.method,
-                    "votes": json.dumps(list(d.votes)), "created_at": _now(),
+                    "votes": json.dumps(list(d.votes)), "created_at": utcnow(),
                 })  # fmt: skip
             if rows:
                 conn.execute(sa.insert(T.resolutions), rows)
