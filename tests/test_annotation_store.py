@@ -81,6 +81,8 @@ def test_open_refuses_a_missing_or_foreign_store(tmp_path, tiny):
         s.init_project(tiny.root, labellers=2)
     assert s.init_project(tiny.root) == 0  # re-running adds nothing
     assert default_url(tiny.root).endswith("annotations.sqlite")
+    with pytest.raises(AnnotationError, match="cannot open the store"):
+        AnnotationStore.open(f"postgresql://nobody@/x?host={tmp_path}&port=1")
 
 
 @pytest.mark.parametrize("overlap", [False, True])

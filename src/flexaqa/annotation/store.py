@@ -7,6 +7,7 @@ the write lock at ``BEGIN`` so concurrent writers queue instead of failing. Labe
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections.abc import Iterable, Sequence
@@ -81,7 +82,8 @@ class AnnotationStore:
     def create(cls, url: str) -> AnnotationStore:
         """Open ``url``, creating the database file if needed and upgrading its schema to the newest."""
         store = cls(url, make_engine(url))
-        store.migrate()
+        with _reachable(url):
+            store.migrate()
         return store
 
     @classmethod
@@ -92,7 +94,8 @@ class AnnotationStore:
         if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).is_file():
             raise AnnotationError(f"{parsed.database}: no annotation store here; run `flexaqa annotate init`")
         store = cls(url, engine)
-        have = store.schema_revision()
+        with _reachable(url):
+            have = store.schema_revision()
         if have is None:
             raise AnnotationError(f"{url}: not an annotation store (no schema); run `flexaqa annotate init`")
         if have != head_revision():
@@ -530,6 +533,15 @@ class AnnotationStore:
         return Status(
             n_tasks=n_tasks, stage=stage, resolved=len(resolved), annotators=people, blocked=blocked
         )
+
+
+@contextlib.contextmanager
+def _reachable(url: str):
+    """Connection failures (server down, wrong host or user) as a one-line error naming the store."""
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        raise AnnotationError(f"{url}: cannot open the store ({str(exc.orig).strip()})") from exc
 
 
 def _resolve(act, slots, kg):
