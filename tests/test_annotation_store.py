@@ -393,7 +393,7 @@ def test_cli_reports_bad_input_and_status(tmp_path, capsys):
 
     root = make_tiny_dataset(tmp_path / "d", subjects=("P01", "N01")).root
     d = ["--data", str(root)]
-    assert main(["annotate", "status", *d]) == 2
+    assert main(["annotate", "status", *d]) == 9  # no store yet
     assert "annotate init" in capsys.readouterr().err
     assert main(["annotate", "init", *d]) == 0
     assert main(["annotate", "assign", *d, "--labellers", "a1,a2,a3", "--reviewers", "r1,r2,r3"]) == 0
@@ -403,11 +403,11 @@ def test_cli_reports_bad_input_and_status(tmp_path, capsys):
         json.dumps({"annotator": "a1", "stage": 1, "sample_id": sid, "slots": []}) + "\n"
         + json.dumps({"annotator": "a2", "stage": 1, "sample_id": sid, "slots": ["ET999"]}) + "\n"
     )  # fmt: skip
-    assert main(["annotate", "import", str(bad), *d]) == 2
+    assert main(["annotate", "import", str(bad), *d]) == 3  # rejected rows: bad input data
     err = capsys.readouterr().err
     assert "labels.jsonl: line 2: unknown error type 'ET999'" in err and "nothing written" in err
     assert main(["annotate", "label", *d, "--annotator", "a1", "--sample", sid]) == 0
-    assert main(["annotate", "review", *d, "--reviewer", "r1", "--sample", sid, "--accept"]) == 2
+    assert main(["annotate", "review", *d, "--reviewer", "r1", "--sample", sid, "--accept"]) == 3
     assert "before its stage-1 labels are in: 1 of 3" in capsys.readouterr().err
     capsys.readouterr()
     assert main(["annotate", "status", *d, "--json"]) == 0
@@ -418,3 +418,6 @@ def test_cli_reports_bad_input_and_status(tmp_path, capsys):
     assert "stage-1 label missing from a2, a3" in blocked[sid]["detail"]
     assert main(["annotate", "history", *d, "--sample", sid]) == 0
     assert "command line" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:  # the parser range-checks the score
+        main(["annotate", "label", *d, "--annotator", "a1", "--sample", sid, "--score", "101"])
+    assert info.value.code == 2 and "argument --score" in capsys.readouterr().err

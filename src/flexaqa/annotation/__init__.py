@@ -12,10 +12,12 @@ first use, so ``flexaqa.annotation.records`` stays light::
 from __future__ import annotations
 
 from flexaqa.annotation.records import (
+    AnnotationDataError,
     AnnotationError,
     Decision,
     LabelRow,
     LabelSubmission,
+    MissingAnnotationInputError,
     ProjectConfig,
     Task,
 )
@@ -32,10 +34,12 @@ _LAZY = {
 }
 
 __all__ = [
+    "AnnotationDataError",
     "AnnotationError",
     "Decision",
     "LabelRow",
     "LabelSubmission",
+    "MissingAnnotationInputError",
     "ProjectConfig",
     "Task",
     *_LAZY,

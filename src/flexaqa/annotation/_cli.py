@@ -7,6 +7,17 @@ import argparse
 import json
 import sys
 
+from flexaqa._args import (
+    add_data,
+    add_json,
+    add_out,
+    float_range,
+    int_range,
+    name_list,
+    non_negative_float,
+    positive_int,
+)
+
 # More ``annotate`` subcommands from sibling modules: (module, function) where the function takes
 # ``(annotate_subparsers, common_parent_parser)``; e.g. the Label Studio interop's
 # ("flexaqa.annotation._labelstudio_cli", "add_labelstudio_commands"). Light modules only.
@@ -17,15 +28,17 @@ def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument(
         "--db",
+        metavar="URL",
         help="store URL: sqlite:///PATH or postgresql://USER@HOST/DB (default: sqlite next to --data, "
         "DATA/annotations.sqlite)",
     )
-    p.add_argument("--data", help="dataset folder (native layout); locates the default store")
+    add_data(p, required=False, help="dataset folder (native layout); locates the default store")
     return p
 
 
-def _list(text: str) -> list[str]:
-    return [x.strip() for x in text.replace(" ", ",").split(",") if x.strip()]
+def slot_list(text: str) -> tuple[str, ...]:
+    """``--slots``: comma-separated AKxx:ETyyy (or ETyyy) tokens; empty for "no error"."""
+    return tuple(x.strip() for x in text.replace(" ", ",").split(",") if x.strip())
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -35,19 +48,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="two-stage labelling (paper 3.3.2): tasks, labels, reviews, majority vote, agreement, export",
     )
     asub = ann.add_subparsers(dest="annotate_command", metavar="ANNOTATE_COMMAND", required=True)
+    people = name_list(what="annotator")
 
     p = asub.add_parser(
         "init", parents=[common], help="create (or upgrade) the store and one task per sample"
     )
-    p.add_argument("--labellers", type=int, default=3, help="stage-1 labels per sample (default 3)")
-    p.add_argument("--reviewers", type=int, default=3, help="stage-2 reviews per sample (default 3)")
+    p.add_argument("--labels-per-sample", type=positive_int, default=3, metavar="N",
+                   help="stage-1 labellers per sample (default 3)")  # fmt: skip
+    p.add_argument("--reviews-per-sample", type=positive_int, default=3, metavar="N",
+                   help="stage-2 reviewers per sample (default 3)")  # fmt: skip
     p.set_defaults(func=cmd_init)
 
     p = asub.add_parser(
         "assign", parents=[common], help="assign labellers and reviewers to unassigned samples"
     )
-    p.add_argument("--labellers", type=_list, required=True, help="comma-separated stage-1 annotators")
-    p.add_argument("--reviewers", type=_list, required=True, help="comma-separated stage-2 reviewers")
+    p.add_argument("--labellers", type=people, required=True, help="comma-separated stage-1 annotators")
+    p.add_argument("--reviewers", type=people, required=True, help="comma-separated stage-2 reviewers")
     p.set_defaults(func=cmd_assign)
 
     p = asub.add_parser(
@@ -59,19 +75,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--propose", action="store_true", help="run the pose segmenter and store its proposal")
     g.add_argument("--accept-proposal", action="store_true", help="confirm the stored proposal for every rep")
-    g.add_argument("--rep", type=int, help="correct one repetition (with --start, --end, optional --turn)")
-    p.add_argument("--start", type=float, help="seconds on the trial clock")
-    p.add_argument("--turn", type=float, help="turnaround between the two movement phases (s)")
-    p.add_argument("--end", type=float)
+    g.add_argument(
+        "--rep", type=positive_int, help="correct one repetition (with --start, --end, optional --turn)"
+    )
+    seconds = non_negative_float
+    p.add_argument("--start", type=seconds, help="repetition start, seconds on the trial clock")
+    p.add_argument("--turn", type=seconds, help="turnaround between the two movement phases (s)")
+    p.add_argument("--end", type=seconds, help="repetition end (s)")
     p.add_argument("--annotator", help="who confirms or corrects")
     p.set_defaults(func=cmd_segment)
 
     p = asub.add_parser("label", parents=[common], help="stage 1: one annotator's errors for one sample")
-    p.add_argument("--annotator", required=True)
+    p.add_argument("--annotator", required=True, help="who labels")
     p.add_argument("--sample", required=True, help="sample id, e.g. P01-A16-r03")
-    p.add_argument("--slots", type=_list, default=[], help="comma-separated AKxx:ETyyy (empty: no error)")
-    p.add_argument("--score", type=float, help="optional manual score 0..100")
-    p.add_argument("--feedback", default="")
+    p.add_argument("--slots", type=slot_list, default=(), help="comma-separated AKxx:ETyyy (empty: no error)")
+    p.add_argument("--score", type=float_range(0, 100), help="optional manual score 0..100")
+    p.add_argument("--feedback-text", default="", metavar="TEXT", help="free-text feedback for the athlete")
     p.add_argument("--revise", action="store_true", help="replace your current label (a new revision)")
     p.set_defaults(func=cmd_label)
 
@@ -81,38 +100,40 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="labels from a .jsonl/.json/.csv file or a native dataset's annotators",
     )
     p.add_argument("source", help="file, or a dataset folder (then --annotator names whose labels)")
-    p.add_argument("--stage", type=int, help="stage of rows that leave it out (dataset folder: default 1)")
+    p.add_argument(
+        "--stage", type=int_range(1, 2), help="stage of rows that leave it out (dataset folder: 1)"
+    )
     p.add_argument("--annotator", help="only this annotator's rows")
-    p.add_argument("--as", dest="rename", help="store the rows under this annotator name")
+    p.add_argument("--as", dest="rename", metavar="NAME", help="store the rows under this annotator name")
     p.add_argument("--revise", action="store_true", help="rows replace the annotators' current labels")
     p.set_defaults(func=cmd_import)
 
     p = asub.add_parser("review", parents=[common], help="stage 2: accept the stage-1 majority, or vote")
-    p.add_argument("--reviewer", required=True)
+    p.add_argument("--reviewer", required=True, help="who reviews")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--sample", help="sample id")
     g.add_argument("--accept-pending", action="store_true", help="accept every sample waiting for you")
     p.add_argument("--accept", action="store_true", help="the stage-1 majority is right")
-    p.add_argument("--slots", type=_list, help="your vote: the sample's errors (comma-separated)")
-    p.add_argument("--feedback", default="")
-    p.add_argument("--revise", action="store_true")
+    p.add_argument("--slots", type=slot_list, help="your vote: the sample's errors (comma-separated)")
+    p.add_argument("--feedback-text", default="", metavar="TEXT", help="a note with the review")
+    p.add_argument("--revise", action="store_true", help="replace your current review (a new revision)")
     p.set_defaults(func=cmd_review)
 
     p = asub.add_parser(
         "resolve", parents=[common], help="majority vote of the reviewers; report ties/missing"
     )
-    p.add_argument("--json", action="store_true")
+    add_json(p)
     p.set_defaults(func=cmd_resolve)
 
     p = asub.add_parser("status", parents=[common], help="progress per stage and annotator; what is blocked")
-    p.add_argument("--json", action="store_true")
+    add_json(p)
     p.set_defaults(func=cmd_status)
 
     p = asub.add_parser(
         "agreement", parents=[common], help="Fleiss' kappa, Krippendorff's alpha, ICC: table+plot"
     )
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--top", type=int, default=10, help="most disputed slots to list")
+    add_out(p, required=True, help="output folder for agreement.json/.csv/.md/.png")
+    p.add_argument("--top", type=positive_int, default=10, help="most disputed slots to list (default 10)")
     p.set_defaults(func=cmd_agreement)
 
     p = asub.add_parser(
@@ -122,7 +143,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_export)
 
     p = asub.add_parser("history", parents=[common], help="every label row of a sample, revisions included")
-    p.add_argument("--sample", required=True)
+    p.add_argument("--sample", required=True, help="sample id")
     p.set_defaults(func=cmd_history)
 
     for module, function in EXTRA_SUBCOMMANDS:
@@ -155,7 +176,7 @@ def cmd_init(args) -> int:
     if not args.data:
         raise AnnotationError("annotate init needs --data DIR, the dataset whose samples become tasks")
     with AnnotationStore.create(_url(args)) as store:
-        n = store.init_project(args.data, labellers=args.labellers, reviewers=args.reviewers)
+        n = store.init_project(args.data, labellers=args.labels_per_sample, reviewers=args.reviews_per_sample)
         total = len(store.tasks())
     print(f"{store.url}: {n} new task(s), {total} in all")
     return 0
@@ -214,7 +235,7 @@ def cmd_label(args) -> int:
     from flexaqa.annotation.records import LabelSubmission
 
     sub = LabelSubmission(
-        args.annotator, 1, args.sample, tuple(args.slots), score=args.score, feedback=args.feedback,
+        args.annotator, 1, args.sample, tuple(args.slots), score=args.score, feedback=args.feedback_text,
         source="command line",
     )  # fmt: skip
     with _open(args) as store:
@@ -248,14 +269,14 @@ def cmd_review(args) -> int:
             pending = store.pending_reviews(args.reviewer)
             subs = [
                 LabelSubmission(
-                    args.reviewer, 2, s, (), feedback=args.feedback, accept=True, source="command line"
+                    args.reviewer, 2, s, (), feedback=args.feedback_text, accept=True, source="command line"
                 )
                 for s in pending
             ]
         else:
             if args.accept == (args.slots is not None):
                 raise AnnotationError("give either --accept or --slots (your vote; empty for 'no error')")
-            subs = [LabelSubmission(args.reviewer, 2, args.sample, tuple(args.slots or ()), feedback=args.feedback,
+            subs = [LabelSubmission(args.reviewer, 2, args.sample, tuple(args.slots or ()), feedback=args.feedback_text,
                                     accept=args.accept, source="command line")]  # fmt: skip
         ids = store.submit(subs, revise=args.revise)
     print(f"{args.reviewer}: {len(ids)} review(s) stored")

@@ -14,7 +14,12 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from flexaqa._io import atomic_write_text
-from flexaqa.annotation.records import AnnotationError, LabelSubmission
+from flexaqa.annotation.records import (
+    AnnotationDataError,
+    AnnotationError,
+    LabelSubmission,
+    MissingAnnotationInputError,
+)
 
 FIELDS = tuple(f.name for f in fields(LabelSubmission))
 REQUIRED = ("annotator", "stage", "sample_id")
@@ -44,7 +49,7 @@ def read_submissions(
             raise AnnotationError(f"{path} is a dataset folder: name whose labels to import with --annotator")
         subs = _from_native(path, annotator, stage or 1)
     elif not path.is_file():
-        raise AnnotationError(f"{path}: no such file")
+        raise MissingAnnotationInputError(f"{path}: no such file")
     else:
         suffix = path.suffix.lower()
         if suffix == ".jsonl":
@@ -80,12 +85,12 @@ def write_submissions(path: str | Path, subs: Sequence[LabelSubmission]) -> Path
 
 def _row(d, where: str, stage: int | None) -> LabelSubmission:
     if not isinstance(d, dict):
-        raise AnnotationError(
+        raise AnnotationDataError(
             f"{where}: expected an object with {', '.join(REQUIRED)}, got {type(d).__name__}"
         )
     unknown = sorted(set(d) - set(FIELDS))
     if unknown:
-        raise AnnotationError(
+        raise AnnotationDataError(
             f"{where}: unknown field(s) {', '.join(unknown)}; fields are {', '.join(FIELDS)}"
         )
     d = dict(d)
@@ -93,23 +98,23 @@ def _row(d, where: str, stage: int | None) -> LabelSubmission:
         d["stage"] = stage
     missing = [k for k in REQUIRED if d.get(k) in (None, "")]
     if missing:
-        raise AnnotationError(f"{where}: missing {', '.join(missing)}")
+        raise AnnotationDataError(f"{where}: missing {', '.join(missing)}")
     slots = d.get("slots") or ()
     if isinstance(slots, str):
         slots = slots.replace(";", " ").replace(",", " ").split()
     if not isinstance(slots, (list, tuple)) or not all(isinstance(s, str) for s in slots):
-        raise AnnotationError(f"{where}: slots must be a list of AKxx:ETyyy strings, got {slots!r}")
+        raise AnnotationDataError(f"{where}: slots must be a list of AKxx:ETyyy strings, got {slots!r}")
     try:
         st = int(d["stage"])
         score = None if d.get("score") in (None, "") else float(d["score"])
         rep = None if d.get("repetition") in (None, "") else int(d["repetition"])
     except (TypeError, ValueError) as exc:
-        raise AnnotationError(f"{where}: stage, score and repetition must be numbers ({exc})") from exc
+        raise AnnotationDataError(f"{where}: stage, score and repetition must be numbers ({exc})") from exc
     accept = d.get("accept", False)
     if isinstance(accept, str):
         accept = accept.strip().lower() in ("1", "true", "yes")
     if stage is not None and st != stage:
-        raise AnnotationError(f"{where}: stage {st}, but --stage {stage} was asked for")
+        raise AnnotationDataError(f"{where}: stage {st}, but --stage {stage} was asked for")
     return LabelSubmission(
         annotator=str(d["annotator"]), stage=st, sample_id=str(d["sample_id"]), slots=tuple(slots),
         score=score, feedback=str(d.get("feedback") or ""), repetition=rep, source=where, accept=bool(accept),
@@ -120,7 +125,7 @@ def _text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise AnnotationError(f"{path}: cannot read ({exc})") from exc
+        raise AnnotationDataError(f"{path}: cannot read ({exc})") from exc
 
 
 def _from_jsonl(path: Path, stage) -> list[LabelSubmission]:
@@ -131,7 +136,7 @@ def _from_jsonl(path: Path, stage) -> list[LabelSubmission]:
         try:
             d = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise AnnotationError(f"{path.name}: line {n}: not valid JSON ({exc})") from exc
+            raise AnnotationDataError(f"{path.name}: line {n}: not valid JSON ({exc})") from exc
         out.append(_row(d, f"{path.name}: line {n}", stage))
     return out
 
@@ -140,9 +145,9 @@ def _from_json(path: Path, stage) -> list[LabelSubmission]:
     try:
         data = json.loads(_text(path))
     except json.JSONDecodeError as exc:
-        raise AnnotationError(f"{path.name}: not valid JSON ({exc})") from exc
+        raise AnnotationDataError(f"{path.name}: not valid JSON ({exc})") from exc
     if not isinstance(data, list):
-        raise AnnotationError(f"{path.name}: expected a JSON list of labels, got {type(data).__name__}")
+        raise AnnotationDataError(f"{path.name}: expected a JSON list of labels, got {type(data).__name__}")
     return [_row(d, f"{path.name}: item {k}", stage) for k, d in enumerate(data, start=1)]
 
 
@@ -151,11 +156,11 @@ def _from_csv(path: Path, stage) -> list[LabelSubmission]:
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise AnnotationError(f"{path}: cannot read as CSV ({exc})") from exc
+        raise AnnotationDataError(f"{path}: cannot read as CSV ({exc})") from exc
     out = []
     for n, r in enumerate(rows, start=2):
         if None in r:
-            raise AnnotationError(f"{path.name}: line {n}: more cells than the header has columns")
+            raise AnnotationDataError(f"{path.name}: line {n}: more cells than the header has columns")
         out.append(_row({k: v for k, v in r.items() if v != ""}, f"{path.name}: line {n}", stage))
     return out
 
@@ -170,7 +175,7 @@ def _from_native(root: Path, annotator: str, stage: int) -> list[LabelSubmission
         try:
             reps = json.loads(_text(path))["reps"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise AnnotationError(f"{path}: expected {{'reps': [...]}} ({exc!r})") from exc
+            raise AnnotationDataError(f"{path}: expected {{'reps': [...]}} ({exc!r})") from exc
         for r in reps:
             for lab in r.get("annotators", ()):
                 if lab.get("annotator") == annotator and int(lab.get("stage", 1)) == stage:

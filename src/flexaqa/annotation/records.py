@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flexaqa.errors import FlexaqaError
+from flexaqa.errors import EXIT_BAD_DATA, EXIT_USAGE, FlexaqaError, MissingFileError
 
 
 class AnnotationError(FlexaqaError, ValueError):
-    """Bad annotation input or a workflow step out of order; the message names the row or sample."""
+    """A workflow step out of order or a name the project does not have (exit code 2); the message names the
+    row or sample."""
+
+    exit_code = EXIT_USAGE
+
+
+class AnnotationDataError(AnnotationError):
+    """Labels that break the rules (unknown code, slot not in the action, labelled twice, ...) or an import file
+    that cannot be read: nothing was written (exit code 3); the message names every bad row."""
+
+    exit_code = EXIT_BAD_DATA
+
+
+class MissingAnnotationInputError(MissingFileError, AnnotationError):
+    """No annotation store or import file at the given path (exit code 9)."""
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,12 @@ from flexaqa.annotation._db import (
     utcnow,
 )
 from flexaqa.annotation.records import (
+    AnnotationDataError,
     AnnotationError,
     Decision,
     LabelRow,
     LabelSubmission,
+    MissingAnnotationInputError,
     ProjectConfig,
     Task,
 )
@@ -92,7 +94,9 @@ class AnnotationStore:
         engine = make_engine(url)
         parsed = engine.url
         if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).is_file():
-            raise AnnotationError(f"{parsed.database}: no annotation store here; run `flexaqa annotate init`")
+            raise MissingAnnotationInputError(
+                f"{parsed.database}: no annotation store here; run `flexaqa annotate init`"
+            )
         store = cls(url, engine)
         with _reachable(url):
             have = store.schema_revision()
@@ -279,7 +283,7 @@ class AnnotationStore:
                 seen[(sub.sample_id, sub.annotator, sub.stage)] = where
             if problems:
                 more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-                raise AnnotationError(
+                raise AnnotationDataError(
                     f"{len(problems)} of {len(subs)} label(s) rejected, nothing written:\n  "
                     + "\n  ".join(problems[:20])
                     + more
@@ -291,7 +295,7 @@ class AnnotationStore:
             except sa.exc.IntegrityError as exc:
                 if revise:
                     raise RevisionRace() from exc
-                raise AnnotationError(
+                raise AnnotationDataError(
                     f"another writer labelled {row['sample_id']} as {row['annotator']} (stage {row['stage']}) at "
                     "the same moment; nothing written, use --revise to replace that label"
                 ) from exc

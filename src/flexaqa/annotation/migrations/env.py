@@ -1,4 +1,5 @@
-"""Alembic environment: flexaqa passes the open connection in ``config.attributes["connection"]``."""
+"""Alembic environment (loaded by Alembic from this folder, not a Python package): flexaqa passes the open
+connection in ``config.attributes["connection"]``."""
 
 from alembic import context
 

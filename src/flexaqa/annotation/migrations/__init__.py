@@ -1,1 +1,0 @@
-"""Alembic migrations of the annotation store (run by :func:`flexaqa.annotation.store.migrate`)."""
