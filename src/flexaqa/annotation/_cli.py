@@ -8,6 +8,7 @@ import json
 import sys
 
 from flexaqa._args import (
+    VIEWS,
     add_data,
     add_json,
     add_out,
@@ -17,11 +18,6 @@ from flexaqa._args import (
     non_negative_float,
     positive_int,
 )
-
-# More ``annotate`` subcommands from sibling modules: (module, function) where the function takes
-# ``(annotate_subparsers, common_parent_parser)``; e.g. the Label Studio interop's
-# ("flexaqa.annotation._labelstudio_cli", "add_labelstudio_commands"). Light modules only.
-EXTRA_SUBCOMMANDS: tuple[tuple[str, str], ...] = ()
 
 
 def _common() -> argparse.ArgumentParser:
@@ -146,10 +142,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", required=True, help="sample id")
     p.set_defaults(func=cmd_history)
 
-    for module, function in EXTRA_SUBCOMMANDS:
-        import importlib
-
-        getattr(importlib.import_module(module), function)(asub, common)
+    add_labelstudio_commands(asub, common)
 
 
 def _url(args) -> str:
@@ -367,4 +360,158 @@ def cmd_history(args) -> int:
         [(r.id, str(r.created_at)[:19], r.annotator, r.stage, r.revision, r.replaces or "", r.verdict,
           ",".join(r.slots) or "-", f"{r.fkg_score:.2f}", r.source) for r in rows],
     ))  # fmt: skip
+    return 0
+
+
+# --------------------------------------------------------------------------- annotate labelstudio ...
+
+
+def add_labelstudio_commands(
+    annotate_sub: argparse._SubParsersAction, common: argparse.ArgumentParser | None = None
+) -> None:
+    people = name_list(what="annotator")
+    """Add ``labelstudio config|tasks|import``; ``common`` is the ``annotate`` group's parent parser with
+    ``--db``/``--data`` (``import`` uses it), else ``import`` defines those two itself."""
+    ls = annotate_sub.add_parser(
+        "labelstudio",
+        help="Label Studio: labelling config from the FKG, tasks for a dataset, import an export",
+    )
+    lsub = ls.add_subparsers(dest="labelstudio_command", metavar="LABELSTUDIO_COMMAND", required=True)
+
+    p = lsub.add_parser("config", help="the labelling config (XML) of one action")
+    p.add_argument("action", help="index, class id (A16), slug or name")
+    p.add_argument("--out", help="write to this file (default: print)")
+    p.set_defaults(func=cmd_labelstudio_config)
+
+    p = lsub.add_parser("tasks", help="a tasks JSON file (one task per sample, local-file video URLs)")
+    p.add_argument("--data", required=True, help="dataset folder (native layout)")
+    p.add_argument("--out", required=True, help="tasks JSON file to write")
+    p.add_argument(
+        "--document-root",
+        required=True,
+        help="LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT of the server; the videos must lie below it",
+    )
+    p.add_argument("--action", help="only this action's samples (one Label Studio project per action)")
+    p.add_argument(
+        "--view",
+        choices=VIEWS,
+        metavar="VIEW",
+        help="camera view whose video the tasks show, View-1 ... View-5 (default: the dataset's first)",
+    )
+    p.set_defaults(func=cmd_labelstudio_tasks)
+
+    p = lsub.add_parser(
+        "import",
+        parents=[common] if common is not None else [],
+        help="import a Label Studio JSON export into the annotation store",
+    )
+    p.add_argument("export", help="the JSON export (Export > JSON, or GET /api/projects/ID/export)")
+    if common is None:
+        p.add_argument(
+            "--data", help="dataset folder whose store (the SQLite file next to it) gets the labels"
+        )
+        p.add_argument("--db", help="store URL instead: sqlite:///PATH or postgresql://...")
+    p.add_argument(
+        "--users", help='JSON file mapping user ids to names: GET /api/users, or {"1": "ann@lab.org"}'
+    )
+    p.add_argument(
+        "--annotators",
+        type=people,
+        help="comma-separated stage-1 users (with --reviewers: every user has a role)",
+    )
+    p.add_argument("--reviewers", type=people, help="comma-separated stage-2 users")
+    p.add_argument(
+        "--stage",
+        type=int_range(1, 2),
+        help="import only this stage (an export holding both: --stage 1 first, then --stage 2)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="check and list the labels, write nothing")
+    p.set_defaults(func=cmd_labelstudio_import)
+
+
+def cmd_labelstudio_config(args) -> int:
+    from flexaqa._io import atomic_write_text
+    from flexaqa.annotation.labelstudio import labelling_config
+
+    xml = labelling_config(args.action)
+    if args.out:
+        atomic_write_text(args.out, xml)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(xml)
+    return 0
+
+
+def cmd_labelstudio_tasks(args) -> int:
+    import json
+    from pathlib import Path
+
+    from flexaqa.annotation.labelstudio import write_tasks
+
+    out = write_tasks(
+        args.data, args.out, document_root=args.document_root, view=args.view, action=args.action
+    )
+    n = len(json.loads(Path(out).read_text(encoding="utf-8")))
+    print(f"wrote {n} tasks to {out}")
+    return 0
+
+
+def _roles(args) -> dict[str, str] | None:
+    if not args.annotators and not args.reviewers:
+        return None
+    from flexaqa.annotation.records import AnnotationError
+
+    role_of: dict[str, str] = {}
+    for role, names in (("annotator", args.annotators), ("reviewer", args.reviewers)):
+        for name in names or ():
+            if role_of.get(name, role) != role:
+                raise AnnotationError(f"{name} is given as both annotator and reviewer")
+            role_of[name] = role
+    return role_of
+
+
+def cmd_labelstudio_import(args) -> int:
+    from flexaqa.annotation.labelstudio import read_export, read_users, repetition_bounds
+    from flexaqa.annotation.records import AnnotationError
+
+    users = read_users(args.users) if args.users else None
+    found = read_export(args.export, role_of=_roles(args), users=users)
+    subs = found.submissions
+    stages = sorted({s.stage for s in subs})
+    if args.stage is None and len(stages) > 1:
+        raise AnnotationError(
+            f"{args.export} holds stage-1 labels and stage-2 reviews; the store takes a review only once the "
+            "sample's stage-1 labels are in, so import it twice: --stage 1, then --stage 2"
+        )
+    if args.stage is not None:
+        left = [s for s in subs if s.stage != args.stage]
+        subs = tuple(s for s in subs if s.stage == args.stage)
+        if left:
+            print(f"{len(left)} stage-{3 - args.stage} label(s) left out (--stage {args.stage})")
+    bounds = repetition_bounds(g for g in found.segments if args.stage in (None, g.stage))
+    for s in subs:
+        what = "accept" if s.accept else (", ".join(s.slots) or "no errors")
+        print(f"stage {s.stage}  {s.sample_id}  {s.annotator}: {what}")
+    for (who, trial), reps in bounds.items():
+        for rep, start, turn, end in reps:
+            at = "" if turn is None else f", turn {turn:.3f}"
+            print(f"segment  {trial} rep {rep}  {who}: {start:.3f}-{end:.3f} s{at}")
+    for src in found.cancelled:
+        print(f"not imported (cancelled in Label Studio): {src}")
+    if args.dry_run:
+        print(
+            f"{len(subs)} labels and {sum(map(len, bounds.values()))} segments checked; nothing written (--dry-run)"
+        )
+        return 0
+    from flexaqa.annotation import AnnotationStore, default_url
+
+    if not args.db and not args.data:
+        raise AnnotationError("say which store gets the labels: --data DIR or --db URL")
+    with AnnotationStore.open(args.db or default_url(args.data)) as store:
+        ids = store.submit(list(subs))
+        n_seg = sum(
+            store.add_segments(trial, reps, kind="correction", annotator=who)
+            for (who, trial), reps in bounds.items()
+        )
+    print(f"imported {len(ids)} labels and {n_seg} repetition segments from {args.export}")
     return 0
