@@ -23,7 +23,7 @@ import numpy as np
 from flexaqa._io import atomic_write_text
 from flexaqa.coach import PoseSequence, Rep, analyse_pose
 from flexaqa.coach.pose import clean_pose
-from flexaqa.coach.rules import load_rules
+from flexaqa.pose_rules.rules import load_rules
 from flexaqa.kg import load_kg
 
 OUT = Path(__file__).with_name("results")

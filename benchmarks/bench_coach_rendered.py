@@ -63,7 +63,7 @@ def to_markdown(res: dict) -> str:
         "# Coach: full video path on rendered simulator video",
         "",
         "MediaPipe -> cleaning -> view detection -> segmentation -> rules (+ the `video:` calibration of "
-        "`coach/data/rules.yaml`), 4 actions x (1 clean + 4 faulty) sets of 3 repetitions. Assessed share: the "
+        "`pose_rules/data/rules.yaml`), 4 actions x (1 clean + 4 faulty) sets of 3 repetitions. Assessed share: the "
         "mean share of the action's error weight the coach could assess from that view. Written by "
         "`benchmarks/bench_coach_rendered.py`.",
         "",

@@ -20,9 +20,9 @@ import numpy as np
 from tqdm import tqdm
 
 from flexaqa._io import atomic_write_text
-from flexaqa.coach._types import PoseSequence, Rep
-from flexaqa.coach.features import compute_features
-from flexaqa.coach.rules import evaluate_rule, load_rules
+from flexaqa.pose_rules.sequence import PoseSequence, Rep
+from flexaqa.pose_rules.features import compute_features
+from flexaqa.pose_rules.rules import evaluate_rule, load_rules
 from flexaqa.kg import load_kg
 from flexaqa.synth.simulate import simulate_trial
 from flexaqa.synth.subjects import make_subject, subject_ids

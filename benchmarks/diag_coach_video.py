@@ -7,7 +7,7 @@ simulator's ground-truth joints on the same frames:
 * ``keypoints_2d``: MediaPipe's image landmarks against the true joints projected by the same camera, in torso
   lengths (image), and how often left and right are swapped. Large here = the renderer (a body MediaPipe
   mis-reads).
-* ``features``: every feature of :mod:`flexaqa.coach.features` from the video pose against the same feature from
+* ``features``: every feature of :mod:`flexaqa.pose_rules.features` from the video pose against the same feature from
   the true joints: bias (video - truth), MAE, correlation. Small 2D error but large 3D feature error = pose
   mapping / single-camera depth.
 * ``rules``: the value of every rule of the action (its stat over its window, true repetitions, no view
@@ -32,10 +32,10 @@ from bench_coach import RENDERED_CASES
 
 from flexaqa._io import atomic_write_text
 from flexaqa.coach import PoseSequence, Rep
-from flexaqa.coach.features import FEATURES, compute_features
+from flexaqa.pose_rules.features import FEATURES, compute_features
 from flexaqa.coach.pose import PoseEstimator, body_yaw, clean_pose, detect_view, estimate_pose
-from flexaqa.coach.rules import evaluate_rule, load_rules, widen
-from flexaqa.coach.video import CHANGE_STATS
+from flexaqa.pose_rules.rules import evaluate_rule, load_rules, widen
+from flexaqa.pose_rules.calibration import CHANGE_STATS
 from flexaqa.kg import load_kg
 from flexaqa.skeleton import FLEX21_JOINTS, J
 

@@ -7,7 +7,7 @@ import pytest
 
 from flexaqa.coach import analyse_pose, load_rules, synthetic_set
 from flexaqa.coach.pose import clean_pose
-from flexaqa.coach.rules import RulesError
+from flexaqa.pose_rules.rules import RulesError
 from flexaqa.coach.synthetic import SYNTH_SLOTS
 from flexaqa.kg import load_kg
 
@@ -201,7 +201,7 @@ def test_one_fault_does_not_fire_a_neighbouring_detector(action, slot, other):
 
 def test_ref_rep_reads_a_level_as_its_change_from_the_start():
     from flexaqa.coach import compute_features
-    from flexaqa.coach.rules import Rule, evaluate_rule, window_frames
+    from flexaqa.pose_rules.rules import Rule, evaluate_rule, window_frames
 
     s = synthetic_set("squat", n_reps=1)
     rep = s.reps[0]
@@ -215,7 +215,7 @@ def test_ref_rep_reads_a_level_as_its_change_from_the_start():
 
 
 def test_end_window_follows_a_fast_last_phase():
-    from flexaqa.coach.rules import window_frames
+    from flexaqa.pose_rules.rules import window_frames
 
     s = synthetic_set("barbell-bent-over-row", n_reps=2, errors=[(), ("AK49:ET018",)])
     slow, fast = (s.pose.t[window_frames(s.pose, r, "end")] for r in s.reps)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from flexaqa.coach import PoseSequence, analyse_pose, compute_features, load_rules, synthetic_set
-from flexaqa.coach.video import VideoCalibrationError, load_video_calibration, view_limit
+from flexaqa.pose_rules.calibration import VideoCalibrationError, load_video_calibration, view_limit
 from flexaqa.kg import load_kg
 from flexaqa.skeleton import J
 
@@ -42,7 +42,7 @@ def test_unmeasurable_rule_is_reported_not_assessed(view):
 
 
 def test_view_limit_spares_3d_and_timing_follows_the_trace():
-    from flexaqa.coach.video import trace_feature
+    from flexaqa.pose_rules.calibration import trace_feature
 
     calib = load_video_calibration()
     assert trace_feature("squat") == "hip_height" and trace_feature("barbell-biceps-curl") == "hand_height"
@@ -179,8 +179,8 @@ def test_clean_pose_planar_only_from_the_side():
 
 
 def test_video_margin_comes_from_the_calibration():
-    from flexaqa.coach.rules import Rule
-    from flexaqa.coach.video import VideoCalibration, video_margin
+    from flexaqa.pose_rules.rules import Rule
+    from flexaqa.pose_rules.calibration import VideoCalibration, video_margin
 
     calib = VideoCalibration({}, margin={"side": {"knee_valgus": 0.05}})
     valgus = Rule("knee_valgus", "rep", "max", "above", (0.1,), 0.1)
@@ -199,8 +199,8 @@ def test_video_margin_comes_from_the_calibration():
 
 
 def test_change_only_measurable_features(tmp_path):
-    from flexaqa.coach.rules import Rule
-    from flexaqa.coach.video import VideoCalibration
+    from flexaqa.pose_rules.rules import Rule
+    from flexaqa.pose_rules.calibration import VideoCalibration
 
     calib = VideoCalibration({"side": frozenset({"knee_angle.change", "hip_height.change"})})
     drop = Rule("knee_angle", "concentric", "drop", "above", (12.0,), 10.0)

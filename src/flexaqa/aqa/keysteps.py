@@ -1,22 +1,26 @@
 """The ``keysteps`` pose feature: how far each of the coach's keystep rules is from its threshold.
 
-Every error the coach checks from a body pose has rules in ``coach/data/rules.yaml``, thresholds derived from
-the FKG keystep standards ("until the arms are extended", "thighs parallel to the floor"...). For one
+Every error the coach checks from a body pose has rules in ``pose_rules/data/rules.yaml``, thresholds derived
+from the FKG keystep standards ("until the arms are extended", "thighs parallel to the floor"...). For one
 repetition this feature evaluates every rule of the action on the sample's 3D pose and its annotated phases and
 keeps, per rule, the signed margin in units of the rule's scale (``> 0``: the standard is broken, clipped to
 ±``CLIP``) and whether the rule could be assessed (``1``/``0``; an unassessed rule's margin is ``0``). The
 width is ``2 x`` the action's rule count, so it differs between actions (models are trained per action).
 
-Numpy only (the coach's rules and features are numpy); no MediaPipe and no video.
+Numpy only (:mod:`flexaqa.pose_rules` is numpy); no MediaPipe and no video.
 """
 
 from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
+
+from flexaqa.kg import load_kg
+from flexaqa.pose_rules.features import compute_features
+from flexaqa.pose_rules.rules import RULES_PATH, evaluate_rule, load_rules
+from flexaqa.pose_rules.sequence import PoseSequence, Rep
 
 CLIP = 5.0  # margins beyond ±5 scales carry no more information
 
@@ -24,22 +28,17 @@ CLIP = 5.0  # margins beyond ±5 scales carry no more information
 @lru_cache(maxsize=1)
 def rules_digest() -> str:
     """Short hash of the shipped rules file: part of the feature's cache config, so edited rules re-extract."""
-    data = resources.files("flexaqa.coach").joinpath("data/rules.yaml").read_bytes()
-    return hashlib.sha256(data).hexdigest()[:12]
+    return hashlib.sha256(RULES_PATH.read_bytes()).hexdigest()[:12]
 
 
 @lru_cache(maxsize=32)
 def _rules(action_slug: str):
-    from flexaqa.coach.rules import load_rules
-
     rs = load_rules(action_slug)
     return tuple((slot, r) for slot in sorted(rs.rules) for r in rs.rules[slot]), rs
 
 
 def rule_names(action) -> list[str]:
     """The rule behind each margin column, ``"AK04:ET008 min elbow_angle over end below 150 deg"``."""
-    from flexaqa.kg import load_kg
-
     rules, _ = _rules(load_kg().action(action).slug)
     return [f"{slot} {r.describe()}" for slot, r in rules]
 
@@ -61,11 +60,6 @@ def keystep_margins(
         phases: the moving phases ``(name, t0, t1)`` in time order (``concentric``/``eccentric``); with none,
             the rules that read a phase window are reported as unassessed.
     """
-    from flexaqa.coach._types import PoseSequence, Rep
-    from flexaqa.coach.features import compute_features
-    from flexaqa.coach.rules import evaluate_rule
-    from flexaqa.kg import load_kg
-
     rules, rs = _rules(load_kg().action(action).slug)
     joints = np.asarray(joints, dtype=float)
     finite = np.isfinite(joints).all(axis=2)  # (T, 21)
@@ -101,8 +95,6 @@ def rule_slot_mask(features: np.ndarray, action) -> np.ndarray:
     """``(N, S)`` 0/1 over ``action.slots``: the slots the coach rules detect, from ``(N, >= 2 R)`` features that
     start with :func:`keystep_margins` (``--pose keysteps`` or ``keysteps+stats``). A slot is detected when
     any of its rules' margins is positive, as in the coach; slots without rules are never detected."""
-    from flexaqa.kg import load_kg
-
     act = load_kg().action(action)
     rules, _ = _rules(act.slug)
     col = {s.id: j for j, s in enumerate(act.slots)}

@@ -15,18 +15,14 @@ from flexaqa.coach._types import (
     NoPersonError,
     NoRepetitionError,
     PersonLostError,
-    PoseSequence,
-    Rep,
-    Segmenter,
     SeveralPeopleError,
 )
 from flexaqa.coach.analyse import analyse_pose
-from flexaqa.coach.features import FEATURES, compute_features
-from flexaqa.coach.rules import RuleSet, load_rules
 from flexaqa.coach.schema import report_problems, validate_report
 from flexaqa.coach.segment import signal_segmenter
 from flexaqa.coach.stream import Coach, CoachEvent
 from flexaqa.coach.synthetic import SyntheticSet, synthetic_set
+from flexaqa.pose_rules import FEATURES, PoseSequence, Rep, RuleSet, Segmenter, compute_features, load_rules
 
 __all__ = [
     "FEATURES",

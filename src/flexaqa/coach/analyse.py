@@ -13,10 +13,11 @@ from collections import Counter
 
 import numpy as np
 
-from flexaqa.coach._types import NoRepetitionError, PoseSequence, Rep, Segmenter
-from flexaqa.coach.features import compute_features
-from flexaqa.coach.rules import RuleResult, RuleSet, evaluate_rule, load_rules, widen
-from flexaqa.coach.video import video_margin, view_limit
+from flexaqa.coach._types import NoRepetitionError
+from flexaqa.pose_rules.calibration import video_margin, view_limit
+from flexaqa.pose_rules.features import compute_features
+from flexaqa.pose_rules.rules import RuleResult, RuleSet, evaluate_rule, load_rules, widen
+from flexaqa.pose_rules.sequence import PoseSequence, Rep, Segmenter
 from flexaqa.skeleton import FLEX21_JOINTS
 
 SCHEMA_ID = "flexaqa.coach.report/1"
@@ -105,7 +106,7 @@ def analyse_pose(
     :class:`~flexaqa.coach.model.RunModel`) adds a trained error-aware pose model: its slot probability is
     reported beside each rule decision, and it decides (``source: "model"``) the slots the rules cannot assess.
     Raises
-    :class:`~flexaqa.coach._types.NoRepetitionError` (with the partial report) when no repetition is found.
+    :class:`~flexaqa.coach.NoRepetitionError` (with the partial report) when no repetition is found.
     """
     from flexaqa import __version__
     from flexaqa.kg import load_kg, score

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa.coach._types import PoseSequence
+from flexaqa.pose_rules.sequence import PoseSequence
 from flexaqa.errors import require
 from flexaqa.skeleton import FLEX21_BONES, J
 
 
 def _active_flags(report: dict, t: float) -> tuple[int, list[tuple[str, set[int]]]]:
     """Repetitions finished by ``t`` and the errors whose evidence spans cover ``t`` (text, joint indices)."""
-    from flexaqa.coach.features import FEATURES
+    from flexaqa.pose_rules.features import FEATURES
 
     done = sum(r["end"] <= t for r in report.get("repetitions", []))
     flags = []

@@ -11,7 +11,7 @@ import io
 
 import numpy as np
 
-from flexaqa.coach._types import PoseSequence
+from flexaqa.pose_rules.sequence import PoseSequence
 from flexaqa.skeleton import FLEX21_BONES
 
 _CSS = """
@@ -108,7 +108,7 @@ def _projected(pose: PoseSequence, i: int) -> np.ndarray:
 
 def key_frames(report: dict, pose: PoseSequence, *, video=None, limit: int = 6) -> list[tuple[str, str]]:
     """``[(png data URI, caption)]``: the worst moment of the most important errors, faulty joints in red."""
-    from flexaqa.coach.features import FEATURES
+    from flexaqa.pose_rules.features import FEATURES
     from flexaqa.skeleton import J
 
     plt = _plt()
@@ -158,7 +158,7 @@ def key_frames(report: dict, pose: PoseSequence, *, video=None, limit: int = 6) 
 
 def angle_plots(report: dict, pose: PoseSequence) -> str | None:
     """Features used by the fired rules over time, with their thresholds and the repetitions shaded."""
-    from flexaqa.coach.features import FEATURES, compute_features
+    from flexaqa.pose_rules.features import FEATURES, compute_features
 
     plt = _plt()
     fired: dict[str, list] = {}

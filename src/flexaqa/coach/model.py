@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa.coach._types import EXIT_USAGE, CoachError, PoseSequence, Rep
+from flexaqa.coach._types import EXIT_USAGE, CoachError
+from flexaqa.pose_rules.sequence import PoseSequence, Rep
 
 THRESHOLD = 0.5  # probability at which the model calls a slot an error
 

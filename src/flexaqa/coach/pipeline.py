@@ -1,6 +1,6 @@
 """The whole coach on a video file: decode -> pose -> clean -> checks -> repetitions -> errors -> report files.
 
-Bad input never ends in a traceback: every problem raises a :class:`~flexaqa.coach._types.CoachError` subclass
+Bad input never ends in a traceback: every problem raises a :class:`~flexaqa.coach.CoachError` subclass
 whose ``code`` is the documented exit code and whose ``report`` says what could and could not be done.
 """
 
@@ -21,11 +21,10 @@ from flexaqa.coach._types import (
     MissingVideoError,
     NoPersonError,
     PersonLostError,
-    PoseSequence,
-    Segmenter,
     SeveralPeopleError,
 )
 from flexaqa.errors import require
+from flexaqa.pose_rules.sequence import PoseSequence, Segmenter
 
 MIN_PERSON_SHARE = 0.05  # below: "no person found"
 MIN_TRACKED_SHARE = 0.5  # below: "the person left the frame for most of the video"

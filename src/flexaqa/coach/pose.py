@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from flexaqa.coach._types import PoseSequence
+from flexaqa.pose_rules.sequence import PoseSequence
 from flexaqa.errors import require
 from flexaqa.skeleton import NUM_JOINTS, J, mediapipe_to_flex21
 

@@ -1,7 +1,7 @@
 """Repetitions of a pose sequence, through :mod:`flexaqa.signal`'s segmentation.
 
 The coach never segments by itself: :func:`signal_segmenter` adapts ``flexaqa.signal.segment_pose`` to the
-coach's :data:`~flexaqa.coach._types.Segmenter` signature, and any other segmenter (ground truth in tests, a
+coach's :data:`~flexaqa.pose_rules.Segmenter` signature, and any other segmenter (ground truth in tests, a
 streaming counter) can be passed instead.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from flexaqa.coach._types import MissingPieceError, PoseSequence, Rep
+from flexaqa.coach._types import MissingPieceError
+from flexaqa.pose_rules.sequence import PoseSequence, Rep
 
 
 def _fill_for_trace(joints: np.ndarray) -> np.ndarray:

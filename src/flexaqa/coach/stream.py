@@ -23,7 +23,7 @@ from typing import TextIO
 
 import numpy as np
 
-from flexaqa.coach._types import PoseSequence, Rep, Segmenter
+from flexaqa.pose_rules.sequence import PoseSequence, Rep, Segmenter
 from flexaqa.skeleton import NUM_JOINTS
 
 
@@ -139,7 +139,7 @@ class Coach:
 
         The live ``rep`` events are provisional: each was segmented on the frames seen so far, and a boundary
         can still move when later repetitions change the trace's rest level (the benchmark counts how often).
-        Raises :class:`~flexaqa.coach._types.NoRepetitionError` when the buffer holds no repetition.
+        Raises :class:`~flexaqa.coach.NoRepetitionError` when the buffer holds no repetition.
         """
         from flexaqa.coach._types import NoRepetitionError
         from flexaqa.coach.analyse import analyse_pose

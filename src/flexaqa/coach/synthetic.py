@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flexaqa.coach._types import PoseSequence, Rep
+from flexaqa.pose_rules.sequence import PoseSequence, Rep
 
 # Slots whose simulator signature at severity 1 breaks the coach's keystep threshold, per action (all 20): the
 # cases of "every detector fires on its error and stays silent on a clean repetition". Checked by

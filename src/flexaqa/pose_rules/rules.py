@@ -1,8 +1,8 @@
 """Error detectors as data: each FKG slot of an action maps to one or more threshold rules on a pose feature.
 
-The rules live in ``coach/data/rules.yaml``: a default rule per error type (``ET005``, or ``ET004@eccentric``
+The rules live in ``pose_rules/data/rules.yaml``: a default rule per error type (``ET005``, or ``ET004@eccentric``
 for one phase), per-action overrides keyed by slot (``AK44:ET056``), and the error types pose cannot reveal
-with the reason. A rule reads a feature (:mod:`flexaqa.coach.features`) over a *window* of a repetition,
+with the reason. A rule reads a feature (:mod:`flexaqa.pose_rules.features`) over a *window* of a repetition,
 reduces it with a *stat* and compares it with a threshold (``above``, ``below`` or ``outside [lo, hi]``).
 
 Windows: ``start`` / ``end`` (first / last 12 % of the repetition; ``end`` at most the last 15 % of the last
@@ -19,15 +19,16 @@ phase, and a fault already held from the set-up stays the set-up keystep's error
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from flexaqa.coach._types import CoachError, PoseSequence, Rep
-from flexaqa.coach.features import FEATURES
+from flexaqa.kg import load_kg
+from flexaqa.pose_rules.features import FEATURES
+from flexaqa.pose_rules.sequence import PoseRulesError, PoseSequence, Rep
 from flexaqa.skeleton import J
 
 RULES_PATH = Path(__file__).with_name("data") / "rules.yaml"
@@ -39,7 +40,7 @@ VIEWS = ("front", "side", "3d")
 _RULE_KEYS = {"feature", "window", "stat", "above", "below", "outside", "scale", "views", "note", "ref"}
 
 
-class RulesError(CoachError):
+class RulesError(PoseRulesError):
     """The rules file breaks its format."""
 
 
@@ -154,7 +155,8 @@ def _rules_of(raw, where: str, scales: dict) -> tuple[Rule, ...]:
 
 
 @lru_cache(maxsize=4)
-def _load_raw(path: str) -> dict:
+def load_rules_file(path: str) -> dict:
+    """The raw mapping of a rules file, its top-level sections checked (cached per path)."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -167,12 +169,10 @@ def _load_raw(path: str) -> dict:
 
 def load_rules(action, *, path: str | Path | None = None, kg=None) -> RuleSet:
     """The :class:`RuleSet` of ``action`` (any key :meth:`KnowledgeGraph.action` accepts)."""
-    from flexaqa.kg import load_kg
-
     kg = kg or load_kg()
     act = kg.action(action)
     path = str(path or RULES_PATH)
-    data = _load_raw(path)
+    data = load_rules_file(path)
     scales = {str(k): float(v) for k, v in data["scales"].items()}
     overrides = data["actions"].get(act.slug) or {}
     slot_ids = {s.id for s in act.slots}
@@ -214,8 +214,6 @@ def load_rules(action, *, path: str | Path | None = None, kg=None) -> RuleSet:
 
 def widen(rule: Rule, margin: float) -> Rule:
     """``rule`` with its threshold moved ``margin`` further from normal (more tolerant), for noisier poses."""
-    from dataclasses import replace
-
     if margin <= 0:
         return rule
     t = rule.threshold

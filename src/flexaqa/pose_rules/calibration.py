@@ -1,4 +1,4 @@
-"""What one camera can measure: the video path's calibration, the ``video:`` section of ``coach/data/rules.yaml``.
+"""What one camera can measure: the video path's calibration, the ``video:`` section of ``pose_rules/data/rules.yaml``.
 
 A pose from one video (MediaPipe world landmarks) is good across the image and poor along the camera's depth
 axis. On rendered simulator video (``benchmarks/diag_coach_video.py``, results in
@@ -37,14 +37,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from flexaqa.coach._types import CoachError
-from flexaqa.coach.features import FEATURES
+from flexaqa.pose_rules.features import FEATURES
+from flexaqa.pose_rules.rules import RULES_PATH, load_rules_file
+from flexaqa.pose_rules.sequence import PoseRulesError
 
 VIDEO_VIEWS = ("front", "side", "oblique")
 CHANGE_STATS = ("rise", "drop", "range", "wobble")  # statistics of a change within the window: bias cancels
 
 
-class VideoCalibrationError(CoachError):
+class VideoCalibrationError(PoseRulesError):
     """The ``video:`` section of the rules file breaks its format."""
 
 
@@ -86,11 +87,10 @@ def _views(raw, where: str) -> dict:
 
 @lru_cache(maxsize=4)
 def load_video_calibration(path: str | Path | None = None) -> VideoCalibration:
-    """The ``video:`` section of the rules file (default ``coach/data/rules.yaml``); none: nothing is limited."""
-    from flexaqa.coach.rules import RULES_PATH, _load_raw
+    """The ``video:`` section of the rules file (default ``pose_rules/data/rules.yaml``); none: nothing is limited."""
 
     path = str(path or RULES_PATH)
-    raw = _load_raw(path).get("video")
+    raw = load_rules_file(path).get("video")
     if raw is None:
         return VideoCalibration({}, source=path)
     if not isinstance(raw, dict) or set(raw) - {"measurable", "actions", "why", "margin"}:
@@ -141,7 +141,7 @@ def trace_feature(action: str | None) -> str | None:
 
 
 def view_limit(rule, view: str, action: str | None = None, *, calib: VideoCalibration | None = None) -> str:
-    """Why ``rule`` (a :class:`~flexaqa.coach.rules.Rule`) cannot be assessed from one ``view`` camera filming
+    """Why ``rule`` (a :class:`~flexaqa.pose_rules.rules.Rule`) cannot be assessed from one ``view`` camera filming
     ``action`` (a slug), or ``""`` when it can. ``view="3d"`` (a true 3D pose) is never limited. Timing rules
     (duration, tempo) are as measurable as the repetition trace their phases come from (:func:`trace_feature`)."""
     if view not in VIDEO_VIEWS:
