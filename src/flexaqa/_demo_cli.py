@@ -16,5 +16,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def cmd_demo(args) -> int:
     from flexaqa.demo import run_demo
 
-    run_demo(args.out)
+    run_demo(args.out, cli=args.cli_main)
     return 0

@@ -44,6 +44,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         'Exit codes: see the README ("Exit codes") or flexaqa.errors.',
     )
     parser.add_argument("--version", action="version", version=f"flexaqa {__version__}")
+    # commands that run other commands (the demo's tour) call this entry point: passed down, not imported back
+    parser.set_defaults(cli_main=main)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = (COMMANDS[command],) if command in COMMANDS else COMMAND_MODULES
     for name in modules:

@@ -22,11 +22,12 @@ def _section(title: str) -> None:
     print(f"\n=== {title} ===", flush=True)
 
 
-def _cli(*argv: str) -> int:
-    from flexaqa.cli import main
+Cli = Callable[[list[str]], int]  # the flexaqa entry point: argv -> exit code
 
+
+def _run(cli: Cli, *argv: str) -> None:
     print("$ flexaqa " + " ".join(argv), flush=True)
-    return main(list(argv))
+    _check(cli(list(argv)))
 
 
 def _step(title: str, fn: Callable[[], None], skipped: list[str]) -> None:
@@ -41,7 +42,9 @@ def _step(title: str, fn: Callable[[], None], skipped: list[str]) -> None:
     print(f"({time.perf_counter() - t0:.1f} s)")
 
 
-def run_demo(out: str | Path = "runs/demo") -> Path:
+def run_demo(out: str | Path = "runs/demo", *, cli: Cli) -> Path:
+    """Run the tour, writing under ``out``; ``cli`` is the ``flexaqa`` entry point (:func:`flexaqa.cli.main`)
+    that runs its command steps (passed in: ``cli.py`` registers the demo, so the demo cannot import it)."""
     out = Path(out)
     data = out / "data"
     skipped: list[str] = []
@@ -52,16 +55,22 @@ def run_demo(out: str | Path = "runs/demo") -> Path:
         lambda: _knowledge_graph(out),
         skipped,
     )
-    _step("2. A synthetic FLEX dataset (flexaqa synth)", lambda: _synthesise(data), skipped)
+    _step("2. A synthetic FLEX dataset (flexaqa synth)", lambda: _synthesise(cli, data), skipped)
     _step(
-        "3. Validate it and compute the paper's statistics", lambda: _validate_and_stats(data, out), skipped
+        "3. Validate it and compute the paper's statistics",
+        lambda: _validate_and_stats(cli, data, out),
+        skipped,
     )
-    _step("4. sEMG: activation bursts and fatigue of one trial", lambda: _emg(data), skipped)
+    _step("4. sEMG: activation bursts and fatigue of one trial", lambda: _emg(cli, data), skipped)
     _step(
-        "5. AQA models on cached features (paper Table 4 protocol, quick)", lambda: _aqa(data, out), skipped
+        "5. AQA models on cached features (paper Table 4 protocol, quick)",
+        lambda: _aqa(cli, data, out),
+        skipped,
     )
     _step("6. The coach on a simulated set with known errors", lambda: _coach(out), skipped)
-    _step("7. FLEX-VideoQA: four questions per sample from labels + FKG", lambda: _vqa(data, out), skipped)
+    _step(
+        "7. FLEX-VideoQA: four questions per sample from labels + FKG", lambda: _vqa(cli, data, out), skipped
+    )
 
     _section("Done")
     print(f"outputs under {out}/ (data/, stats/, aqa.md, coach/report.html, qa/, squat_fkg.png, fkg.jsonld)")
@@ -71,8 +80,7 @@ def run_demo(out: str | Path = "runs/demo") -> Path:
 
 
 def _knowledge_graph(out: Path) -> None:
-    from flexaqa.kg import load_kg, score
-    from flexaqa.kg._cli import format_score
+    from flexaqa.kg import format_score, load_kg, score
     from flexaqa.kg.draw import draw_action
     from flexaqa.kg.export import write_export
     from flexaqa.testing import FIGURE6_EXAMPLE
@@ -91,7 +99,7 @@ def _knowledge_graph(out: Path) -> None:
         print(f"wrote {p}")
 
 
-def _synthesise(data: Path) -> None:
+def _synthesise(cli: Cli, data: Path) -> None:
     if (data / "SYNTHETIC.md").is_file() and (data / "manifest.csv").is_file():
         print(f"reusing the synthetic dataset in {data} (delete it to regenerate)")
         return
@@ -106,48 +114,46 @@ def _synthesise(data: Path) -> None:
         "--views",
         "View-1,View-2",
     ]
-    _check(_cli(*args, "--size", "160x120", "--seed", "0", "--no-progress"))
+    _run(cli, *args, "--size", "160x120", "--seed", "0", "--no-progress")
 
 
-def _validate_and_stats(data: Path, out: Path) -> None:
-    _check(_cli("data", "validate", str(data), "--no-progress"))
-    _check(_cli("data", "stats", str(data), "--out", str(out / "stats")))
+def _validate_and_stats(cli: Cli, data: Path, out: Path) -> None:
+    _run(cli, "data", "validate", str(data), "--no-progress")
+    _run(cli, "data", "stats", str(data), "--out", str(out / "stats"))
 
 
-def _emg(data: Path) -> None:
+def _emg(cli: Cli, data: Path) -> None:
     trial = sorted((data / "trials").glob("*-A16"))[0]
     # the quadriceps stay partly active through a continuous set of squats: tell the detector so
     emg = str(trial / "emg.npy")
-    _check(
-        _cli(
-            "emg",
-            "bursts",
-            emg,
-            "--fs",
-            "2000",
-            "--channel",
-            "0",
-            "--quiet-percent",
-            "10",
-            "--min-fraction",
-            "0.25",
-        )
+    _run(
+        cli,
+        "emg",
+        "bursts",
+        emg,
+        "--fs",
+        "2000",
+        "--channel",
+        "0",
+        "--quiet-percent",
+        "10",
+        "--min-fraction",
+        "0.25",
     )
 
 
-def _aqa(data: Path, out: Path) -> None:
-    _check(
-        _cli(
-            "bench",
-            "aqa",
-            "--data",
-            str(data),
-            "--quick",
-            "--no-i3d-timing",
-            "--no-progress",
-            "--out",
-            str(out / "aqa"),
-        )
+def _aqa(cli: Cli, data: Path, out: Path) -> None:
+    _run(
+        cli,
+        "bench",
+        "aqa",
+        "--data",
+        str(data),
+        "--quick",
+        "--no-i3d-timing",
+        "--no-progress",
+        "--out",
+        str(out / "aqa"),
     )
 
 
@@ -172,9 +178,9 @@ def _coach(out: Path) -> None:
     print(f"wrote {atomic_write_text(out / 'coach' / 'report.html', render_html(report, s.pose))}")
 
 
-def _vqa(data: Path, out: Path) -> None:
+def _vqa(cli: Cli, data: Path, out: Path) -> None:
     qa = out / "qa"
-    _check(_cli("vqa", "build", "--data", str(data), "--out", str(qa)))
+    _run(cli, "vqa", "build", "--data", str(data), "--out", str(qa))
     first = [json.loads(line) for line in (qa / "qa_test.jsonl").read_text(encoding="utf-8").splitlines()[:4]]
     for q in first:
         print(f"Q: {q['question']}\nA: {q['answer'][:300]}{'…' if len(q['answer']) > 300 else ''}")

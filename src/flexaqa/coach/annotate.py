@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa.pose_rules.sequence import PoseSequence
 from flexaqa.errors import require
+from flexaqa.pose_rules.sequence import PoseSequence
 from flexaqa.skeleton import FLEX21_BONES, J
 
 
@@ -96,7 +96,7 @@ def write_annotated_video(
     video: str | Path, pose: PoseSequence, report: dict, out: str | Path, *, width: int = 480
 ) -> Path:
     """Decode ``video`` at ``width`` px, draw the annotations and write an H.264 mp4 to ``out``."""
-    from flexaqa.coach.pipeline import iter_video
+    from flexaqa.coach.frames import iter_video
     from flexaqa.data.video import write_mp4
 
     frames, times = [], []

@@ -1,5 +1,6 @@
-"""Frame sources for the coach: a background reader, the analysis frame rate, and cameras.
+"""Frame sources for the coach: video files, a background reader, the analysis frame rate, and cameras.
 
+* :func:`iter_video` decodes a video file (PyAV) into downscaled RGB frames with their time stamps.
 * :func:`prefetch` runs a frame iterator (PyAV decoding and downscaling) in a thread, a bounded number of frames
   ahead, so decoding overlaps with pose estimation (MediaPipe releases the GIL while it works).
 * :func:`rate_filter` keeps one frame per ``1 / pose_fps`` seconds of the stream's own time stamps: a 60 fps phone
@@ -16,8 +17,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
+from flexaqa.coach._types import BadVideoError, MissingVideoError
 from flexaqa.errors import require
 
 _END = object()
@@ -116,7 +119,6 @@ def rate_filter(pose_fps: float | None, rate: float | None = None) -> Callable[[
 
 def open_camera(index: int):
     """An OpenCV ``VideoCapture`` on webcam ``index``; OpenCV comes with the ``pose`` extra (MediaPipe needs it)."""
-    from flexaqa.coach._types import BadVideoError
 
     cv2 = require("cv2", "pose", "reading a webcam needs OpenCV, the opencv-python package")
     cap = cv2.VideoCapture(index)
@@ -204,3 +206,57 @@ def latest_only(items: Iterable, *, stats: dict | None = None) -> Iterator:
         th.join(timeout=5.0)
         if stats is not None:
             stats.update(counts)
+
+
+def iter_video(
+    path: str | Path,
+    *,
+    max_width: int | None = 640,
+    max_frames: int | None = None,
+    stride: int = 1,
+    pose_fps: float | None = None,
+) -> Iterator:
+    """Yield ``(frame (H, W, 3) uint8 RGB, t seconds, (width, height) of the file)`` from a video file,
+    downscaled to at most ``max_width`` pixels wide (MediaPipe works at 256 px anyway); ``stride`` keeps every
+    n-th frame; ``pose_fps`` keeps one frame per ``1 / pose_fps`` s (a 60 fps video is read at 30 fps). ``t``
+    is always the frame's own time stamp. ``max_frames`` counts decoded frames. Frames that are not kept are
+    decoded (the codec needs them) but never converted."""
+    av = require("av", "video", "reading video files")
+    path = Path(path)
+    if not path.is_file():
+        raise MissingVideoError(f"{path}: no such file")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise BadVideoError(f"{path}: cannot open as a video ({exc})") from exc
+    with container:
+        if not container.streams.video:
+            raise BadVideoError(f"{path}: the file holds no video stream")
+        s = container.streams.video[0]
+        s.thread_type = "AUTO"
+        w, h = int(s.codec_context.width), int(s.codec_context.height)
+        rate = float(s.average_rate or s.guessed_rate or 30.0)
+        keep = rate_filter(pose_fps, rate / max(stride, 1))
+        ow, oh = w, h
+        if max_width and w > max_width:
+            ow, oh = max_width, round(h * max_width / w / 2) * 2
+        try:
+            for i, frame in enumerate(container.decode(s)):
+                if max_frames is not None and i >= max_frames:
+                    break
+                if i % stride:
+                    continue
+                t = float(frame.pts * s.time_base) if frame.pts is not None else i / rate
+                if not keep(t):
+                    continue
+                # one swscale call converts (and scales) straight to packed RGB
+                img = (
+                    frame.to_ndarray(format="rgb24")
+                    if (ow, oh) == (w, h)
+                    else frame.reformat(
+                        width=ow, height=oh, format="rgb24", interpolation="AREA"
+                    ).to_ndarray()
+                )
+                yield img, t, (w, h)
+        except av.error.FFmpegError as exc:
+            raise BadVideoError(f"{path}: the video does not decode ({exc})") from exc

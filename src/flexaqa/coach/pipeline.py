@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,12 +17,11 @@ import numpy as np
 from flexaqa.coach._types import (
     BadVideoError,
     CoachError,
-    MissingVideoError,
     NoPersonError,
     PersonLostError,
     SeveralPeopleError,
 )
-from flexaqa.errors import require
+from flexaqa.coach.frames import iter_video
 from flexaqa.pose_rules.sequence import PoseSequence, Segmenter
 
 MIN_PERSON_SHARE = 0.05  # below: "no person found"
@@ -37,62 +35,6 @@ class CoachResult:
     pose: PoseSequence
     files: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def iter_video(
-    path: str | Path,
-    *,
-    max_width: int | None = 640,
-    max_frames: int | None = None,
-    stride: int = 1,
-    pose_fps: float | None = None,
-) -> Iterator:
-    """Yield ``(frame (H, W, 3) uint8 RGB, t seconds, (width, height) of the file)`` from a video file,
-    downscaled to at most ``max_width`` pixels wide (MediaPipe works at 256 px anyway); ``stride`` keeps every
-    n-th frame; ``pose_fps`` keeps one frame per ``1 / pose_fps`` s (a 60 fps video is read at 30 fps). ``t``
-    is always the frame's own time stamp. ``max_frames`` counts decoded frames. Frames that are not kept are
-    decoded (the codec needs them) but never converted."""
-    from flexaqa.coach.frames import rate_filter
-
-    av = require("av", "video", "reading video files")
-    path = Path(path)
-    if not path.is_file():
-        raise MissingVideoError(f"{path}: no such file")
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise BadVideoError(f"{path}: cannot open as a video ({exc})") from exc
-    with container:
-        if not container.streams.video:
-            raise BadVideoError(f"{path}: the file holds no video stream")
-        s = container.streams.video[0]
-        s.thread_type = "AUTO"
-        w, h = int(s.codec_context.width), int(s.codec_context.height)
-        rate = float(s.average_rate or s.guessed_rate or 30.0)
-        keep = rate_filter(pose_fps, rate / max(stride, 1))
-        ow, oh = w, h
-        if max_width and w > max_width:
-            ow, oh = max_width, round(h * max_width / w / 2) * 2
-        try:
-            for i, frame in enumerate(container.decode(s)):
-                if max_frames is not None and i >= max_frames:
-                    break
-                if i % stride:
-                    continue
-                t = float(frame.pts * s.time_base) if frame.pts is not None else i / rate
-                if not keep(t):
-                    continue
-                # one swscale call converts (and scales) straight to packed RGB
-                img = (
-                    frame.to_ndarray(format="rgb24")
-                    if (ow, oh) == (w, h)
-                    else frame.reformat(
-                        width=ow, height=oh, format="rgb24", interpolation="AREA"
-                    ).to_ndarray()
-                )
-                yield img, t, (w, h)
-        except av.error.FFmpegError as exc:
-            raise BadVideoError(f"{path}: the video does not decode ({exc})") from exc
 
 
 def _partial(

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from flexaqa.pose_rules.sequence import PoseSequence
 from flexaqa.errors import require
+from flexaqa.pose_rules.sequence import PoseSequence
 from flexaqa.skeleton import NUM_JOINTS, J, mediapipe_to_flex21
 
 MEDIAPIPE_VERSION = "0.10.14"

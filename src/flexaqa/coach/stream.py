@@ -23,6 +23,7 @@ from typing import TextIO
 
 import numpy as np
 
+from flexaqa.coach.summary import format_summary
 from flexaqa.pose_rules.sequence import PoseSequence, Rep, Segmenter
 from flexaqa.skeleton import NUM_JOINTS
 
@@ -302,8 +303,6 @@ def run_camera(
             final = None
             print(f"no complete repetition in the set ({exc})", file=out, flush=True)
         if final is not None:
-            from flexaqa.coach._cli import format_summary
-
             print("the whole set:\n" + format_summary(final), file=out, flush=True)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         print("stopped", file=sys.stderr)

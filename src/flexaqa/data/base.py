@@ -1,5 +1,8 @@
 """What every dataset reader offers, frame sampling (uniform N frames, CoRe's 103 frames in 10 x 16 clips) and
-:func:`open_dataset`, which picks the reader from the folder's layout."""
+:func:`open_dataset`, which picks the reader from the folder's layout.
+
+Each reader registers itself with :func:`register_layout` (``native.py``, ``release.py``); ``flexaqa.data``
+imports both, so :func:`open_dataset` knows them whichever module a caller imports first."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from flexaqa.data.schema import DataError, MissingDatasetError, Sample, SampleRecord
+from flexaqa.data.splits import get_splits
+from flexaqa.timebase import seconds_to_index
 
 # CoRe (Yu et al. 2021) feeds I3D 103 frames as 10 overlapping 16-frame clips starting at these frames.
 CORE_NUM_FRAMES = 103
@@ -34,8 +39,6 @@ def uniform_times(start: float, end: float, n: int) -> np.ndarray:
 
 def times_to_frames(times: np.ndarray, fps: float, start: float, end: float) -> np.ndarray:
     """Frame indices of a ``fps`` video nearest below ``times``, kept inside the frames of ``[start, end)``."""
-    from flexaqa.timebase import seconds_to_index
-
     i0 = seconds_to_index(start, fps, rounding="ceil")
     i1 = max(seconds_to_index(end, fps, rounding="ceil") - 1, i0)
     return np.clip(seconds_to_index(times, fps, rounding="floor"), i0, i1)
@@ -44,7 +47,8 @@ def times_to_frames(times: np.ndarray, fps: float, start: float, end: float) -> 
 class DatasetSource:
     """A dataset on disk: an index of :class:`SampleRecord` and :meth:`load` for one sample.
 
-    Subclasses set ``root``, ``layout``, ``records`` and ``view_names`` and implement :meth:`load`.
+    Subclasses set ``root``, ``layout``, ``records`` and ``view_names`` and implement :meth:`load`; a reader
+    :func:`open_dataset` should pick also implements :meth:`detect` and is decorated with :func:`register_layout`.
     """
 
     root: Path
@@ -79,9 +83,19 @@ class DatasetSource:
 
     def splits(self, protocol: str = "random", *, seed: int = 0) -> dict[str, list[str]]:
         """Sample ids per split (``train``/``val``/``test``) for ``protocol``; see :mod:`flexaqa.data.splits`."""
-        from flexaqa.data.splits import get_splits
-
         return get_splits(self, protocol, seed=seed)
+
+    def official_splits(self) -> dict[str, list[str]]:
+        """The dataset's own published split (``protocol="official"``); only the release layout has one."""
+        raise DataError(
+            f"{self.root}: the official split (Split_4/) exists only in the official FLEX release layout; "
+            f"this is a {self.layout} dataset: use protocol 'random', 'cross_subject' or 'cross_skill'"
+        )
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        """Whether the folder ``root`` is in this reader's layout."""
+        return False
 
     def load(
         self,
@@ -95,19 +109,25 @@ class DatasetSource:
         raise NotImplementedError
 
 
+LAYOUTS: list[type[DatasetSource]] = []  # the readers open_dataset tries, in order
+
+
+def register_layout(cls: type[DatasetSource]) -> type[DatasetSource]:
+    """Class decorator: :func:`open_dataset` opens a folder with ``cls`` when ``cls.detect(folder)`` is true.
+    Readers are tried in registration order (the import order in ``flexaqa/data/__init__.py``: native first)."""
+    if cls not in LAYOUTS:
+        LAYOUTS.append(cls)
+    return cls
+
+
 def open_dataset(root: str | Path) -> DatasetSource:
     """Open a FLEX dataset folder in the native layout (``dataset.json``) or the official release layout."""
     root = Path(root)
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: no such dataset folder")
-    if (root / "dataset.json").is_file() or (root / "manifest.csv").is_file():
-        from flexaqa.data.native import NativeDataset
-
-        return NativeDataset(root)
-    if any((root / f"A{i:02d}").is_dir() for i in range(1, 21)) or (root / "Skeleton").is_dir():
-        from flexaqa.data.release import ReleaseDataset
-
-        return ReleaseDataset(root)
+    for reader in LAYOUTS:
+        if reader.detect(root):
+            return reader(root)
     raise DataError(
         f"{root}: neither a native flexaqa dataset (dataset.json + manifest.csv) nor the official FLEX release "
         "layout (A01..A20/, Skeleton/, EMG/, Split_4/); see docs/data-format.md"

@@ -22,6 +22,7 @@ from flexaqa.data.base import (
     opt_float,
     opt_int,
     read_csv_dicts,
+    register_layout,
     times_to_frames,
     uniform_times,
     write_csv_text,
@@ -338,11 +339,16 @@ def read_subjects(root: str | Path) -> dict[str, Subject]:
     return subjects
 
 
+@register_layout
 class NativeDataset(DatasetSource):
     """Reader of the native layout. ``records`` come from ``manifest.csv``; :meth:`load` cuts one repetition
     out of its trial (video frames by seeking in the mp4, streams by time)."""
 
     layout = "native"
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return (root / "dataset.json").is_file() or (root / "manifest.csv").is_file()
 
     def __init__(self, root: str | Path):
         self.root = Path(root)

@@ -22,7 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from flexaqa._io import atomic_save, atomic_write_text
-from flexaqa.data.base import CORE_NUM_FRAMES, DatasetSource, times_to_frames, uniform_times
+from flexaqa.data.base import (
+    CORE_NUM_FRAMES,
+    DatasetSource,
+    register_layout,
+    times_to_frames,
+    uniform_times,
+    write_csv_text,
+)
 from flexaqa.data.schema import (
     CorruptSampleError,
     DataError,
@@ -191,8 +198,6 @@ def export_release(
     """
     from tqdm import tqdm
 
-    from flexaqa.data.base import write_csv_text
-
     out = Path(out)
     sp = source.splits(protocol, seed=seed)
     test = set(sp["test"])
@@ -311,10 +316,19 @@ def _target(size, h, w):
     return _out_size(size, h, w)
 
 
+@register_layout
 class ReleaseDataset(DatasetSource):
     """Reader of the official release layout (see module doc)."""
 
     layout = "release"
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return any((root / f"A{i:02d}").is_dir() for i in range(1, 21)) or (root / "Skeleton").is_dir()
+
+    def official_splits(self) -> dict[str, list[str]]:
+        """``Split_4``'s train and test lists (:func:`read_official_split`)."""
+        return read_official_split(self.root, self.records)
 
     def __init__(self, root: str | Path):
         from flexaqa.kg import load_kg

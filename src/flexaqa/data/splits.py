@@ -153,9 +153,7 @@ def get_splits(source, protocol: str = "random", *, seed: int = 0, save: bool = 
     """Splits of a dataset: saved ones if present, the official ``Split_4`` for ``protocol='official'``,
     otherwise generated with ``seed`` and (``save``) written to ``<root>/splits/<protocol>.json``."""
     if protocol == "official":
-        from flexaqa.data.release import read_official_split
-
-        return read_official_split(source.root, source.records)
+        return source.official_splits()
     saved = load_splits(source.root, protocol)
     known = {r.id for r in source.records}
     if saved is not None:

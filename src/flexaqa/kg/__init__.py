@@ -21,7 +21,14 @@ from flexaqa.kg._schema import (
     SeverityClass,
     Slot,
 )
-from flexaqa.kg.scoring import ObservedError, ScoreResult, resolve_slots, score, score_from_mask
+from flexaqa.kg.scoring import (
+    ObservedError,
+    ScoreResult,
+    format_score,
+    resolve_slots,
+    score,
+    score_from_mask,
+)
 
 __all__ = [
     "PHASE_NAMES",
@@ -38,6 +45,7 @@ __all__ = [
     "Slot",
     "build_kg",
     "default_path",
+    "format_score",
     "load_kg",
     "load_kg_file",
     "resolve_slots",

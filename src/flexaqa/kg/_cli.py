@@ -137,7 +137,7 @@ def cmd_draw(args) -> int:
 
 
 def cmd_score(args) -> int:
-    from flexaqa.kg import score
+    from flexaqa.kg import format_score, score
 
     kg = _kg(args)
     result = score(args.action, args.errors, kg=kg)
@@ -146,23 +146,3 @@ def cmd_score(args) -> int:
         return 0
     print(format_score(result))
     return 0
-
-
-def format_score(result) -> str:
-    """Human-readable score with its breakdown."""
-    from flexaqa._text import format_table
-
-    lines = [
-        f"{result.action_name}: score {result.score:.2f} / 100 "
-        f"(penalty {result.penalty} of total weight {result.total})"
-    ]
-    if not result.errors:
-        lines.append("no errors observed")
-        return "\n".join(lines)
-    rows = [(e.phase, e.keystep, e.error, e.weight, e.text) for e in result.errors]
-    lines.append(format_table(("phase", "keystep", "error", "weight", "description"), rows, align="<<<><"))
-    lines.append("")
-    lines.append("feedback (heaviest first):")
-    for e in sorted(result.errors, key=lambda e: -e.weight):
-        lines.append(f"  - [{e.error}] {e.feedback}")
-    return "\n".join(lines)

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from flexaqa._text import format_table
 from flexaqa.errors import KGError
 from flexaqa.kg._load import load_kg
 from flexaqa.kg._schema import Action, KnowledgeGraph, Slot
@@ -156,3 +157,21 @@ def score_from_mask(action: Action, mask):
 
         penalty = np.asarray(mask, dtype=float) @ np.asarray(weights)
     return 100.0 - penalty * (100.0 / action.total_weight)
+
+
+def format_score(result: ScoreResult) -> str:
+    """Human-readable score with its breakdown."""
+    lines = [
+        f"{result.action_name}: score {result.score:.2f} / 100 "
+        f"(penalty {result.penalty} of total weight {result.total})"
+    ]
+    if not result.errors:
+        lines.append("no errors observed")
+        return "\n".join(lines)
+    rows = [(e.phase, e.keystep, e.error, e.weight, e.text) for e in result.errors]
+    lines.append(format_table(("phase", "keystep", "error", "weight", "description"), rows, align="<<<><"))
+    lines.append("")
+    lines.append("feedback (heaviest first):")
+    for e in sorted(result.errors, key=lambda e: -e.weight):
+        lines.append(f"  - [{e.error}] {e.feedback}")
+    return "\n".join(lines)
