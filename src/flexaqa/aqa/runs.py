@@ -178,13 +178,19 @@ def fit_transform(data: ActionData, *, normalize: bool) -> tuple[dict, dict]:
 
 def transform(data: ActionData, split: str, meta: dict) -> dict[str, np.ndarray]:
     """One split's model inputs (the trainer's dict of arrays) under a fitted ``meta``."""
-    out = {}
-    for key, x in data.features[split].items():
-        s = meta["standardize"][key]
-        out[key] = ((x - np.asarray(s["mean"])) / np.asarray(s["std"])).astype(np.float32)
+    out = standardize(data.features[split], meta)
     out["score"] = to_model_scale(data.scores[split], meta)
     if data.slots is not None:
         out["slots"] = data.slots[split]
+    return out
+
+
+def standardize(features: dict[str, np.ndarray], meta: dict) -> dict[str, np.ndarray]:
+    """Features ``{key: (N, D)}`` standardised with the training split's mean/std saved in ``meta``."""
+    out = {}
+    for key, x in features.items():
+        s = meta["standardize"][key]
+        out[key] = ((x - np.asarray(s["mean"])) / np.asarray(s["std"])).astype(np.float32)
     return out
 
 

@@ -2,19 +2,24 @@
 
 The coach has a FLEX-21 pose and nothing else, so only runs whose variant reads pose alone (``pose``) can be
 used: for each repetition the run's pose features are computed from the repetition's frames with the same
-extractor as training (:func:`flexaqa.aqa.features.pose_statistics` behind the run's feature spec),
-standardised with the run's training statistics, and the action's model gives one probability per
-(keystep, error) slot. :func:`flexaqa.coach.analyse.analyse_pose` combines them with the rules.
+extractor as training and the action's model gives one probability per (keystep, error) slot, both through
+the run's public predictor (:func:`flexaqa.aqa.predictor.load_predictor`, which standardises the features with
+the run's training statistics). :func:`flexaqa.coach.analyse.analyse_pose` combines them with the rules.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from flexaqa.aqa import AQAError
+from flexaqa.aqa.predictor import Predictor, load_predictor
+from flexaqa.aqa.runs import needs_slots, read_run
 from flexaqa.coach._types import EXIT_USAGE, CoachError
+from flexaqa.errors import require
+from flexaqa.kg import load_kg
 from flexaqa.pose_rules.sequence import PoseSequence, Rep
 
 THRESHOLD = 0.5  # probability at which the model calls a slot an error
@@ -30,22 +35,29 @@ class RunModelError(CoachError):
 class RunModel:
     """One action's trained error-aware model of a run, ready for pose-only prediction."""
 
-    run: str
-    action: str  # slug
-    model: object  # the torch module (ErrorAwareAQA)
-    meta: dict  # the action's meta.json (standardisation, score range, test metrics)
-    doc: dict  # the run's run.json
-    slots: list[str]  # slot ids in the model's output order (the action's slots)
-    encode: object = field(repr=False, default=None)  # (joints (T, 21, 3), fps) -> (D,)
+    predictor: Predictor
+
+    @property
+    def run(self) -> str:
+        return self.predictor.run
+
+    @property
+    def action(self) -> str:  # slug
+        return self.predictor.action
+
+    @property
+    def slots(self) -> list[str]:
+        """Slot ids in the model's output order (the action's slots)."""
+        return self.predictor.slots
 
     def describe(self) -> dict:
         """The report's ``model`` section (without the per-repetition predictions)."""
-        test = self.meta.get("test", {})
+        doc, test = self.predictor.doc, self.predictor.test_metrics
         return {
             "run": self.run,
-            "model": self.doc["model"],
-            "variant": self.doc["variant"],
-            "features": {"pose": self.doc["features"].get("pose", "stats")},
+            "model": doc["model"],
+            "variant": doc["variant"],
+            "features": {"pose": doc["features"].get("pose", "stats")},
             "threshold": THRESHOLD,
             "trained_slots": list(self.slots),
             "test": {k: test[k] for k in ("spearman", "rl2", "n") if k in test},
@@ -55,11 +67,6 @@ class RunModel:
 def load_run_model(run: str | Path, action, *, kg=None) -> RunModel:
     """The trained model of ``action`` in the run folder ``run``; raises :class:`RunModelError` when the run is
     not an error-aware model on pose features only, or has no model for the action."""
-    from flexaqa.aqa import AQAError
-    from flexaqa.aqa.runs import needs_slots, read_run
-    from flexaqa.kg import load_kg
-    from flexaqa.models import VARIANTS
-
     kg = kg or load_kg()
     act = kg.action(action)
     try:
@@ -71,6 +78,8 @@ def load_run_model(run: str | Path, action, *, kg=None) -> RunModel:
             f"{run}: the run's model is {doc.get('model')!r}, which predicts only a score; the coach needs an "
             "error-aware run (flexaqa train --model error_aware --variant pose)"
         )
+    from flexaqa.models import VARIANTS  # torch
+
     keys = VARIANTS.get(doc.get("variant"), ())
     if tuple(keys) != ("pose",):
         other = [k for k in keys if k != "pose"]
@@ -83,28 +92,16 @@ def load_run_model(run: str | Path, action, *, kg=None) -> RunModel:
         raise RunModelError(
             f"{run}: the run has no model for {act.name} ({act.slug}); it has {', '.join(doc['actions'])}"
         )
-    from flexaqa.errors import require
-
     require("torch", "train", "the trained model of --run")
-    from flexaqa.aqa.features import FeatureSpec, _pose_encoder
-    from flexaqa.aqa.runs import load_action_model
-
     try:
-        model, meta = load_action_model(run, act.slug)
-        spec = FeatureSpec.from_dict(doc["features"])
+        return RunModel(load_predictor(run, act.slug))
     except AQAError as exc:
         raise RunModelError(str(exc)) from exc
-    return RunModel(
-        run=str(run), action=act.slug, model=model, meta=meta, doc=doc,
-        slots=[s.id for s in act.slots], encode=_pose_encoder(spec),
-    )  # fmt: skip
 
 
 def predict_reps(rm: RunModel, pose: PoseSequence, reps: list[Rep]) -> list[dict | None]:
     """Per repetition ``{"probs": {slot: p}, "score": model score}``, or ``None`` for a repetition with fewer
     than 2 frames with a person."""
-    from flexaqa.aqa.runs import predict_arrays
-
     rows, keep = [], []
     for j, rep in enumerate(reps):
         a, b = pose.frame_at(rep.start), pose.frame_at(rep.end)
@@ -112,16 +109,13 @@ def predict_reps(rm: RunModel, pose: PoseSequence, reps: list[Rep]) -> list[dict
         idx = idx[pose.present[idx]]
         if len(idx) < 2:
             continue
-        rows.append(rm.encode(pose.joints[idx], pose.fps))  # (D,)
+        rows.append(rm.predictor.encode_pose(pose.joints[idx], pose.fps))  # (D,)
         keep.append(j)
     out: list[dict | None] = [None] * len(reps)
     if not rows:
         return out
-    st = rm.meta["standardize"]["pose"]
-    x = ((np.stack(rows) - np.asarray(st["mean"])) / np.asarray(st["std"])).astype(np.float32)  # (R, D)
-    x = np.nan_to_num(x)
-    pred = predict_arrays(rm.model, {"pose": x, "score": np.zeros(len(x), np.float32)}, rm.meta)
-    probs = pred["slot_probs"][:, : len(rm.slots)]  # (R, S)
+    pred = rm.predictor.predict({"pose": np.stack(rows)})  # (R, D) raw features
+    probs = pred["slot_probs"]  # (R, S)
     for k, j in enumerate(keep):
         out[j] = {
             "probs": {s: round(float(p), 4) for s, p in zip(rm.slots, probs[k], strict=True)},
