@@ -13,8 +13,8 @@ from flexaqa.cli import main  # noqa: E402
 from flexaqa.coach import analyse_pose, report_problems, synthetic_set  # noqa: E402
 from flexaqa.coach.html import render_html  # noqa: E402
 from flexaqa.coach.model import THRESHOLD, RunModelError, load_run_model, predict_reps  # noqa: E402
-from flexaqa.pose_rules.rules import load_rules  # noqa: E402
 from flexaqa.kg import load_kg  # noqa: E402
+from flexaqa.pose_rules.rules import load_rules  # noqa: E402
 from flexaqa.testing import make_tiny_dataset  # noqa: E402
 
 

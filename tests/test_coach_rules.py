@@ -7,9 +7,9 @@ import pytest
 
 from flexaqa.coach import analyse_pose, load_rules, synthetic_set
 from flexaqa.coach.pose import clean_pose
-from flexaqa.pose_rules.rules import RulesError
 from flexaqa.coach.synthetic import SYNTH_SLOTS
 from flexaqa.kg import load_kg
+from flexaqa.pose_rules.rules import RulesError
 
 CASES = [(a, s) for a, slots in SYNTH_SLOTS.items() for s in slots]
 

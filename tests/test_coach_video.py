@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from flexaqa.coach import PoseSequence, analyse_pose, compute_features, load_rules, synthetic_set
-from flexaqa.pose_rules.calibration import VideoCalibrationError, load_video_calibration, view_limit
 from flexaqa.kg import load_kg
+from flexaqa.pose_rules.calibration import VideoCalibrationError, load_video_calibration, view_limit
 from flexaqa.skeleton import J
 
 
@@ -179,8 +179,8 @@ def test_clean_pose_planar_only_from_the_side():
 
 
 def test_video_margin_comes_from_the_calibration():
-    from flexaqa.pose_rules.rules import Rule
     from flexaqa.pose_rules.calibration import VideoCalibration, video_margin
+    from flexaqa.pose_rules.rules import Rule
 
     calib = VideoCalibration({}, margin={"side": {"knee_valgus": 0.05}})
     valgus = Rule("knee_valgus", "rep", "max", "above", (0.1,), 0.1)
@@ -199,8 +199,8 @@ def test_video_margin_comes_from_the_calibration():
 
 
 def test_change_only_measurable_features(tmp_path):
-    from flexaqa.pose_rules.rules import Rule
     from flexaqa.pose_rules.calibration import VideoCalibration
+    from flexaqa.pose_rules.rules import Rule
 
     calib = VideoCalibration({"side": frozenset({"knee_angle.change", "hip_height.change"})})
     drop = Rule("knee_angle", "concentric", "drop", "above", (12.0,), 10.0)

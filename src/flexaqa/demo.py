@@ -13,7 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flexaqa import __version__
+from flexaqa._io import atomic_write_text
+from flexaqa.coach import analyse_pose, synthetic_set
+from flexaqa.coach.html import render_html
 from flexaqa.errors import MissingExtraError
+from flexaqa.kg import format_score, load_kg, score
+from flexaqa.kg.draw import draw_action
+from flexaqa.kg.export import write_export
 
 DEMO_ACTIONS = "squat,flat-barbell-bench-press,dumbbell-biceps-curl"
 
@@ -80,9 +86,6 @@ def run_demo(out: str | Path = "runs/demo", *, cli: Cli) -> Path:
 
 
 def _knowledge_graph(out: Path) -> None:
-    from flexaqa.kg import format_score, load_kg, score
-    from flexaqa.kg.draw import draw_action
-    from flexaqa.kg.export import write_export
     from flexaqa.testing import FIGURE6_EXAMPLE
 
     kg = load_kg()
@@ -158,10 +161,6 @@ def _aqa(cli: Cli, data: Path, out: Path) -> None:
 
 
 def _coach(out: Path) -> None:
-    from flexaqa._io import atomic_write_text
-    from flexaqa.coach import analyse_pose, synthetic_set
-    from flexaqa.coach.html import render_html
-
     errors = [(), ("AK44:ET056",), ("AK44:ET039", "AK44:ET005")]
     s = synthetic_set("squat", n_reps=3, errors=errors)
     report = analyse_pose(s.pose, "squat", segmenter=s.segmenter)

@@ -26,6 +26,8 @@ code  meaning
 
 from __future__ import annotations
 
+import difflib
+import importlib
 from collections.abc import Iterable, Mapping
 
 EXIT_OK = 0
@@ -161,8 +163,6 @@ class MissingExtraError(FlexaqaError, ImportError):
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """``" (did you mean 'x'?)"`` for the closest known name, or ``""``."""
-    import difflib
-
     close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -181,8 +181,6 @@ def reject_unknown_keys(
 
 def require(module: str, extra: str, purpose: str = ""):
     """Import ``module`` or raise :class:`MissingExtraError` naming the extra that provides it."""
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment

@@ -11,6 +11,8 @@ first use, so ``flexaqa.annotation.records`` stays light::
 
 from __future__ import annotations
 
+import importlib
+
 from flexaqa.annotation.records import (
     AnnotationDataError,
     AnnotationError,
@@ -48,7 +50,5 @@ __all__ = [
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'flexaqa.annotation' has no attribute {name!r}")

@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from flexaqa._io import atomic_save, atomic_write_text
+from flexaqa.annotation.records import AnnotationError
+from flexaqa.data.base import write_csv_text
+from flexaqa.kg import load_kg
 
 
 @dataclass
@@ -118,8 +121,6 @@ def _icc(scores: np.ndarray) -> dict:
 
 def agreement_report(store, *, top: int = 10) -> AgreementReport:
     """Agreement of the current stage-1 labels in ``store`` (samples labelled by all their labellers)."""
-    from flexaqa.kg import load_kg
-
     kg = load_kg()
     tasks = {t.sample_id: t for t in store.tasks()}
     assigned = store.assignments()
@@ -130,8 +131,6 @@ def agreement_report(store, *, top: int = 10) -> AgreementReport:
         if who and all((sid, a, 1) in current for a in who):
             complete.append((sid, who))
     if not complete:
-        from flexaqa.annotation.records import AnnotationError
-
         raise AnnotationError("no sample has all its stage-1 labels yet: nothing to measure agreement on")
     k = len(complete[0][1])
     annotators = sorted({a for _, who in complete for a in who})
@@ -242,8 +241,6 @@ def write_agreement(rep: AgreementReport, out: str | Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from flexaqa.data.base import write_csv_text
 
     out = Path(out)
     paths = [

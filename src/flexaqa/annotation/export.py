@@ -16,6 +16,11 @@ import numpy as np
 
 from flexaqa._io import atomic_write_text
 from flexaqa.annotation.records import AnnotationError
+from flexaqa.data.base import read_csv_dicts, write_csv_text
+from flexaqa.data.native import MANIFEST_COLUMNS
+from flexaqa.data.schema import Annotation, AnnotatorLabel, Keyframes
+from flexaqa.errors import FlexaqaError
+from flexaqa.kg import load_kg
 
 
 @dataclass
@@ -55,12 +60,6 @@ def export_labels(store, data_dir: str | Path | None = None, *, partial: bool = 
     Raises :class:`AnnotationError` when some samples are not resolved yet, unless ``partial`` (they are then
     left as they are and listed in the report).
     """
-    from flexaqa.data.base import read_csv_dicts, write_csv_text
-    from flexaqa.data.native import MANIFEST_COLUMNS
-    from flexaqa.data.schema import Annotation, AnnotatorLabel, Keyframes
-    from flexaqa.errors import FlexaqaError
-    from flexaqa.kg import load_kg
-
     kg = load_kg()
     cfg = store.config()
     root = Path(data_dir or cfg.dataset)

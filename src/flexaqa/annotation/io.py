@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from flexaqa._io import atomic_write_text
@@ -20,6 +20,7 @@ from flexaqa.annotation.records import (
     LabelSubmission,
     MissingAnnotationInputError,
 )
+from flexaqa.data.native import read_manifest
 
 FIELDS = tuple(f.name for f in fields(LabelSubmission))
 REQUIRED = ("annotator", "stage", "sample_id")
@@ -63,8 +64,6 @@ def read_submissions(
         if annotator:
             subs = [s for s in subs if s.annotator == annotator]
     if rename:
-        from dataclasses import replace
-
         subs = [replace(s, annotator=rename) for s in subs]
     if not subs:
         who = f" of {annotator}" if annotator else ""
@@ -166,8 +165,6 @@ def _from_csv(path: Path, stage) -> list[LabelSubmission]:
 
 
 def _from_native(root: Path, annotator: str, stage: int) -> list[LabelSubmission]:
-    from flexaqa.data.native import read_manifest
-
     trials = sorted({r.trial for r in read_manifest(root)})
     out = []
     for trial in trials:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from flexaqa.annotation.records import AnnotationError
+from flexaqa.data.native import NativeDataset
 
 
 def propose(
     store, trial: str, *, data_dir: str | Path | None = None
 ) -> list[tuple[int, float, float, float]]:
     """Segment ``trial``'s pose and store the result as a proposal; returns ``(rep, start, turn, end)`` s."""
-    from flexaqa.data.native import NativeDataset
     from flexaqa.signal.segment import segment_pose
 
     ds = NativeDataset(data_dir or store.config().dataset)

@@ -36,7 +36,10 @@ from flexaqa.annotation.records import (
     Task,
 )
 from flexaqa.annotation.workflow import assign_balanced, decide, majority
+from flexaqa.data import open_dataset
 from flexaqa.errors import KGError
+from flexaqa.kg import load_kg, resolve_slots
+from flexaqa.kg import score as fkg_score
 
 DEFAULT_DB_NAME = "annotations.sqlite"
 _CHUNK = 500
@@ -134,8 +137,6 @@ class AnnotationStore:
     @property
     def kg(self):
         if self._kg is None:
-            from flexaqa.kg import load_kg
-
             self._kg = load_kg()
         return self._kg
 
@@ -147,8 +148,6 @@ class AnnotationStore:
 
         Re-running adds the samples that are new in the dataset and keeps everything else.
         """
-        from flexaqa.data import open_dataset
-
         if labellers < 1 or reviewers < 1:
             raise AnnotationError(
                 f"--labellers and --reviewers must be at least 1, got {labellers}, {reviewers}"
@@ -357,7 +356,6 @@ class AnnotationStore:
             verdict = "accept" if sub.accept else "vote"
             if sub.accept:
                 slots, _ = majority([r.slots for r in stage1], [s.id for s in act.slots])
-        from flexaqa.kg import score as fkg_score
 
         return {
             "sample_id": sub.sample_id, "annotator": sub.annotator, "stage": sub.stage,
@@ -478,8 +476,6 @@ class AnnotationStore:
     def resolve(self) -> tuple[list[Decision], int]:
         """Record the decision of every sample that can be decided; returns all decisions and how many rows
         were written (a sample whose decision is unchanged gets no new row, so re-running writes nothing)."""
-        from flexaqa.kg import score as fkg_score
-
         decisions = self.decisions()
         kg = self.kg
         with self.engine.begin() as conn:
@@ -549,8 +545,6 @@ def _reachable(url: str):
 
 
 def _resolve(act, slots, kg):
-    from flexaqa.kg import resolve_slots
-
     return resolve_slots(act, slots, kg=kg)
 
 

@@ -17,7 +17,10 @@ from torch import nn
 from flexaqa.aqa import AQAError
 from flexaqa.aqa.features import EMG_FEATURES, _check_views, emg_feature
 from flexaqa.aqa.runs import from_model_scale
+from flexaqa.data.datasets import FlexSampleDataset
 from flexaqa.errors import reject_unknown_keys
+from flexaqa.kg import load_kg
+from flexaqa.train.checkpoint import load_checkpoint
 
 MODEL_NAME = "aqa_end_to_end"  # checkpoint model name; rebuilt by load_end_to_end, not by the registry
 VIDEO_MODELS = ("small3d", "i3d", "small3d_tiny", "i3d_tiny")
@@ -170,8 +173,6 @@ class EndToEndAQA(nn.Module):
 
 def load_end_to_end(path: str | Path, *, state: str = "state_dict") -> EndToEndAQA:
     """Rebuild an :class:`EndToEndAQA` from its checkpoint (eval mode, on CPU)."""
-    from flexaqa.train.checkpoint import load_checkpoint
-
     ckpt = load_checkpoint(path)
     if ckpt.get("model_name") != MODEL_NAME:
         raise AQAError(f"{path} holds a {ckpt.get('model_name')!r} model, not an end-to-end AQA model")
@@ -196,8 +197,6 @@ class RawAQADataset(torch.utils.data.Dataset):
         self, source, ids: Sequence[str], *, keys: Sequence[str], spec: EndToEndSpec, scores=None, slots=None,
         cache_mb: float = 1024.0,
     ):  # fmt: skip
-        from flexaqa.data.datasets import FlexSampleDataset
-        from flexaqa.kg import load_kg
 
         self.keys, self.spec = tuple(keys), spec
         views = _check_views(source, spec, self.keys)  # {key: view}, names what the dataset lacks

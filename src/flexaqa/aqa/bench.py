@@ -9,6 +9,7 @@ unchanged on the real FLEX release.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -20,6 +21,7 @@ import numpy as np
 from flexaqa._io import atomic_write_text
 from flexaqa.aqa import AQAError
 from flexaqa.aqa.features import FEATURE_KEYS, FeatureSpec
+from flexaqa.aqa.keysteps import rule_slot_mask
 from flexaqa.aqa.runs import (
     action_list,
     action_split,
@@ -33,6 +35,9 @@ from flexaqa.aqa.runs import (
     score_metrics,
     summarize,
 )
+from flexaqa.data import open_dataset
+from flexaqa.kg import load_kg, score_from_mask
+from flexaqa.train import config_from_dict
 
 ROWS: tuple[tuple[str, str, str], ...] = (  # (row name, model, variant); the first four are paper Table 4
     ("Single view (SV)", "core_gart", "sv"),
@@ -114,9 +119,6 @@ def _fit_text(row: dict) -> str:
 def _rule_predictions(data, action, *, calibrate: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Test scores and ``(n, S)`` slot decisions of the coach rules on the test split's keystep features;
     ``calibrate`` maps the scores by a least-squares line fitted on the training split."""
-    from flexaqa.aqa.keysteps import rule_slot_mask
-    from flexaqa.kg import load_kg, score_from_mask
-
     act = load_kg().action(action)
 
     def scores(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -149,8 +151,6 @@ def run_benchmark(
     """Run ``rows`` x ``seeds`` x ``actions``; returns the JSON document (see :func:`write_results`)."""
     from tqdm.auto import tqdm
 
-    from flexaqa.data import open_dataset
-    from flexaqa.train import config_from_dict
     from flexaqa.train.trainer import fit
 
     t_start = time.perf_counter()
@@ -344,8 +344,6 @@ def markdown(doc: dict) -> str:
 
 def write_results(doc: dict, out: str | Path) -> tuple[Path, Path]:
     """Write ``<out>.json`` and ``<out>.md``."""
-    import json
-
     out = Path(out)
     j = atomic_write_text(out.with_suffix(".json"), json.dumps(doc, indent=1, default=float) + "\n")
     m = atomic_write_text(out.with_suffix(".md"), markdown(doc))

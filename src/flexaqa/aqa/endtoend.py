@@ -67,6 +67,11 @@ from flexaqa.aqa.runs import (
     slot_matrix,
     summarize,
 )
+from flexaqa.data import open_dataset
+from flexaqa.train import RunConfig, config_from_dict
+from flexaqa.train.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from flexaqa.train.config import save_config
+from flexaqa.train.distributed import init_distributed
 
 __all__ = [
     "MODEL_NAME",
@@ -121,8 +126,6 @@ def fit_end_to_end(
     """
     from tqdm.auto import tqdm
 
-    from flexaqa.train.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
-    from flexaqa.train.config import save_config
     from flexaqa.train.trainer import FitResult, _better, _dist
 
     rank, world = _dist()
@@ -253,9 +256,6 @@ def train_end_to_end(
     Same split, validation carving, score normalisation and run layout as :func:`flexaqa.aqa.runs.train_run`;
     ``config.device`` may be ``auto``. The best epoch is picked on validation, never on test.
     """
-    from flexaqa.data import open_dataset
-    from flexaqa.train import RunConfig, config_from_dict
-    from flexaqa.train.distributed import init_distributed
     from flexaqa.train.trainer import seed_everything
 
     keys = check_model(model, variant)
@@ -348,8 +348,6 @@ def _action_model(run: Path, action: str):
 def eval_end_to_end(run: str | Path, *, data=None, split: str = "test", progress: bool = True) -> dict:
     """:func:`flexaqa.aqa.runs.eval_run` for an end-to-end run: re-encodes the raw samples of ``split`` with
     the fine-tuned encoders. Writes ``eval.json`` in the run."""
-    from flexaqa.data import open_dataset
-
     doc = read_run(run)
     run = Path(run)
     source = open_dataset(data or doc["data"])
@@ -383,8 +381,6 @@ def predict_end_to_end(
     run: str | Path, samples: Sequence[str], *, data=None, threshold: float = 0.5
 ) -> list[dict]:
     """:func:`flexaqa.aqa.runs.predict_samples` for an end-to-end run (same item layout)."""
-    from flexaqa.data import open_dataset
-
     doc = read_run(run)
     source = open_dataset(data or doc["data"])
     spec = _saved_spec(doc)

@@ -24,7 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from flexaqa.aqa import AQAError
+from flexaqa.aqa.keysteps import rules_digest, sample_keystep_margins
+from flexaqa.data.cache import FeatureCache, build_feature_cache
 from flexaqa.errors import reject_unknown_keys
+from flexaqa.kg import load_kg
+from flexaqa.signal import relative_muscle_contribution, relative_muscle_contribution_envelope
+from flexaqa.skeleton import J, joint_angle
 
 FEATURE_KEYS = ("video_v1", "video_v2", "pose", "emg")
 VIDEO_ENCODERS = ("small3d", "i3d")
@@ -106,8 +111,6 @@ def pose_statistics(joints: np.ndarray, fps: float) -> np.ndarray:
     of the wrist and hip centres, trunk sway, the turning point as a fraction of the repetition and its
     duration in seconds. Names in :data:`POSE_STAT_NAMES`; returns ``(len(POSE_STAT_NAMES),)`` float32.
     """
-    from flexaqa.skeleton import J, joint_angle
-
     x = np.asarray(joints, dtype=float)
     if x.ndim != 3 or x.shape[1:] != (21, 3) or len(x) < 2:
         raise AQAError(f"pose statistics need a FLEX-21 pose of shape (T>=2, 21, 3), got {x.shape}")
@@ -192,8 +195,6 @@ def cache_configs(spec: FeatureSpec) -> dict[str, tuple[str, dict]]:
     if "stgcn" in spec.pose:
         pose.update(weights=_file_tag(spec.pose_weights), seed=spec.seed, frames=103)
     if "keysteps" in spec.pose:
-        from flexaqa.aqa.keysteps import rules_digest
-
         pose.update(rules=rules_digest())
     return {
         "video": (f"video-{spec.video}", video),
@@ -242,8 +243,6 @@ def _pose_encoder(spec: FeatureSpec):
     def encode(joints: np.ndarray, fps: float, sample=None) -> np.ndarray:
         parts = []
         if "keysteps" in spec.pose:
-            from flexaqa.aqa.keysteps import sample_keystep_margins
-
             if sample is None:
                 raise AQAError("the keysteps pose feature needs the loaded sample (its action and keyframes)")
             parts.append(sample_keystep_margins(sample))
@@ -265,8 +264,6 @@ def emg_feature(emg: np.ndarray, fs: float, action, kind: str = "official") -> n
 
     A flat recording (NaN in the official division) gives ``(0.5, 0.5)``.
     """
-    from flexaqa.signal import relative_muscle_contribution, relative_muscle_contribution_envelope
-
     if kind == "official":
         f = relative_muscle_contribution(emg, action)
     else:
@@ -302,9 +299,6 @@ def extract_features(
     :class:`AQAError` naming the sample and the key.
     """
     from tqdm.auto import tqdm
-
-    from flexaqa.data.cache import FeatureCache, build_feature_cache
-    from flexaqa.kg import load_kg
 
     ids = list(ids)
     bad = [k for k in keys if k not in FEATURE_KEYS]

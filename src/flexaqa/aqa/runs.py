@@ -10,6 +10,7 @@ and :func:`eval_run` / :func:`predict_samples` hand them over to that module.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from collections.abc import Sequence
@@ -21,6 +22,12 @@ import numpy as np
 from flexaqa._io import atomic_write_text
 from flexaqa.aqa import AQAError
 from flexaqa.aqa.features import FeatureSpec, extract_features
+from flexaqa.data import open_dataset
+from flexaqa.kg import load_kg
+from flexaqa.metrics import fisher_z_mean, precision_recall_f1, relative_l2_error, spearman_score
+from flexaqa.train import RunConfig, config_from_dict
+from flexaqa.train.checkpoint import model_from_checkpoint
+from flexaqa.train.distributed import init_distributed
 
 RUN_FORMAT = "flexaqa-aqa-run/1"
 VAL_FRACTION = 0.1  # carved from train when a protocol has no validation split (official Split_4)
@@ -61,8 +68,6 @@ def resolve_split(source, split: str = "auto", *, seed: int = 0) -> tuple[str, d
 
 def action_list(source, action: str | Sequence[str] = "all") -> list[str]:
     """Slugs of the requested actions present in ``source`` (``all``, one key, or comma-separated keys)."""
-    from flexaqa.kg import load_kg
-
     kg = load_kg()
     present = sorted({r.action for r in source.records}, key=lambda s: kg.action(s).index)
     if action in ("all", None):
@@ -102,8 +107,6 @@ def action_split(
 
 def slot_matrix(source, ids: Sequence[str], action) -> np.ndarray:
     """``(n, S)`` 0/1 of the action's (keystep, error) slots in each sample's final annotation."""
-    from flexaqa.kg import load_kg
-
     act = load_kg().action(action)
     col = {s.id: j for j, s in enumerate(act.slots)}
     out = np.zeros((len(ids), len(act.slots)), dtype=np.float32)
@@ -208,9 +211,6 @@ def from_model_scale(scores, meta: dict) -> np.ndarray:
 
 def model_args_for(model: str, variant: str, data: ActionData, extra: dict | None = None) -> dict:
     """Builder arguments: the variant, feature widths the builder accepts, the action for error-aware models."""
-    import inspect
-
-    from flexaqa.kg import load_kg
     from flexaqa.models import model_entry
 
     params = inspect.signature(model_entry(model).fn).parameters
@@ -231,8 +231,6 @@ def model_args_for(model: str, variant: str, data: ActionData, extra: dict | Non
 
 def score_metrics(true, pred, score_range) -> dict[str, float]:
     """``{"spearman", "rl2" (x100 over score_range), "n"}`` on the original score scale."""
-    from flexaqa.metrics import relative_l2_error, spearman_score
-
     return {
         "spearman": spearman_score(true, pred),
         "rl2": relative_l2_error(true, pred, score_range=tuple(score_range), percent=True),
@@ -255,9 +253,6 @@ def predict_arrays(model, arrays: dict, meta: dict) -> dict[str, np.ndarray]:
 
 def et_reports(truth: list[np.ndarray], probs: list[np.ndarray], actions: list[str]) -> list[dict]:
     """Per-error-type precision/recall/F1 over every (sample, slot) decision of that type, all actions pooled."""
-    from flexaqa.kg import load_kg
-    from flexaqa.metrics import precision_recall_f1
-
     kg = load_kg()
     pairs: dict[str, tuple[list, list]] = {}
     for t, p, a in zip(truth, probs, actions, strict=True):
@@ -278,8 +273,6 @@ def et_reports(truth: list[np.ndarray], probs: list[np.ndarray], actions: list[s
 
 def summarize(per_action: dict[str, dict]) -> dict[str, float]:
     """Fisher-z average ρ and mean R-ℓ2 over actions."""
-    from flexaqa.metrics import fisher_z_mean
-
     rhos = [m["spearman"] for m in per_action.values()]
     return {
         "spearman_fisher_z": fisher_z_mean(rhos) if rhos else math.nan,
@@ -314,10 +307,6 @@ def train_run(
     ``config`` is a :class:`~flexaqa.train.RunConfig` (model name and arguments are filled in here); its seed
     also seeds the split. Under ``torchrun`` rank 0 extracts the features first and writes the files.
     """
-    from flexaqa.data import open_dataset
-    from flexaqa.train import RunConfig, config_from_dict
-    from flexaqa.train.distributed import init_distributed
-
     keys = check_model(model, variant)
     config = config or RunConfig()
     spec = spec or FeatureSpec(seed=config.seed)
@@ -404,8 +393,6 @@ def check_resume_mode(out: str | Path, mode: str) -> None:
 
 def load_action_model(run: str | Path, action: str):
     """``(model, meta)`` of one trained action of a run (best validation weights)."""
-    from flexaqa.train.checkpoint import model_from_checkpoint
-
     d = Path(run) / action
     if not (d / "best.pt").is_file() or not (d / "meta.json").is_file():
         raise AQAError(f"{d}: action {action} has no trained model (best.pt and meta.json)")
@@ -447,8 +434,6 @@ def prediction_records(items: Sequence[dict]) -> list[dict]:
 
 
 def _open(run_doc: dict, data):
-    from flexaqa.data import open_dataset
-
     return open_dataset(data or run_doc["data"])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from flexaqa._args import add_json, add_out, add_progress, non_negative_float, non_negative_int, positive_int
 from flexaqa.coach.summary import format_summary
@@ -83,8 +84,6 @@ def _fail(exc, args) -> int:
             ["pose", "repetitions", "error detection", "score", "feedback"],
         )
     if not report_problems(report):
-        from pathlib import Path
-
         from flexaqa._io import atomic_write_text
 
         path = atomic_write_text(

@@ -13,7 +13,11 @@ from collections import Counter
 
 import numpy as np
 
+from flexaqa import __version__
 from flexaqa.coach._types import NoRepetitionError
+from flexaqa.coach.model import THRESHOLD, RunModel, load_run_model, model_evidence, predict_reps
+from flexaqa.coach.segment import signal_segmenter
+from flexaqa.kg import load_kg, score
 from flexaqa.pose_rules.calibration import video_margin, view_limit
 from flexaqa.pose_rules.features import compute_features
 from flexaqa.pose_rules.rules import RuleResult, RuleSet, evaluate_rule, load_rules, widen
@@ -108,18 +112,13 @@ def analyse_pose(
     Raises
     :class:`~flexaqa.coach.NoRepetitionError` (with the partial report) when no repetition is found.
     """
-    from flexaqa import __version__
-    from flexaqa.kg import load_kg, score
-
     if view not in VIEW_ACCEPTS:
         raise ValueError(f"view must be one of {sorted(VIEW_ACCEPTS)}, got {view!r}")
     kg = kg or load_kg()
     act = kg.action(action)
     rs = rules or load_rules(act, kg=kg)
     if reps is None:
-        if segmenter is None:
-            from flexaqa.coach.segment import signal_segmenter as segmenter
-        reps = segmenter(pose, act)
+        reps = (segmenter or signal_segmenter)(pose, act)
     report = {
         "schema": SCHEMA_ID,
         "flexaqa_version": __version__,
@@ -142,8 +141,6 @@ def analyse_pose(
     feats = compute_features(pose.joints)
     rm, model_preds = None, [None] * len(reps)
     if run is not None:
-        from flexaqa.coach.model import RunModel, load_run_model, predict_reps
-
         rm = run if isinstance(run, RunModel) else load_run_model(run, act, kg=kg)
         model_preds = predict_reps(rm, pose, reps)
     slot_info = {s.id: s for s in act.slots}
@@ -245,8 +242,6 @@ def analyse_pose(
 
 def _model_decision(kg, slot, p: float, errors, clean, detected, assessed_slots) -> None:
     """A slot the rules cannot assess, decided by the model's probability ``p`` (trained on every slot)."""
-    from flexaqa.coach.model import THRESHOLD, model_evidence
-
     assessed_slots.append(slot.id)
     if p >= THRESHOLD:
         detected.append(slot.id)
@@ -300,7 +295,6 @@ def _coverage(act, rs: RuleSet, assessed_by_rep: list[set], rep_out: list[dict])
     for r in rep_out:
         for na in r["not_assessed"]:
             reasons.setdefault(na["slot"], na["reason"])
-    from flexaqa.kg import load_kg
 
     kg = load_kg()
     not_assessed = []

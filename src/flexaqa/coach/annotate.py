@@ -10,15 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
+from flexaqa.coach.frames import iter_video
+from flexaqa.data.video import write_mp4
 from flexaqa.errors import require
+from flexaqa.pose_rules.features import FEATURES
 from flexaqa.pose_rules.sequence import PoseSequence
 from flexaqa.skeleton import FLEX21_BONES, J
 
 
 def _active_flags(report: dict, t: float) -> tuple[int, list[tuple[str, set[int]]]]:
     """Repetitions finished by ``t`` and the errors whose evidence spans cover ``t`` (text, joint indices)."""
-    from flexaqa.pose_rules.features import FEATURES
-
     done = sum(r["end"] <= t for r in report.get("repetitions", []))
     flags = []
     for r in report.get("repetitions", []):
@@ -96,9 +97,6 @@ def write_annotated_video(
     video: str | Path, pose: PoseSequence, report: dict, out: str | Path, *, width: int = 480
 ) -> Path:
     """Decode ``video`` at ``width`` px, draw the annotations and write an H.264 mp4 to ``out``."""
-    from flexaqa.coach.frames import iter_video
-    from flexaqa.data.video import write_mp4
-
     frames, times = [], []
     for img, t, _ in iter_video(video, max_width=width):
         frames.append(img)

@@ -11,8 +11,10 @@ import io
 
 import numpy as np
 
+from flexaqa.data.video import probe_video, read_frames
+from flexaqa.pose_rules.features import FEATURES, compute_features
 from flexaqa.pose_rules.sequence import PoseSequence
-from flexaqa.skeleton import FLEX21_BONES
+from flexaqa.skeleton import FLEX21_BONES, J
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1000px;margin:2em auto;color:#222;padding:0 1em}
@@ -108,9 +110,6 @@ def _projected(pose: PoseSequence, i: int) -> np.ndarray:
 
 def key_frames(report: dict, pose: PoseSequence, *, video=None, limit: int = 6) -> list[tuple[str, str]]:
     """``[(png data URI, caption)]``: the worst moment of the most important errors, faulty joints in red."""
-    from flexaqa.pose_rules.features import FEATURES
-    from flexaqa.skeleton import J
-
     plt = _plt()
     items = []
     for r in report["repetitions"]:
@@ -130,8 +129,6 @@ def key_frames(report: dict, pose: PoseSequence, *, video=None, limit: int = 6) 
     images = {}
     if video is not None and chosen and pose.image is not None:
         try:
-            from flexaqa.data.video import probe_video, read_frames
-
             rate = probe_video(video).fps  # analysed frame k is the file's frame at time t[k] (any stride)
             keys = sorted({c[3]["key_frame"] for c in chosen})
             in_file = [round(float(pose.t[k]) * rate) for k in keys]
@@ -158,8 +155,6 @@ def key_frames(report: dict, pose: PoseSequence, *, video=None, limit: int = 6) 
 
 def angle_plots(report: dict, pose: PoseSequence) -> str | None:
     """Features used by the fired rules over time, with their thresholds and the repetitions shaded."""
-    from flexaqa.pose_rules.features import FEATURES, compute_features
-
     plt = _plt()
     fired: dict[str, list] = {}
     for r in report["repetitions"]:

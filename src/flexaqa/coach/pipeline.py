@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from flexaqa import __version__
+from flexaqa._io import atomic_save, atomic_write_text
 from flexaqa.coach._types import (
     BadVideoError,
     CoachError,
@@ -21,7 +23,14 @@ from flexaqa.coach._types import (
     PersonLostError,
     SeveralPeopleError,
 )
+from flexaqa.coach.analyse import SCHEMA_ID, analyse_pose, pose_summary
+from flexaqa.coach.annotate import write_annotated_video
 from flexaqa.coach.frames import iter_video
+from flexaqa.coach.frames import prefetch as read_ahead
+from flexaqa.coach.html import render_html
+from flexaqa.coach.pose import PoseEstimator, clean_pose, detect_view, estimate_pose
+from flexaqa.coach.schema import validate_report
+from flexaqa.kg import load_kg
 from flexaqa.pose_rules.sequence import PoseSequence, Segmenter
 
 MIN_PERSON_SHARE = 0.05  # below: "no person found"
@@ -41,9 +50,6 @@ def _partial(
     problem: str, message: str, *, action=None, pose: PoseSequence | None = None, source: str = ""
 ) -> dict:
     """A report for a run that stopped early: what was done, what was not."""
-    from flexaqa import __version__
-    from flexaqa.coach.analyse import SCHEMA_ID, pose_summary
-
     rep = {
         "schema": SCHEMA_ID,
         "flexaqa_version": __version__,
@@ -121,9 +127,6 @@ def video_pose(
     receives ``pose_s`` (inside MediaPipe), ``decode_wait_s`` (MediaPipe waiting for frames) and
     ``decode_and_pose_s``.
     """
-    from flexaqa.coach.frames import prefetch as read_ahead
-    from flexaqa.coach.pose import PoseEstimator, estimate_pose
-
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
     reader: dict = {}
@@ -170,10 +173,6 @@ def coach_video(
     Frames are analysed at ``pose_fps`` at most (``None``: every frame) and decoded ``prefetch`` frames ahead in a
     background thread while MediaPipe works (0: decode in line). ``timings`` of the result: ``pose_s`` (inside
     MediaPipe), ``decode_wait_s`` (pose waiting for frames), ``decode_and_pose_s``, ``analyse_s``."""
-    from flexaqa.coach.analyse import analyse_pose
-    from flexaqa.coach.pose import clean_pose, detect_view
-    from flexaqa.kg import load_kg
-
     act = load_kg().action(action)  # unknown action: KGError before any decoding
     source = str(path)
     timings: dict[str, float] = {}
@@ -221,9 +220,6 @@ def write_outputs(
 ) -> dict[str, str]:
     """Write ``report.json`` (validated), ``report.html``, ``pose.npz`` and, with ``annotate``, an annotated
     ``annotated.mp4`` under ``out_dir``."""
-    from flexaqa._io import atomic_save, atomic_write_text
-    from flexaqa.coach.schema import validate_report
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     validate_report(result.report)
@@ -243,14 +239,10 @@ def write_outputs(
         )
     )
     if html:
-        from flexaqa.coach.html import render_html
-
         files["html"] = str(
             atomic_write_text(out / "report.html", render_html(result.report, result.pose, video=video))
         )
     if annotate and video is not None:
-        from flexaqa.coach.annotate import write_annotated_video
-
         files["video"] = str(write_annotated_video(video, result.pose, result.report, out / "annotated.mp4"))
     result.files.update(files)
     return files

@@ -19,6 +19,9 @@ smoothed with a Savitzky-Golay filter within each run of valid frames.
 
 from __future__ import annotations
 
+import os
+import time
+import warnings
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -45,9 +48,6 @@ class PoseEstimator:
     """
 
     def __init__(self, *, tracking: bool = True, min_detection: float = 0.5, min_tracking: float = 0.5):
-        import os
-        import warnings
-
         os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
         warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype", category=UserWarning)
         mp = require("mediapipe", "pose", "pose estimation from video")
@@ -145,8 +145,6 @@ def estimate_pose(
     in-image components from the image landmarks (:func:`planar_world`); ``False`` keeps MediaPipe's world
     landmarks as they are.
     """
-    import time
-
     own = estimator is None
     est = estimator or PoseEstimator()
     ts, js, ims, vs, pres = [], [], [], [], []

@@ -23,7 +23,13 @@ from typing import TextIO
 
 import numpy as np
 
+from flexaqa.coach._types import CoachError, NoRepetitionError
+from flexaqa.coach.analyse import analyse_pose
+from flexaqa.coach.frames import capture_frames, latest_only, open_camera
+from flexaqa.coach.pose import PoseEstimator, clean_pose, detect_view, ground_pose, landmarks_to_flex
+from flexaqa.coach.segment import signal_segmenter
 from flexaqa.coach.summary import format_summary
+from flexaqa.kg import load_kg
 from flexaqa.pose_rules.sequence import PoseSequence, Rep, Segmenter
 from flexaqa.skeleton import NUM_JOINTS
 
@@ -67,8 +73,6 @@ class Coach:
         confirm: int = 1,
         estimator: Callable | None = None,
     ):
-        from flexaqa.kg import load_kg
-
         self.action = load_kg().action(action)
         self.view = view
         self.segmenter = segmenter
@@ -91,11 +95,7 @@ class Coach:
 
     def update(self, frame: np.ndarray, t: float) -> list[CoachEvent]:
         """Pose-estimate ``frame`` (H, W, 3) uint8 RGB taken at ``t`` seconds and update."""
-        from flexaqa.coach.pose import landmarks_to_flex
-
         if self._estimator is None:
-            from flexaqa.coach.pose import PoseEstimator
-
             self._estimator = PoseEstimator()
         out = self._estimator(frame)
         if out is None:
@@ -142,10 +142,6 @@ class Coach:
         can still move when later repetitions change the trace's rest level (the benchmark counts how often).
         Raises :class:`~flexaqa.coach.NoRepetitionError` when the buffer holds no repetition.
         """
-        from flexaqa.coach._types import NoRepetitionError
-        from flexaqa.coach.analyse import analyse_pose
-        from flexaqa.coach.pose import detect_view
-
         if not any(self._p):
             raise NoRepetitionError("no person was seen")
         pose = self.pose()
@@ -167,8 +163,6 @@ class Coach:
 
     def pose(self) -> PoseSequence:
         """The buffered pose, grounded and cleaned as the file pipeline does."""
-        from flexaqa.coach.pose import clean_pose, ground_pose
-
         img = np.asarray(self._img)  # (T, 21, 2)
         joints, vis = np.asarray(self._j), np.asarray(self._v)  # (T, 21, 3), (T, 21)
         raw = np.asarray(self._raw, bool)
@@ -181,14 +175,10 @@ class Coach:
         return clean_pose(pose)
 
     def _analyse(self, *, final: bool) -> list[CoachEvent]:
-        from flexaqa.coach.analyse import analyse_pose
-
         if len(self._t) < 8 or sum(self._p) < 8:
             return []
         pose = self.pose()
         if self.segmenter is None:
-            from flexaqa.coach.segment import signal_segmenter
-
             reps = signal_segmenter(pose, self.action)
         else:
             reps = self.segmenter(pose, self.action)
@@ -213,8 +203,6 @@ class Coach:
             return []
         view = self.view
         if view == "auto":
-            from flexaqa.coach.pose import detect_view
-
             view = detect_view(pose)
         new = [Rep(self.n_reps + k, r.start, r.end, r.phases) for k, r in enumerate(new)]
         report = analyse_pose(pose, self.action, reps=new, view=view)
@@ -271,9 +259,6 @@ def run_camera(
     :meth:`Coach.report` of the set (``None`` without a repetition), the number of frames read, analysed and
     dropped, and the per-frame latency of :meth:`Coach.update` (median, p95, ms).
     """
-    from flexaqa.coach._types import CoachError
-    from flexaqa.coach.frames import capture_frames, latest_only, open_camera
-
     out = sys.stdout if out is None else out
     if frames is None:
         cap = open_camera(index) if capture is None else capture

@@ -12,12 +12,15 @@ checked against the same documented error signatures (``docs/simulator.md``) as 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from flexaqa.kg import load_kg
 from flexaqa.pose_rules.sequence import PoseSequence, Rep
+from flexaqa.synth.subjects import make_roster
 
 # Slots whose simulator signature at severity 1 breaks the coach's keystep threshold, per action (all 20): the
 # cases of "every detector fires on its error and stays silent on a clean repetition". Checked by
@@ -152,9 +155,7 @@ def synthetic_set(
     ``errors`` is either one list of slots for every repetition or one list per repetition; each slot is
     injected at severity 1 and every other slot is absent. ``noise`` adds Gaussian jitter (m) to the joints.
     """
-    from flexaqa.kg import load_kg
     from flexaqa.synth.simulate import simulate_trial
-    from flexaqa.synth.subjects import make_roster
 
     kg = load_kg()
     act = kg.action(action)
@@ -186,8 +187,6 @@ def synthetic_set(
 
 def sample_photo() -> np.ndarray:
     """Matplotlib's sample photograph of a person (Grace Hopper), ``(600, 512, 3)`` uint8 RGB."""
-    import os
-
     import matplotlib
     from PIL import Image
 

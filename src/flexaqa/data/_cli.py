@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 
 from flexaqa._args import (
     VIEWS,
@@ -92,8 +93,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_info(args) -> int:
-    from collections import Counter
-
     from flexaqa._text import format_table
     from flexaqa.data.base import open_dataset
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from flexaqa._io import atomic_write_text
 from flexaqa.data.schema import DataError
+from flexaqa.errors import require
 
 CROISSANT_CONTEXT = {
     "@language": "en",
@@ -218,8 +219,6 @@ def write_croissant(root: str | Path, out: str | Path | None = None, **kw) -> Pa
 
 def validate_croissant(path: str | Path) -> list[str]:
     """Problems mlcroissant reports for the file (empty = valid)."""
-    from flexaqa.errors import require
-
     mlc = require("mlcroissant", "croissant", "validating Croissant metadata")
     try:
         mlc.Dataset(jsonld=str(path))
@@ -230,8 +229,6 @@ def validate_croissant(path: str | Path) -> list[str]:
 
 def iter_records(path: str | Path, record_set: str = "samples", limit: int | None = None) -> list[dict]:
     """Records of ``record_set`` as mlcroissant yields them (bytes decoded to str)."""
-    from flexaqa.errors import require
-
     mlc = require("mlcroissant", "croissant", "reading Croissant record sets")
     ds = mlc.Dataset(jsonld=str(path))
     out = []

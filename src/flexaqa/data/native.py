@@ -10,6 +10,7 @@ Writing is two steps so that many processes can write trials in parallel: :func:
 from __future__ import annotations
 
 import datetime
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +43,11 @@ from flexaqa.data.schema import (
     skill_of,
     trial_id,
 )
+from flexaqa.data.splits import PROTOCOLS, generate_splits, save_splits
+from flexaqa.data.video import read_frames, write_mp4
+from flexaqa.errors import require
+from flexaqa.kg import load_kg
+from flexaqa.timebase import seconds_to_index
 
 FORMAT_NAME = "flexaqa-native"
 FORMAT_VERSION = 1
@@ -56,8 +62,6 @@ SUBJECT_COLUMNS = ("id", "skill", "height_cm", "weight_kg", "age", "body_fat_pct
 
 
 def _npy_bytes(a: np.ndarray) -> bytes:
-    import io
-
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
     return buf.getvalue()
@@ -77,8 +81,6 @@ def write_trial(
     (time on axis 0, ``stream_dtype``); ``reps`` become ``annotations.json``. sEMG channel names default to the
     knowledge graph's channel labels of the action.
     """
-    from flexaqa.kg import load_kg
-
     kg = load_kg()
     act = kg.action(trial.action)
     tid = trial_id(trial.subject, act.class_id)
@@ -120,8 +122,6 @@ def write_trial(
         entry = view.to_dict()
         frames = trial.frames.get(view.name)
         if frames is not None:
-            from flexaqa.data.video import write_mp4
-
             rel = f"video/{view.name}.mp4"
             write_mp4(tdir / rel, frames, view.fps, crf=crf, lossless=lossless)
             entry.update(file=rel, n_frames=len(frames))
@@ -164,8 +164,6 @@ def finalize_dataset(
 
     ``subjects`` gives body metrics; subjects not listed get only the skill level their id implies.
     """
-    from flexaqa.kg import load_kg
-
     kg = load_kg()
     root = Path(root)
     trial_dirs = sorted(p.parent for p in (root / "trials").glob("*/trial.json"))
@@ -200,8 +198,6 @@ def finalize_dataset(
             )  # fmt: skip
     records = [_record_from_row(dict(zip(MANIFEST_COLUMNS, r, strict=True))) for r in rows]
     if make_splits:
-        from flexaqa.data.splits import PROTOCOLS, generate_splits, save_splits
-
         for protocol in PROTOCOLS:
             try:
                 save_splits(root, protocol, generate_splits(records, protocol, seed=seed), seed=seed)
@@ -244,8 +240,6 @@ def finalize_dataset(
 
 
 def _write_parquet(path: Path, rows) -> None:
-    from flexaqa.errors import require
-
     pa = require("pyarrow", "parquet", "writing manifest.parquet")
     pq = require("pyarrow.parquet", "parquet", "writing manifest.parquet")
     cols = {c: [r[i] for r in rows] for i, c in enumerate(MANIFEST_COLUMNS)}
@@ -296,8 +290,6 @@ def read_manifest(root: str | Path) -> list[SampleRecord]:
     if path.is_file():
         rows = read_csv_dicts(path)
     elif (root / "manifest.parquet").is_file():
-        from flexaqa.errors import require
-
         pq = require("pyarrow.parquet", "parquet", "reading manifest.parquet")
         rows = pq.read_table(str(root / "manifest.parquet")).to_pylist()
         path = root / "manifest.parquet"
@@ -462,8 +454,6 @@ class NativeDataset(DatasetSource):
         sample = Sample(record=rec, annotation=ann, views=all_views)
         missing = []
         if "video" in modalities:
-            from flexaqa.data.video import read_frames
-
             for name in views or self.view_names:
                 if name not in all_views:
                     missing.append(f"video:{name}")
@@ -476,8 +466,6 @@ class NativeDataset(DatasetSource):
                 if num_frames:
                     idx = times_to_frames(uniform_times(t0, t1, num_frames), fps, t0, t1)
                 else:
-                    from flexaqa.timebase import seconds_to_index
-
                     i0 = seconds_to_index(t0, fps, rounding="ceil")
                     idx = np.arange(i0, max(seconds_to_index(t1, fps, rounding="ceil"), i0 + 1))
                 sample.video[name] = read_frames(path, idx, size=size, fps=fps)

@@ -40,6 +40,9 @@ from flexaqa.data.schema import (
     View,
     check_modalities,
 )
+from flexaqa.data.splits import generate_splits
+from flexaqa.data.video import _out_size
+from flexaqa.kg import load_kg
 from flexaqa.skeleton import FLEX21_JOINTS, NUM_JOINTS
 from flexaqa.timebase import CINEMA_FPS, EMG_HZ
 
@@ -151,8 +154,6 @@ class ReleaseWriter:
         self.rows: list[tuple[int, int, float]] = []
 
     def add_trial(self, trial: Trial) -> list[str]:
-        from flexaqa.kg import load_kg
-
         c = load_kg().action(trial.action).index
         ids = []
         for k, ann in enumerate(trial.reps):
@@ -169,8 +170,6 @@ class ReleaseWriter:
         return ids
 
     def close(self, *, seed: int = 0, test_fraction: float = 0.25) -> None:
-        from flexaqa.data.splits import generate_splits
-
         recs = [SampleRecord(release_id(c, i), str(c), c, score=s) for c, i, s in self.rows]
         sp = generate_splits(recs, "random", seed=seed, test_fraction=test_fraction, val_fraction=0.0)
         test = set(sp["test"])
@@ -311,8 +310,6 @@ def read_jpeg_frames(paths: Sequence[Path], size: int | tuple[int, int] | None =
 
 
 def _target(size, h, w):
-    from flexaqa.data.video import _out_size
-
     return _out_size(size, h, w)
 
 
@@ -331,8 +328,6 @@ class ReleaseDataset(DatasetSource):
         return read_official_split(self.root, self.records)
 
     def __init__(self, root: str | Path):
-        from flexaqa.kg import load_kg
-
         self.root = Path(root)
         kg = load_kg()
         keys: set[tuple[int, int]] = set()
@@ -408,8 +403,6 @@ class ReleaseDataset(DatasetSource):
             if emg is None:
                 missing.append("emg")
             else:
-                from flexaqa.kg import load_kg
-
                 labels = tuple(ch.label for ch in load_kg().action(c).emg_channels)
                 sample.emg = Stream(emg, EMG_HZ, names=labels if len(labels) == emg.shape[1] else ())
         if "video" in modalities:

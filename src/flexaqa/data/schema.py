@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from flexaqa.errors import BadDataError, MissingFileError
+from flexaqa.errors import BadDataError, KGError, MissingFileError
+from flexaqa.kg import score
 from flexaqa.timebase import CINEMA_FPS, EMG_HZ, PHONE_FPS, seconds_to_index
 
 
@@ -319,14 +320,10 @@ class Annotation:
 
     def fkg_score(self, kg=None) -> float:
         """The FKG penalty score of ``slots`` (raises ``KGError`` for codes the action does not have)."""
-        from flexaqa.kg import score
-
         return score(self.action, self.slots, kg=kg).score
 
     def score_problem(self, kg=None, tol: float = 0.01) -> str | None:
         """A message when the stored score disagrees with the FKG or the slots are invalid, else ``None``."""
-        from flexaqa.errors import KGError
-
         try:
             expected = self.fkg_score(kg)
         except KGError as exc:

@@ -13,13 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from flexaqa._io import atomic_save, atomic_write_text
+from flexaqa._text import shorten
 from flexaqa.data.base import open_dataset
+from flexaqa.data.release import _parse_id, sample_dirs
+from flexaqa.kg import load_kg
+from flexaqa.kg.scoring import parse_error_token
 from flexaqa.timebase import CINEMA_FPS, EMG_HZ
 
 
 def _release_duration(root: Path, rec_id: str) -> float | None:
-    from flexaqa.data.release import _parse_id, sample_dirs
-
     c, i = _parse_id(rec_id)
     path = sample_dirs(root, c, i)["emg"] / "EMG.csv"
     if not path.is_file():
@@ -31,9 +33,6 @@ def _release_duration(root: Path, rec_id: str) -> float | None:
 
 def compute_stats(root: str | Path, *, top_k: int = 20) -> dict:
     """Figure 7/8 statistics of the dataset at ``root`` (either layout)."""
-    from flexaqa.kg import load_kg
-    from flexaqa.kg.scoring import parse_error_token
-
     kg = load_kg()
     ds = open_dataset(root)
     by_action: dict[str, list] = defaultdict(list)
@@ -103,8 +102,6 @@ def write_stats(root: str | Path, out: str | Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from flexaqa._text import shorten
 
     st = compute_stats(root)
     out = Path(out)

@@ -16,9 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from flexaqa.data.native import finalize_dataset, write_trial
+from flexaqa.data.release import ReleaseWriter
 from flexaqa.data.schema import (
     Annotation,
     AnnotatorLabel,
+    DataError,
     Keyframes,
     PhaseSpan,
     Stream,
@@ -28,6 +31,8 @@ from flexaqa.data.schema import (
     sample_id,
     skill_of,
 )
+from flexaqa.data.video import moving_blob_video
+from flexaqa.kg import load_kg
 from flexaqa.timebase import CINEMA_FPS, EMG_HZ, PHONE_FPS
 
 HEART_HZ = 10.0
@@ -38,8 +43,6 @@ REP_START, REP_LEN, REP_GAP = 0.1, 0.5, 0.1  # seconds
 def encoded_frames(n: int, height: int, width: int) -> np.ndarray:
     """``(n, H, W, 3)`` uint8 frames whose frame index is written in two grey 16x16 blocks at the top left:
     block 0 holds ``i % 256``, block 1 ``i // 256`` (uniform luma blocks survive JPEG; needs W >= 32, H >= 16)."""
-    from flexaqa.data.video import moving_blob_video
-
     if height < 16 or width < 32:
         raise ValueError(f"encoded frames need at least 16x32 pixels, got {height}x{width}")
     f = moving_blob_video(n, height, width)
@@ -79,8 +82,6 @@ def tiny_trial(
     seed: int = 0,
 ) -> Trial:
     """A short trial of ``reps`` repetitions (``rep_len`` s each, 0.1 s apart) with all modalities and annotations."""
-    from flexaqa.kg import load_kg
-
     kg = load_kg()
     act = kg.action(action)
     rng = np.random.default_rng([seed, act.index, sum(map(ord, subject))])
@@ -181,26 +182,19 @@ def make_tiny_dataset(
     for t in trials:
         next(s for s in subj if s.id == t.subject).loads_kg[t.action] = t.load_kg
     if layout == "native":
-        from flexaqa.data.native import finalize_dataset, write_trial
-
         for t in trials:
             write_trial(root, t, lossless=lossless)
         finalize_dataset(
             root, name="flexaqa-tiny", description="tiny synthetic dataset", subjects=subj, seed=seed
         )
-        from flexaqa.kg import load_kg
 
         kg = load_kg()
         ids = [sample_id(t.subject, kg.action(t.action).class_id, a.rep) for t in trials for a in t.reps]
     elif layout == "release":
-        from flexaqa.data.release import ReleaseWriter
-
         w = ReleaseWriter(root, views=("View-1",))
         ids = [i for t in trials for i in w.add_trial(t)]
         w.close(seed=seed)
     else:
-        from flexaqa.data.schema import DataError
-
         raise DataError(f"layout must be 'native' or 'release', got {layout!r}")
     scores = dict(zip(ids, [a.score for t in trials for a in t.reps], strict=True))
     return TinyDataset(root, layout, trials, ids, scores, subj)

@@ -15,7 +15,26 @@ from pathlib import Path
 
 import numpy as np
 
+from flexaqa.data.base import CORE_NUM_FRAMES, read_csv_dicts
+from flexaqa.data.native import FORMAT_NAME, MANIFEST_COLUMNS, STREAMS
+from flexaqa.data.release import (
+    SPLIT_DIR,
+    SPLIT_FILES,
+    ReleaseDataset,
+    _parse_id,
+    list_frames,
+    read_emg_csv,
+    read_skeleton_csv,
+    read_split_mat,
+    release_id,
+    sample_dirs,
+)
 from flexaqa.data.schema import SKILL_LEVELS, Annotation, CorruptSampleError, DataError
+from flexaqa.data.splits import load_splits, split_problems
+from flexaqa.data.video import count_frames, probe_video, read_frames
+from flexaqa.errors import KGError
+from flexaqa.kg import load_kg
+from flexaqa.kg import score as fkg_score
 
 
 @dataclass(frozen=True)
@@ -87,11 +106,6 @@ def _json(path: Path, rep: _Report):
 def _validate_native(root: Path, rep: _Report, tol: float, deep: bool, progress: bool) -> None:
     from tqdm import tqdm
 
-    from flexaqa.data.base import read_csv_dicts
-    from flexaqa.data.native import FORMAT_NAME, MANIFEST_COLUMNS, STREAMS
-    from flexaqa.errors import KGError
-    from flexaqa.kg import load_kg
-
     kg = load_kg()
     info = _json(root / "dataset.json", rep)
     if info is not None and info.get("format") != FORMAT_NAME:
@@ -161,8 +175,6 @@ def _validate_native(root: Path, rep: _Report, tol: float, deep: bool, progress:
 
 
 def _validate_trial(tdir: Path, rep: _Report, kg, by_id: dict, tol: float, deep: bool, streams) -> None:
-    from flexaqa.errors import KGError
-
     meta = _json(tdir / "trial.json", rep)
     anns = _json(tdir / "annotations.json", rep)
     if meta is None:
@@ -233,8 +245,6 @@ def _validate_trial(tdir: Path, rep: _Report, kg, by_id: dict, tol: float, deep:
             rep.add(where, f"{sid}: {msg}")
         for lab in ann.annotators:
             try:
-                from flexaqa.kg import score as fkg_score
-
                 expected = fkg_score(act, lab.slots, kg=kg).score
             except KGError as exc:
                 rep.add(where, f"{sid}: annotator {lab.annotator}: {exc}")
@@ -269,8 +279,6 @@ def _validate_trial(tdir: Path, rep: _Report, kg, by_id: dict, tol: float, deep:
 
 
 def _check_video(path: Path, v: dict, rep: _Report, deep: bool) -> int | None:
-    from flexaqa.data.video import count_frames, probe_video, read_frames
-
     try:
         info = probe_video(path)
         n = count_frames(path) if deep else info.n_frames
@@ -308,8 +316,6 @@ def _check_npy(path: Path, spec: dict, rep: _Report):
 
 
 def _validate_split_files(root: Path, known: set[str], rep: _Report) -> None:
-    from flexaqa.data.splits import load_splits, split_problems
-
     for path in sorted((root / "splits").glob("*.json")) if (root / "splits").is_dir() else []:
         try:
             splits = load_splits(root, path.stem)
@@ -342,21 +348,6 @@ def _has_jpeg_end(path: Path) -> bool:
 def _validate_release(root: Path, rep: _Report, progress: bool, deep: bool) -> None:
     from PIL import Image, UnidentifiedImageError
     from tqdm import tqdm
-
-    from flexaqa.data.base import CORE_NUM_FRAMES
-    from flexaqa.data.release import (
-        SPLIT_DIR,
-        SPLIT_FILES,
-        ReleaseDataset,
-        _parse_id,
-        list_frames,
-        read_emg_csv,
-        read_skeleton_csv,
-        read_split_mat,
-        release_id,
-        sample_dirs,
-    )
-    from flexaqa.kg import load_kg
 
     kg = load_kg()
     try:

@@ -7,6 +7,8 @@ seeking to the nearest keyframe instead of decoding from the start.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -49,9 +51,6 @@ def write_mp4(
     (even width and height required). ``gop`` is the keyframe interval in frames (default: about 1 s), which
     bounds how much a seek has to decode.
     """
-    import os
-    import tempfile
-
     av = _av()
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from flexaqa._args import (
     add_data,
@@ -96,9 +98,6 @@ def format_report(report: dict) -> str:
 
 
 def _report(model, trials, out) -> None:
-    import json
-    from pathlib import Path
-
     from flexaqa._io import atomic_write_text
     from flexaqa.failure.model import evaluate_failure, plot_by_k
 
@@ -112,8 +111,6 @@ def _report(model, trials, out) -> None:
 
 
 def cmd_train(args) -> int:
-    from pathlib import Path
-
     from flexaqa.failure.labels import FailureRule
     from flexaqa.failure.model import FailurePredictor
 

@@ -9,7 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flexaqa.data import open_dataset
+from flexaqa.data.schema import trial_id
 from flexaqa.failure.labels import FailureError, FailureRule, reference_score, rep_failures
+from flexaqa.kg import load_kg
+from flexaqa.kg.scoring import resolve_slots
+from flexaqa.signal import bandpass, spectral_frequencies
 
 
 @dataclass
@@ -36,8 +41,6 @@ class TrialReps:
 def emg_markers(emg, fs: float) -> tuple[float, float]:
     """Median frequency (Hz, mean over channels) and RMS amplitude (mean over channels) of one repetition's
     band-passed sEMG ``(N, C)``."""
-    from flexaqa.signal import bandpass, spectral_frequencies
-
     x = np.asarray(emg, dtype=float)
     if x.ndim == 1:
         x = x[:, None]
@@ -49,9 +52,6 @@ def emg_markers(emg, fs: float) -> tuple[float, float]:
 
 
 def _weights(action, slots: Sequence[str]) -> tuple[int, int]:
-    from flexaqa.kg import load_kg
-    from flexaqa.kg.scoring import resolve_slots
-
     kg = load_kg()
     found = resolve_slots(kg.action(action), slots, kg=kg)
     return max((s.weight for s in found), default=0), len(found)
@@ -67,8 +67,6 @@ def _concentric(phases) -> float:
 
 def trial_reps_from_sim(sim) -> TrialReps:
     """Measurements of a :class:`~flexaqa.synth.SimTrial`'s kept repetitions (annotated scores and votes)."""
-    from flexaqa.data.schema import trial_id
-
     reps = [r for r in sim.reps if not r.dropped]
     w = [_weights(sim.action, r.vote) for r in reps]
     mk = [
@@ -93,8 +91,6 @@ def trial_reps_from_source(
     official release layout, give 0), durations from the keyframes, fatigue markers from each repetition's sEMG.
     """
     from tqdm import tqdm
-
-    from flexaqa.data import open_dataset
 
     source = open_dataset(source) if not hasattr(source, "load") else source
     keep = None if ids is None else set(ids)

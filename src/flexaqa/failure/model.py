@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flexaqa._io import atomic_save, atomic_write_text
 from flexaqa.failure.features import FEATURE_NAMES, TrialReps, trial_features
 from flexaqa.failure.labels import (
     FailureError,
@@ -24,6 +25,7 @@ from flexaqa.failure.labels import (
     reference_score,
     rep_failures,
 )
+from flexaqa.metrics import micro_f1_score
 
 
 def roc_auc_score(y_true, y_score) -> float:
@@ -41,8 +43,6 @@ def roc_auc_score(y_true, y_score) -> float:
 
 def f1_binary(y_true, y_pred) -> float:
     """F1 of the positive class (0.0 when there is nothing to find and nothing is flagged)."""
-    from flexaqa.metrics import micro_f1_score
-
     return micro_f1_score(np.asarray(y_true, float).reshape(-1, 1), np.asarray(y_pred, float).reshape(-1, 1))
 
 
@@ -197,8 +197,6 @@ class FailurePredictor:
         }
 
     def save(self, path: str | Path) -> Path:
-        from flexaqa._io import atomic_write_text
-
         return atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
@@ -267,8 +265,6 @@ def plot_by_k(report: dict, path: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from flexaqa._io import atomic_save
 
     ks = sorted(report["by_k"], key=int)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))

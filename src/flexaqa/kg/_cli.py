@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 
 from flexaqa._args import add_json, add_out
 
@@ -76,8 +77,6 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    import textwrap
-
     kg = _kg(args)
     a = kg.action(args.action)
     out = [f"{a.class_id} {a.name}  [{a.slug}, {a.equipment}]"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from flexaqa._io import atomic_write_text
+from flexaqa.errors import KGError
 from flexaqa.kg._schema import KnowledgeGraph
 
 FORMATS = ("json", "jsonld", "graphml")
@@ -249,7 +250,5 @@ def write_export(kg: KnowledgeGraph, fmt: str, out: str | Path) -> Path:
     elif fmt == "graphml":
         text = to_graphml(kg)
     else:
-        from flexaqa.errors import KGError
-
         raise KGError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return atomic_write_text(out, text)

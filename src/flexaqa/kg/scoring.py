@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from flexaqa._text import format_table
 from flexaqa.errors import KGError
 from flexaqa.kg._load import load_kg
@@ -153,8 +155,6 @@ def score_from_mask(action: Action, mask):
     if hasattr(mask, "new_tensor"):  # torch: stay on the graph and the device
         penalty = (mask * mask.new_tensor(weights)).sum(-1)
     else:
-        import numpy as np
-
         penalty = np.asarray(mask, dtype=float) @ np.asarray(weights)
     return 100.0 - penalty * (100.0 / action.total_weight)
 

@@ -17,6 +17,7 @@ require("torch", "train", "the AQA models")
 # Importing a module registers its builders (explicit imports, never import *).
 from flexaqa.models import emg, gart, heads, i3d, resnet, stgcn, video  # noqa: E402
 from flexaqa.models._registry import ModelError, create_model, list_models, model_entry, register_model  # noqa: E402
+from flexaqa.models._weights import load_checked, read_state_dict  # noqa: E402
 from flexaqa.models.fusion import VARIANTS, AQAHead, FeatureFusion, variant_dims  # noqa: E402
 from flexaqa.models.gart import CoReGART, RegressionTree, build_groups, decode_delta, leaf_targets  # noqa: E402
 from flexaqa.models.heads import USDL, ErrorAwareAQA, gaussian_soft_labels  # noqa: E402
@@ -47,9 +48,11 @@ __all__ = [
     "i3d",
     "leaf_targets",
     "list_models",
+    "load_checked",
     "load_i3d_weights",
     "load_stgcn_weights",
     "model_entry",
+    "read_state_dict",
     "register_model",
     "resnet",
     "stgcn",

@@ -7,6 +7,7 @@ so a checkpoint can rebuild it without the code that made it.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import inspect
 from collections.abc import Callable
@@ -50,8 +51,6 @@ def list_models(pattern: str = "*", *, kind: str | None = None) -> list[str]:
 
 def model_entry(name: str) -> ModelEntry:
     if name not in _REGISTRY:
-        import difflib
-
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = (
             f"; did you mean {', '.join(close)}?" if close else f"; known models: {', '.join(list_models())}"

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from flexaqa.models._registry import ModelError
+from flexaqa.models.synthetic import make_feature_set
 
 VIDEO_KEYS = ("video_v1", "video_v2")
 VARIANTS: dict[str, tuple[str, ...]] = {
@@ -65,8 +66,6 @@ class AQAHead(nn.Module):
 
     def example_batch(self, n: int = 8, *, seed: int = 0) -> dict[str, torch.Tensor]:
         """A small synthetic batch with every key this head reads (for tests and smoke runs)."""
-        from flexaqa.models.synthetic import make_feature_set
-
         dims = self.fusion.dims
         video = dims.get("video_v1", dims.get("video_v2", 4))
         data = make_feature_set(

@@ -16,6 +16,7 @@ from torch import nn
 
 from flexaqa.models._registry import ModelError, register_model
 from flexaqa.models._weights import load_checked, read_state_dict
+from flexaqa.skeleton import flex21_to_ntu25
 
 # NTU RGB+D bones (0-based joint indices; the order of flexaqa.skeleton.NTU25_JOINTS); centre = spine_shoulder.
 NTU25_EDGES: tuple[tuple[int, int], ...] = (
@@ -153,8 +154,6 @@ class STGCN(nn.Module):
 def flex21_to_stgcn_input(joints) -> torch.Tensor:
     """FLEX-21 joints ``(T, 21, 3)`` or ``(N, T, 21, 3)`` -> ST-GCN input ``(N, 3, T, 25, 1)`` (NTU remap,
     centred on the spine base and scaled by the spine length, as the FLEX baseline)."""
-    from flexaqa.skeleton import flex21_to_ntu25
-
     ntu = np.asarray(flex21_to_ntu25(np.asarray(joints, dtype=float)), dtype=np.float32)
     if ntu.ndim == 3:
         ntu = ntu[None]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+
+import numpy as np
 
 from flexaqa._args import (
     add_json,
@@ -125,10 +128,6 @@ def cmd_process(args) -> int:
 
 
 def _write(path: str, proc) -> None:
-    import io
-
-    import numpy as np
-
     from flexaqa._io import atomic_save, atomic_write_text
     from flexaqa.signal._common import SignalError
 
@@ -164,7 +163,6 @@ def _plot(path: str, x, proc) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     from flexaqa._io import atomic_save
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from flexaqa.kg import load_kg
 from flexaqa.signal._common import SignalError, as_signal, check_rate
 
 __all__ = [
@@ -42,8 +43,6 @@ def contribution_columns(action, *, source: str = "official") -> tuple[tuple[int
     ``source="official"`` follows the FLEX baseline code; ``"kg"`` takes every channel the knowledge graph
     places on the left versus every channel on the right.
     """
-    from flexaqa.kg import load_kg
-
     a = load_kg().action(action)
     if source == "official":
         return OFFICIAL_CONTRIBUTION_COLUMNS[a.index]

@@ -15,6 +15,7 @@ from scipy import ndimage
 from scipy import signal as sps
 
 from flexaqa.signal._common import SignalError, as_signal, check_rate
+from flexaqa.signal.features import resample
 
 __all__ = [
     "BREATH_ERRORS",
@@ -83,8 +84,6 @@ def breathing_by_phase(
     the expected one does. ``lag_s`` times the expected breath against the phase start: negative when it
     was already under way (e.g. exhaling just before the lift), positive when it came late.
     """
-    from flexaqa.signal.features import resample
-
     ph = breath_phase(breath, fs, **phase_kw)
     frames = np.arange(segmentation.n_frames) / segmentation.fps
     per_frame = resample(ph.astype(float), fs, frames, start=start, method="nearest")  # (F,)

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal as sps
 
+from flexaqa.kg import load_kg
 from flexaqa.signal._common import SignalError, as_signal, check_rate
+from flexaqa.skeleton import UP_AXIS, J, joint_angle
+from flexaqa.timebase import convert_index
 
 __all__ = [
     "REP_SIGNALS",
@@ -77,9 +80,6 @@ REP_SIGNALS: dict[str, RepSignal] = {
 def rep_signal(pose, action) -> np.ndarray:
     """The segmentation trace ``(T,)`` of a FLEX-21 pose ``(T, 21, 3)`` for ``action``, oriented so that it
     rises during the concentric phase."""
-    from flexaqa.kg import load_kg
-    from flexaqa.skeleton import UP_AXIS, J, joint_angle
-
     a = load_kg().action(action)
     spec = REP_SIGNALS.get(a.slug, _WRISTS)
     p = np.asarray(pose, dtype=float)
@@ -158,7 +158,6 @@ def _phase_names(action, phase_names) -> tuple[str, ...]:
         return tuple(phase_names)
     if action is None:
         return ("preparation", "concentric", "eccentric")
-    from flexaqa.kg import load_kg
 
     return load_kg().action(action).phase_names
 
@@ -231,8 +230,6 @@ def segment_signal(
 
 def segment_pose(pose, fps: float, action, **kw) -> Segmentation:
     """Segment a FLEX-21 pose trial ``(T, 21, 3)`` with the action's trace (:data:`REP_SIGNALS`)."""
-    from flexaqa.kg import load_kg
-
     kw.setdefault("min_amplitude", REP_SIGNALS.get(load_kg().action(action).slug, _WRISTS).min_amplitude)
     return segment_signal(rep_signal(pose, action), fps, action=action, **kw)
 
@@ -303,8 +300,6 @@ def segment_emg(
         keys[r] = (s0, m, e0)
     out_fps = fps or fs
     if out_fps != fs:
-        from flexaqa.timebase import convert_index
-
         keys = np.asarray(convert_index(keys, fs, out_fps), dtype=np.int64).reshape(-1, 3)
     n = round(x.shape[0] / fs * out_fps)
     return Segmentation(keys, float(out_fps), names, n)

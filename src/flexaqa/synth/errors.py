@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flexaqa.kg import load_kg
 from flexaqa.skeleton import J, joint_angle
 
 # Shapes of an effect over its window: c constant, p with the progress (strongest at the turning point),
@@ -337,8 +338,6 @@ MEASURES = {
 
 def error_table() -> list[tuple[str, str, str, str, str]]:
     """Rows (code, KG text, modality, signature, measure) for docs and ``flexaqa synth --list-errors``."""
-    from flexaqa.kg import load_kg
-
     kg = load_kg()
     return [
         (c, kg.errors[c].text, s.modality, s.signature, s.measure) for c, s in sorted(ERROR_SPECS.items())

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from flexaqa.kg import load_kg, score
 from flexaqa.synth.annotate import annotate
 from flexaqa.synth.emg import synth_emg
-from flexaqa.synth.errors import ERROR_SPECS, effect_shape
+from flexaqa.synth.errors import ERROR_SPECS, MEASURES, effect_shape
 from flexaqa.synth.kinematics import PROGRAMS, pose, primary_height
 from flexaqa.synth.physio import PHYSIO_HZ, breath_waveform, heart_rate
 from flexaqa.synth.subjects import SimSubject
@@ -116,8 +117,6 @@ def simulate_trial(
     from the subject's skill and fatigue; random errors, jitter and signals still follow ``seed``, so a forced
     run differs from a clean one with the same seed only by the forced errors.
     """
-    from flexaqa.kg import load_kg, score
-
     kg = kg or load_kg()
     act = kg.action(action)
     prog = PROGRAMS[act.slug]
@@ -316,8 +315,6 @@ def rep_context(trial: SimTrial, rep: SimRep, phase: str) -> tuple[np.ndarray, d
 
 def measure_error(trial: SimTrial, rep: SimRep, slot_id: str) -> np.ndarray:
     """The signature of ``slot_id``'s error type (its :data:`~flexaqa.synth.errors.MEASURES` entry) in ``rep``."""
-    from flexaqa.synth.errors import MEASURES
-
     slot = next(s for s in trial.action.slots if s.id == slot_id)
     j, ctx = rep_context(trial, rep, slot.phase)
     return np.asarray(MEASURES[ERROR_SPECS[slot.error].measure](j, ctx), float)

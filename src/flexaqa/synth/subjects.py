@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from flexaqa.data.schema import FLEX_SUBJECT_IDS, Subject, skill_of
+from flexaqa.kg import load_kg
 
 BAR_KG = 20.0
 LOAD_FRACTION = 0.8
@@ -80,8 +81,6 @@ def round_load(kg: float, equipment: str) -> float:
 
 def make_subject(sid: str, rng: np.random.Generator) -> SimSubject:
     """Draw one synthetic subject with the skill level of FLEX id ``sid``."""
-    from flexaqa.kg import load_kg
-
     skill = skill_of(sid)
     height = float(np.clip(rng.normal(175.0, 6.0), 160, 192))
     bmi = float(np.clip(rng.normal({"expert": 25.0, "amateur": 24.0, "novice": 22.5}[skill], 2.0), 18.5, 31))

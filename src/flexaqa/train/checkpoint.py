@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from flexaqa._io import atomic_save
 from flexaqa.errors import BadDataError, MissingFileError, require
@@ -68,9 +71,6 @@ def model_from_checkpoint(path_or_ckpt, *, state: str = "state_dict"):
 
 def rng_state(device=None) -> dict:
     """The torch, numpy and Python random states (and the CUDA one on a CUDA ``device``), for ``last.pt``."""
-    import random
-
-    import numpy as np
     import torch
 
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
@@ -81,9 +81,6 @@ def rng_state(device=None) -> dict:
 
 def restore_rng_state(state: dict, device=None) -> None:
     """Undo :func:`rng_state`: a resumed run continues with the random numbers it would have drawn."""
-    import random
-
-    import numpy as np
     import torch
 
     torch.set_rng_state(state["torch"])

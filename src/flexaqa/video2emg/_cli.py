@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+import numpy as np
 
 from flexaqa._args import (
     VIEWS,
@@ -91,8 +95,6 @@ def _splits(args):
     source = open_dataset(args.data)
     splits = source.splits(args.protocol, seed=args.split_seed)
     if not splits.get("val"):  # carve a validation set from train (whole subjects when we know them)
-        import numpy as np
-
         train = splits["train"]
         subj = sorted({source.record(i).subject or i for i in train})
         rng = np.random.default_rng(args.split_seed)
@@ -115,9 +117,6 @@ def _splits(args):
 
 
 def _report(run, examples, out, n_plot: int) -> dict:
-    import json
-    from pathlib import Path
-
     from flexaqa._io import atomic_write_text
     from flexaqa.video2emg.evaluate import plot_envelopes
     from flexaqa.video2emg.train import evaluate_run

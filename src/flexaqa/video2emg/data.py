@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flexaqa.data import open_dataset
+from flexaqa.data.schema import sample_id
+from flexaqa.kg import load_kg
 from flexaqa.video2emg.targets import DEFAULT_WINDOW, Video2EMGError, emg_targets, pose_features
 
 INPUTS = ("pose", "video")
@@ -55,8 +58,6 @@ def make_example(
 ) -> Example:
     """Build an :class:`Example` from per-frame ``data`` at ``times`` (s, trial clock; regular spacing) and the
     sEMG ``(N, C)`` that starts at ``emg_start`` s on the same clock. Keeps every ``stride``-th frame."""
-    from flexaqa.kg import load_kg
-
     act = load_kg().action(action)
     check_input(input)
     data, times = np.asarray(data)[::stride], np.asarray(times, dtype=float)[::stride]
@@ -95,8 +96,6 @@ def load_examples(
     frames of ``view`` (default the first view) resized to ``size`` (H, W), with their sEMG targets."""
     from tqdm import tqdm
 
-    from flexaqa.data import open_dataset
-
     check_input(input)
     source = open_dataset(source) if not hasattr(source, "load") else source
     view = view or (source.view_names[0] if input == "video" else None)
@@ -130,8 +129,6 @@ def examples_from_sim(
 ) -> list[Example]:
     """Examples of every kept repetition of a :class:`~flexaqa.synth.SimTrial` (no files involved). For video
     give the rendered ``frames`` ``(T, H, W, 3)`` and their ``fps``; pose is read at the simulator's 120 Hz."""
-    from flexaqa.data.schema import sample_id
-
     out = []
     for r in sim.reps:
         if r.dropped:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flexaqa._io import atomic_save
 from flexaqa.video2emg.targets import MeanEnvelope
 
 
@@ -91,8 +92,6 @@ def plot_envelopes(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from flexaqa._io import atomic_save
 
     n = min(n, len(examples))
     fig, axes = plt.subplots(n, 1, figsize=(8, 2.2 * n), squeeze=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from flexaqa.models._registry import ModelError, create_model, register_model
+from flexaqa.models import ModelError, create_model, load_checked, read_state_dict, register_model
 from flexaqa.models.resnet import BasicBlock, ResNet
 
 MAX_CHANNELS = 4  # most sEMG channels of any FLEX action (Table 8)
@@ -156,8 +156,6 @@ def _backbone(name: str, weights: str | None) -> ResNet:
         if not isinstance(net, ResNet):
             raise ModelError(f"backbone {name!r} is not a 2D ResNet; use resnet_small, resnet18 or resnet50")
     if weights:
-        from flexaqa.models._weights import load_checked, read_state_dict
-
         state = read_state_dict(weights, what=f"{name} backbone")
         # an ImageNet checkpoint's classifier (fc) is not used by Video2EMG: accept any classifier size
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from flexaqa.errors import BadDataError
+from flexaqa.signal import bandpass as _bandpass
+from flexaqa.signal import emg_per_frame
 from flexaqa.skeleton import J, joint_angle
 
 DEFAULT_WINDOW = 0.1  # s, width of the sliding window that averages the rectified sEMG around each frame
@@ -46,9 +48,6 @@ def emg_targets(
     Returns ``(n_frames, C)`` float32, one target per frame at any frame rate (the alignment is
     :func:`flexaqa.signal.emg_per_frame`).
     """
-    from flexaqa.signal import bandpass as _bandpass
-    from flexaqa.signal import emg_per_frame
-
     x = np.asarray(emg, dtype=float)
     if x.ndim == 1:
         x = x[:, None]

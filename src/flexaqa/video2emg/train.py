@@ -5,6 +5,7 @@ best epoch chosen on the validation split, checkpoints that carry the config and
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,9 +15,11 @@ import numpy as np
 import torch
 
 import flexaqa.video2emg.models  # noqa: F401  (registers video2emg / pose2emg)
+from flexaqa._io import atomic_write_text
 from flexaqa.models import create_model
-from flexaqa.train.checkpoint import load_checkpoint, save_checkpoint
+from flexaqa.train.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
 from flexaqa.train.trainer import seed_everything
+from flexaqa.video2emg.evaluate import regression_report
 from flexaqa.video2emg.models import MAX_CHANNELS
 from flexaqa.video2emg.targets import ChannelNorm, MeanEnvelope, Video2EMGError
 
@@ -137,11 +140,7 @@ def fit_video2emg(
 ) -> Video2EMGRun:
     """Fit ``cfg.model`` on ``train`` examples; the epoch with the lowest validation MSE (normalised units) wins.
     With ``run_dir``, saves ``best.pt`` (model, config, normalisation) and ``history.json``."""
-    import json
-
     from tqdm.auto import tqdm
-
-    from flexaqa._io import atomic_write_text
 
     if not train or not val:
         raise Video2EMGError(f"need training and validation samples, got {len(train)} and {len(val)}")
@@ -195,8 +194,6 @@ def fit_video2emg(
 
 def load_model(path: str | Path) -> Video2EMGRun:
     """The model (eval mode), normalisation, config and baseline of a checkpoint written by :func:`fit_video2emg`."""
-    from flexaqa.train.checkpoint import CheckpointError, model_from_checkpoint
-
     ckpt = load_checkpoint(path)
     if "norm" not in ckpt or not isinstance(ckpt.get("config"), dict):
         raise CheckpointError(f"{path} is not a Video2EMG checkpoint (no normalisation statistics)")
@@ -215,8 +212,6 @@ def load_model(path: str | Path) -> Video2EMGRun:
 def evaluate_run(run: Video2EMGRun, examples: Sequence) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:
     """Metrics of the model and of the two per-action baselines of its training split (mean envelope over
     normalised time; constant channel mean) on ``examples``; also returns the model and envelope predictions."""
-    from flexaqa.video2emg.evaluate import regression_report
-
     pred = predict_examples(run.model, examples, run.norm)
     env = [run.baseline.predict(e.action, len(e.y)) for e in examples]
     const = [np.broadcast_to(run.norm.mean_[e.action], e.y.shape) for e in examples]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
 
 from flexaqa._args import (
     VIEWS,
@@ -116,8 +118,6 @@ def cmd_build(args) -> int:
         sources = sources_from_dataset(args.data, protocol=args.protocol, seed=args.seed, views=args.views)
     rephrase = None
     if args.rephrase_endpoint:
-        import os
-
         from flexaqa.vqa import VQAError
         from flexaqa.vqa.answerers import chat_rephraser
 
@@ -147,8 +147,6 @@ def cmd_export(args) -> int:
 
 
 def cmd_answer(args) -> int:
-    import os
-
     from flexaqa.vqa import VQAError, load_qa_set
     from flexaqa.vqa.answerers import (
         ChatEndpointAnswerer,
@@ -174,8 +172,6 @@ def cmd_answer(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from pathlib import Path
-
     from flexaqa.vqa import VQAError, load_qa_set
     from flexaqa.vqa.evaluate import evaluate_answers, format_markdown, read_predictions, write_report
     from flexaqa.vqa.metrics import BertScoreModel, default_bertscore_model
@@ -217,8 +213,6 @@ def cmd_setup_wordnet(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from pathlib import Path
-
     from flexaqa.vqa._records import write_jsonl
     from flexaqa.vqa.synthetic import make_predictions, make_sources
 

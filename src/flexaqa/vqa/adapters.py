@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from flexaqa.data.base import open_dataset
+from flexaqa.data.splits import get_splits
 from flexaqa.vqa._records import QASource, VQAError
 
 
@@ -29,9 +31,6 @@ def sources_from_dataset(
         seed: seed of a generated split.
         views: views to reference (default: every view of the trial that has a video file).
     """
-    from flexaqa.data.base import open_dataset
-    from flexaqa.data.splits import get_splits
-
     ds = open_dataset(root)
     if ds.layout != "native":
         raise VQAError(

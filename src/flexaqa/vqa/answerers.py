@@ -18,6 +18,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 from flexaqa.kg import KnowledgeGraph, load_kg
 from flexaqa.vqa._records import QA, VQAError, iter_jsonl, write_jsonl
 from flexaqa.vqa.dialogue import render_answers, sample_rng
+from flexaqa.vqa.export import _cut_clip, _safe
 
 MODES = ("plain", "rules", "finetuned")
 NO_ANSWER = "no answer"  # stands in for an empty model reply, so it is scored (as wrong) rather than rejected
@@ -190,8 +192,6 @@ class ChatEndpointAnswerer:
                 raise VQAError(f"sample {qa.sample_id!r} has no view {view!r}")
             path = Path(qa.videos[view]).resolve()
             if qa.start is not None or qa.end is not None:
-                from flexaqa.vqa.export import _cut_clip, _safe
-
                 end = qa.end if qa.end is not None else float("inf")
                 dest = self.clip_dir / _safe(qa.sample_id) / f"{_safe(view)}.mp4"
                 path = _cut_clip(path, qa.start or 0.0, end, dest)
@@ -249,8 +249,6 @@ class ChatEndpointAnswerer:
     def answer(self, refs: Sequence[QA], *, workers: int = 1, progress: bool = False) -> dict[str, str]:
         """Answers of every dialogue in ``refs``; ``workers`` dialogues are in flight at once (servers such as
         vLLM batch concurrent requests)."""
-        from concurrent.futures import ThreadPoolExecutor
-
         from tqdm import tqdm
 
         groups = dialogues(refs)

@@ -25,6 +25,7 @@ import numpy as np
 from flexaqa._io import atomic_write_text
 from flexaqa.kg import Action, KnowledgeGraph, load_kg, resolve_slots, score
 from flexaqa.vqa._records import QA, QUESTION_TYPES, QASource, VQAError, iter_jsonl, write_jsonl
+from flexaqa.vqa.metrics import parse_score
 
 QUESTIONS = {
     "recognition": "What exercise is the person performing in this video?",
@@ -217,8 +218,6 @@ def answer_problems(qa: QA, answer: str | None = None, *, kg: KnowledgeGraph | N
     Recognition must name the action, standards must state every keystep, evaluation must state every
     annotated error and its fix (and none when the sample is flawless), scoring must state the FKG score.
     """
-    from flexaqa.vqa.metrics import parse_score
-
     kg = kg or load_kg()
     act = kg.action(qa.action)
     answer = qa.answer if answer is None else answer

@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_save, atomic_write_text
+from flexaqa.errors import require
 from flexaqa.timebase import index_to_seconds, seconds_to_index
 from flexaqa.vqa._records import QA, VQAError, iter_jsonl, write_jsonl
 from flexaqa.vqa.dialogue import load_qa_set
@@ -104,7 +106,6 @@ def _extract_frames(video: Path, indices: np.ndarray, dest: Path) -> list[Path]:
     names = [dest / f"img_{i + 1:05d}.jpg" for i in indices]
     if all(p.is_file() for p in names):
         return names
-    from flexaqa.errors import require
 
     av = require("av", "video", "extracting frames for the VideoQA export")
     dest.mkdir(parents=True, exist_ok=True)
@@ -125,10 +126,6 @@ def _cut_clip(video: Path, start: float, end: float, dest: Path) -> Path:
     """Re-encode the ``[start, end)`` seconds of ``video`` as an H.264 mp4 at ``dest`` (reused when present)."""
     if dest.is_file():
         return dest
-    from fractions import Fraction
-
-    from flexaqa._io import atomic_save
-    from flexaqa.errors import require
 
     av = require("av", "video", "cutting sample clips for the VideoQA export")
 

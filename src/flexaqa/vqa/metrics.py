@@ -20,6 +20,7 @@ import numpy as np
 
 from flexaqa.errors import require
 from flexaqa.vqa._records import VQAError
+from flexaqa.vqa.wordnet import load_wordnet
 
 _NUM = r"(\d{1,3}(?:\.\d+)?)"
 # Most specific first: "94.3/100", "94.3 out of 100", "score ... 94.3", "94.3 points", "94.3%".
@@ -84,7 +85,6 @@ def rouge_l_scores(references: Sequence[str], predictions: Sequence[str]) -> np.
 def meteor_scores(references: Sequence[str], predictions: Sequence[str]) -> np.ndarray:
     """METEOR of each pair (nltk, ``wordpunct`` tokens, WordNet synonyms), shape (N,)."""
     _check_pairs(references, predictions)
-    from flexaqa.vqa.wordnet import load_wordnet
 
     wordnet = load_wordnet()
     from nltk.tokenize import wordpunct_tokenize

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from flexaqa.errors import EXIT_MISSING_EXTRA
+from flexaqa.errors import EXIT_MISSING_EXTRA, require
 from flexaqa.vqa._records import VQAError
 
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
@@ -124,8 +124,6 @@ def load_wordnet():
     :func:`default_nltk_dir` first (what ``flexaqa vqa setup-wordnet`` does). Raises
     :class:`WordNetMissingError` naming the fix when neither is there.
     """
-    from flexaqa.errors import require
-
     nltk = require("nltk", "text", "METEOR")
     extra = str(default_nltk_dir())
     if extra not in nltk.data.path:
