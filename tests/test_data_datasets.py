@@ -148,9 +148,9 @@ def test_feature_cache_keys_and_training_without_decoding(tiny, tmp_path, monkey
     other = FeatureCache(tmp_path, "meanrgb", {"v": 2, "num_frames": 8, "size": 16})
     assert other.dir != cache.dir and not other.has(ids[0], "View-1")
 
-    import flexaqa.data.video as video
+    import flexaqa.data.native as native
 
-    monkeypatch.setattr(video, "read_frames", lambda *a, **k: pytest.fail("decoded video despite the cache"))
+    monkeypatch.setattr(native, "read_frames", lambda *a, **k: pytest.fail("decoded video despite the cache"))
     ds = FlexSampleDataset(
         src, ids=ids, views=["View-1", "View-5"], features=cache, modalities=("video", "emg")
     )

@@ -23,9 +23,10 @@ from typing import TextIO
 
 import numpy as np
 
+from flexaqa.coach import frames as frame_sources  # frame_sources.open_camera: tests put a fake camera there
 from flexaqa.coach._types import CoachError, NoRepetitionError
 from flexaqa.coach.analyse import analyse_pose
-from flexaqa.coach.frames import capture_frames, latest_only, open_camera
+from flexaqa.coach.frames import capture_frames, latest_only
 from flexaqa.coach.pose import PoseEstimator, clean_pose, detect_view, ground_pose, landmarks_to_flex
 from flexaqa.coach.segment import signal_segmenter
 from flexaqa.coach.summary import format_summary
@@ -261,7 +262,7 @@ def run_camera(
     """
     out = sys.stdout if out is None else out
     if frames is None:
-        cap = open_camera(index) if capture is None else capture
+        cap = frame_sources.open_camera(index) if capture is None else capture
         frames = capture_frames(cap, max_frames=max_frames, clock=clock)
     elif max_frames is not None:
         frames = itertools.islice(frames, max_frames)

@@ -19,6 +19,7 @@ phase, and a fault already held from the set-up stays the set-up keystep's error
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from flexaqa.kg import load_kg
+from flexaqa.kg import PHASE_NAMES, load_kg
 from flexaqa.pose_rules.features import FEATURES
 from flexaqa.pose_rules.sequence import PoseRulesError, PoseSequence, Rep
 from flexaqa.skeleton import J
@@ -37,6 +38,16 @@ WINDOWS = (
 )  # fmt: skip
 STATS = ("mean", "min", "max", "extreme", "range", "rise", "drop", "wobble", "duration", "tempo_ratio")
 VIEWS = ("front", "side", "3d")
+_FILE_KEYS = (
+    "version",
+    "confidence",
+    "scales",
+    "monocular_margin",
+    "not_assessable",
+    "errors",
+    "actions",
+    "video",
+)
 _RULE_KEYS = {"feature", "window", "stat", "above", "below", "outside", "scale", "views", "note", "ref"}
 
 
@@ -164,7 +175,65 @@ def load_rules_file(path: str) -> dict:
     for key in ("errors", "actions", "not_assessable", "scales"):
         if not isinstance(data, dict) or not isinstance(data.get(key), dict):
             raise RulesError(f"{path}: expected a mapping under {key!r}")
+    check_rules_file(data, path)
     return data
+
+
+def _unknown(found, allowed, where: str) -> None:
+    bad = sorted(set(found) - set(allowed), key=str)
+    if bad:
+        close = difflib.get_close_matches(str(bad[0]), [str(a) for a in allowed], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise RulesError(f"{where}: unknown key(s) {bad}{hint}; allowed: {sorted(map(str, allowed))}")
+
+
+def _numbers(raw, where: str, keys=None) -> None:
+    if not isinstance(raw, dict):
+        raise RulesError(f"{where}: expected a mapping of numbers, got {raw!r}")
+    if keys is not None:
+        _unknown(raw, keys, where)
+    for k, v in raw.items():
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise RulesError(f"{where}.{k}: expected a number >= 0, got {v!r}")
+
+
+def check_rules_file(data: dict, path: str, kg=None) -> None:
+    """Check a whole rules file against its format and the FKG, so a typo fails when the file is loaded, not when
+    (or never, if no one asks for) the action it concerns: top-level keys, numbers, every rule of ``errors`` and
+    ``actions``, error codes, action slugs and slot ids. The ``video:`` section is checked by
+    :func:`flexaqa.pose_rules.calibration.load_video_calibration`."""
+    kg = kg or load_kg()
+    _unknown(data, _FILE_KEYS, path)
+    units = sorted({f.unit for f in FEATURES.values()} | {"ratio", "s"})
+    _numbers(data["scales"], f"{path}: scales", units)
+    _numbers(data.get("monocular_margin") or {}, f"{path}: monocular_margin", units)
+    _numbers(data.get("confidence") or {}, f"{path}: confidence", ("min_visibility", "min_valid"))
+    scales = {str(k): float(v) for k, v in data["scales"].items()}
+    _unknown(data["not_assessable"], kg.errors, f"{path}: not_assessable")
+    for key, raw in data["errors"].items():
+        code, _, phase = str(key).partition("@")
+        if code not in kg.errors or (phase and phase not in PHASE_NAMES):
+            raise RulesError(
+                f"{path}: errors.{key}: expected an FKG error code (ET001) or code@phase with phase among "
+                f"{PHASE_NAMES}"
+            )
+        _rules_of(raw, f"{path}: errors.{key}", scales)
+    slugs = {a.slug: a for a in kg.actions}
+    _unknown(data["actions"], slugs, f"{path}: actions")
+    for slug, overrides in data["actions"].items():
+        where = f"{path}: actions.{slug}"
+        if not isinstance(overrides, dict):
+            raise RulesError(f"{where}: expected a mapping of slot id -> rule(s), got {overrides!r}")
+        act = slugs[slug]
+        for slot in overrides:
+            if slot not in {s.id for s in act.slots}:
+                raise RulesError(f"{where}.{slot} is not a slot of {act.name}")
+        for slot, raw in overrides.items():
+            if isinstance(raw, dict) and "skip" in raw:
+                if set(raw) != {"skip"} or not str(raw["skip"]).strip():
+                    raise RulesError(f"{where}.{slot}: a skipped slot is {{skip: <the reason>}}, got {raw!r}")
+            else:
+                _rules_of(raw, f"{where}.{slot}", scales)
 
 
 def load_rules(action, *, path: str | Path | None = None, kg=None) -> RuleSet:
