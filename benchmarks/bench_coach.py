@@ -23,8 +23,8 @@ import numpy as np
 from flexaqa._io import atomic_write_text
 from flexaqa.coach import PoseSequence, Rep, analyse_pose
 from flexaqa.coach.pose import clean_pose
-from flexaqa.pose_rules.rules import load_rules
 from flexaqa.kg import load_kg
+from flexaqa.pose_rules.rules import load_rules
 
 OUT = Path(__file__).with_name("results")
 
@@ -153,7 +153,7 @@ def detection_rendered(
     injected errors (1: the simulator's nominal fault)."""
     import tempfile
 
-    from flexaqa.coach._types import CoachError
+    from flexaqa.coach import CoachError
     from flexaqa.coach.pipeline import coach_video
     from flexaqa.data.video import write_mp4
     from flexaqa.synth.kinematics import PROGRAMS
@@ -265,7 +265,7 @@ def _clips(tmp: Path, n_frames: int, *, render: bool) -> dict[str, tuple[Path, f
 
 def _run_pipeline(path: Path, **kw) -> dict:
     """Decode + MediaPipe + cleaning + analysis (a clip without repetitions stops after segmentation)."""
-    from flexaqa.coach._types import CoachError
+    from flexaqa.coach import CoachError
     from flexaqa.coach.pipeline import video_pose
     from flexaqa.coach.pose import detect_view
 
@@ -403,8 +403,7 @@ def streaming_latency(*, sets_per_action: int = 2, render: bool = True) -> dict:
     buffer, its agreement with the offline pipeline on the same frames (simulated sets of every action of
     SYNTH_SLOTS, flexaqa.signal segmentation), and ``Coach.update`` (MediaPipe included) on a 1280x720 rendered
     squat, compared with ``coach_video`` on the same file."""
-    from flexaqa.coach import Coach
-    from flexaqa.coach._types import CoachError
+    from flexaqa.coach import Coach, CoachError
     from flexaqa.coach.synthetic import SYNTH_SLOTS, synthetic_set
 
     out: dict = {"load_before": _load()}

@@ -20,10 +20,10 @@ import numpy as np
 from tqdm import tqdm
 
 from flexaqa._io import atomic_write_text
-from flexaqa.pose_rules.sequence import PoseSequence, Rep
+from flexaqa.kg import load_kg
 from flexaqa.pose_rules.features import compute_features
 from flexaqa.pose_rules.rules import evaluate_rule, load_rules
-from flexaqa.kg import load_kg
+from flexaqa.pose_rules.sequence import PoseSequence, Rep
 from flexaqa.synth.simulate import simulate_trial
 from flexaqa.synth.subjects import make_subject, subject_ids
 

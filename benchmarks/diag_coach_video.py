@@ -32,11 +32,11 @@ from bench_coach import RENDERED_CASES
 
 from flexaqa._io import atomic_write_text
 from flexaqa.coach import PoseSequence, Rep
-from flexaqa.pose_rules.features import FEATURES, compute_features
 from flexaqa.coach.pose import PoseEstimator, body_yaw, clean_pose, detect_view, estimate_pose
-from flexaqa.pose_rules.rules import evaluate_rule, load_rules, widen
-from flexaqa.pose_rules.calibration import CHANGE_STATS
 from flexaqa.kg import load_kg
+from flexaqa.pose_rules.calibration import CHANGE_STATS
+from flexaqa.pose_rules.features import FEATURES, compute_features
+from flexaqa.pose_rules.rules import evaluate_rule, load_rules, widen
 from flexaqa.skeleton import FLEX21_JOINTS, J
 
 OUT = Path(__file__).with_name("results")

@@ -39,7 +39,13 @@ def _raw_test_features(run, data):
     p = load_predictor(run, "squat")
     ids = {"train": [], "val": [], "test": p.meta["ids"]["test"]}
     ad = load_action_data(
-        open_dataset(data), ids, "squat", p.spec, keys=p.keys, cache_root=p.doc.get("cache_root"), progress=False
+        open_dataset(data),
+        ids,
+        "squat",
+        p.spec,
+        keys=p.keys,
+        cache_root=p.doc.get("cache_root"),
+        progress=False,
     )
     return p, ids["test"], ad.features["test"]
 
