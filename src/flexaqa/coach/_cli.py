@@ -110,9 +110,9 @@ def cmd_coach(args) -> int:
         if args.camera is not None:
             print("flexaqa: error: --run works on a VIDEO file, not with --camera", file=sys.stderr)
             return EXIT_USAGE
-        from flexaqa.coach.model import load_run_model
-
         try:  # check the run before decoding any video
+            from flexaqa.coach.model import load_run_model  # needs torch (the train extra)
+
             run = load_run_model(args.run, args.action)
         except MissingExtraError as exc:
             return _fail(MissingPieceError(str(exc)), args)

@@ -15,7 +15,6 @@ import numpy as np
 
 from flexaqa import __version__
 from flexaqa.coach._types import NoRepetitionError
-from flexaqa.coach.model import THRESHOLD, RunModel, load_run_model, model_evidence, predict_reps
 from flexaqa.coach.segment import signal_segmenter
 from flexaqa.kg import load_kg, score
 from flexaqa.pose_rules.calibration import video_margin, view_limit
@@ -141,6 +140,8 @@ def analyse_pose(
     feats = compute_features(pose.joints)
     rm, model_preds = None, [None] * len(reps)
     if run is not None:
+        from flexaqa.coach.model import RunModel, load_run_model, predict_reps  # torch
+
         rm = run if isinstance(run, RunModel) else load_run_model(run, act, kg=kg)
         model_preds = predict_reps(rm, pose, reps)
     slot_info = {s.id: s for s in act.slots}
@@ -242,6 +243,8 @@ def analyse_pose(
 
 def _model_decision(kg, slot, p: float, errors, clean, detected, assessed_slots) -> None:
     """A slot the rules cannot assess, decided by the model's probability ``p`` (trained on every slot)."""
+    from flexaqa.coach.model import THRESHOLD, model_evidence  # torch: only with a --run model
+
     assessed_slots.append(slot.id)
     if p >= THRESHOLD:
         detected.append(slot.id)

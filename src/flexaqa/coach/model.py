@@ -18,8 +18,8 @@ from flexaqa.aqa import AQAError
 from flexaqa.aqa.predictor import Predictor, load_predictor
 from flexaqa.aqa.runs import needs_slots, read_run
 from flexaqa.coach._types import EXIT_USAGE, CoachError
-from flexaqa.errors import require
 from flexaqa.kg import load_kg
+from flexaqa.models import VARIANTS  # requires torch: MissingExtraError naming the train extra without it
 from flexaqa.pose_rules.sequence import PoseSequence, Rep
 
 THRESHOLD = 0.5  # probability at which the model calls a slot an error
@@ -78,8 +78,6 @@ def load_run_model(run: str | Path, action, *, kg=None) -> RunModel:
             f"{run}: the run's model is {doc.get('model')!r}, which predicts only a score; the coach needs an "
             "error-aware run (flexaqa train --model error_aware --variant pose)"
         )
-    from flexaqa.models import VARIANTS  # torch
-
     keys = VARIANTS.get(doc.get("variant"), ())
     if tuple(keys) != ("pose",):
         other = [k for k in keys if k != "pose"]
@@ -92,7 +90,6 @@ def load_run_model(run: str | Path, action, *, kg=None) -> RunModel:
         raise RunModelError(
             f"{run}: the run has no model for {act.name} ({act.slug}); it has {', '.join(doc['actions'])}"
         )
-    require("torch", "train", "the trained model of --run")
     try:
         return RunModel(load_predictor(run, act.slug))
     except AQAError as exc:
