@@ -34,11 +34,35 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 COMPONENT_OF = {"_demo_cli": "demo", "__main__": "cli"}
 # Libraries an import inside a function may name: optional extras and libraries whose import is slow enough to
 # matter on the CLI start path. A flexaqa module that imports one of them at module level counts as heavy too.
-HEAVY = frozenset({
-    "torch", "torchvision", "av", "mediapipe", "cv2", "matplotlib", "scipy", "sklearn", "PIL", "tqdm",
-    "nltk", "rouge_score", "bert_score", "mlcroissant", "pyarrow", "pandas", "sqlalchemy", "ray", "fastapi",
-    "uvicorn", "starlette", "label_studio", "label_studio_sdk", "label_studio_ml", "transformers",
-})  # fmt: skip
+HEAVY = frozenset(
+    {
+        "torch",
+        "torchvision",
+        "av",
+        "mediapipe",
+        "cv2",
+        "matplotlib",
+        "scipy",
+        "sklearn",
+        "PIL",
+        "tqdm",
+        "nltk",
+        "rouge_score",
+        "bert_score",
+        "mlcroissant",
+        "pyarrow",
+        "pandas",
+        "sqlalchemy",
+        "ray",
+        "fastapi",
+        "uvicorn",
+        "starlette",
+        "label_studio",
+        "label_studio_sdk",
+        "label_studio_ml",
+        "transformers",
+    }
+)
 # Import cycles still being removed, each with the work that removes it (empty when there is none).
 KNOWN_CYCLES: tuple[frozenset[str], ...] = (
     # runs.eval_run/predict_samples hand end-to-end runs to endtoend, which reuses runs' helpers: removed by the

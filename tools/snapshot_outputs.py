@@ -160,9 +160,30 @@ def main(argv: list[str] | None = None) -> int:
         demo = tmp / "demo"
         _run([py, "-m", "flexaqa", "demo", "--out", str(demo)], log)
         run = tmp / "pose_run"
-        _run([py, "-m", "flexaqa", "train", "--data", str(demo / "data"), "--out", str(run), "--epochs", "3",
-              "--quiet", "--set", "model_args.hidden=16", "--model", "error_aware", "--variant", "pose",
-              "--action", "squat"], log)  # fmt: skip
+        _run(
+            [
+                py,
+                "-m",
+                "flexaqa",
+                "train",
+                "--data",
+                str(demo / "data"),
+                "--out",
+                str(run),
+                "--epochs",
+                "3",
+                "--quiet",
+                "--set",
+                "model_args.hidden=16",
+                "--model",
+                "error_aware",
+                "--variant",
+                "pose",
+                "--action",
+                "squat",
+            ],
+            log,
+        )
         coach = tmp / "coach"
         coach.mkdir()
         _run([py, "-c", COACH_SCRIPT, str(coach), str(run)], log)
