@@ -14,7 +14,6 @@ from flexaqa.data.schema import trial_id
 from flexaqa.failure.labels import FailureError, FailureRule, reference_score, rep_failures
 from flexaqa.kg import load_kg
 from flexaqa.kg.scoring import resolve_slots
-from flexaqa.signal import bandpass, spectral_frequencies
 
 
 @dataclass
@@ -41,6 +40,8 @@ class TrialReps:
 def emg_markers(emg, fs: float) -> tuple[float, float]:
     """Median frequency (Hz, mean over channels) and RMS amplitude (mean over channels) of one repetition's
     band-passed sEMG ``(N, C)``."""
+    from flexaqa.signal import bandpass, spectral_frequencies  # scipy
+
     x = np.asarray(emg, dtype=float)
     if x.ndim == 1:
         x = x[:, None]

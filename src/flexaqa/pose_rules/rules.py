@@ -19,7 +19,6 @@ phase, and a fault already held from the set-up stays the set-up keystep's error
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from flexaqa.errors import reject_unknown_keys
 from flexaqa.kg import PHASE_NAMES, load_kg
 from flexaqa.pose_rules.features import FEATURES
 from flexaqa.pose_rules.sequence import PoseRulesError, PoseSequence, Rep
@@ -179,19 +179,11 @@ def load_rules_file(path: str) -> dict:
     return data
 
 
-def _unknown(found, allowed, where: str) -> None:
-    bad = sorted(set(found) - set(allowed), key=str)
-    if bad:
-        close = difflib.get_close_matches(str(bad[0]), [str(a) for a in allowed], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise RulesError(f"{where}: unknown key(s) {bad}{hint}; allowed: {sorted(map(str, allowed))}")
-
-
 def _numbers(raw, where: str, keys=None) -> None:
     if not isinstance(raw, dict):
         raise RulesError(f"{where}: expected a mapping of numbers, got {raw!r}")
     if keys is not None:
-        _unknown(raw, keys, where)
+        reject_unknown_keys(raw, keys, what=where, error=RulesError)
     for k, v in raw.items():
         if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
             raise RulesError(f"{where}.{k}: expected a number >= 0, got {v!r}")
@@ -203,13 +195,13 @@ def check_rules_file(data: dict, path: str, kg=None) -> None:
     ``actions``, error codes, action slugs and slot ids. The ``video:`` section is checked by
     :func:`flexaqa.pose_rules.calibration.load_video_calibration`."""
     kg = kg or load_kg()
-    _unknown(data, _FILE_KEYS, path)
+    reject_unknown_keys(data, _FILE_KEYS, what=path, error=RulesError)
     units = sorted({f.unit for f in FEATURES.values()} | {"ratio", "s"})
     _numbers(data["scales"], f"{path}: scales", units)
     _numbers(data.get("monocular_margin") or {}, f"{path}: monocular_margin", units)
     _numbers(data.get("confidence") or {}, f"{path}: confidence", ("min_visibility", "min_valid"))
     scales = {str(k): float(v) for k, v in data["scales"].items()}
-    _unknown(data["not_assessable"], kg.errors, f"{path}: not_assessable")
+    reject_unknown_keys(data["not_assessable"], kg.errors, what=f"{path}: not_assessable", error=RulesError)
     for key, raw in data["errors"].items():
         code, _, phase = str(key).partition("@")
         if code not in kg.errors or (phase and phase not in PHASE_NAMES):
@@ -219,7 +211,7 @@ def check_rules_file(data: dict, path: str, kg=None) -> None:
             )
         _rules_of(raw, f"{path}: errors.{key}", scales)
     slugs = {a.slug: a for a in kg.actions}
-    _unknown(data["actions"], slugs, f"{path}: actions")
+    reject_unknown_keys(data["actions"], slugs, what=f"{path}: actions", error=RulesError)
     for slug, overrides in data["actions"].items():
         where = f"{path}: actions.{slug}"
         if not isinstance(overrides, dict):

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from flexaqa.errors import BadDataError
-from flexaqa.signal import bandpass as _bandpass
 from flexaqa.signal import emg_per_frame
 from flexaqa.skeleton import J, joint_angle
 
@@ -48,6 +47,8 @@ def emg_targets(
     Returns ``(n_frames, C)`` float32, one target per frame at any frame rate (the alignment is
     :func:`flexaqa.signal.emg_per_frame`).
     """
+    from flexaqa.signal import bandpass as _bandpass  # scipy
+
     x = np.asarray(emg, dtype=float)
     if x.ndim == 1:
         x = x[:, None]
