@@ -56,8 +56,8 @@ for name, kw in (("rules", {}), ("front", {"view": "front"}), ("with_run", {"vie
 """
 
 
-def _run(argv: list[str], log: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def _run(argv: list[str], log: Path, src: Path = ROOT / "src") -> None:
+    env = dict(os.environ, PYTHONPATH=str(src) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.setdefault("PYTHONHASHSEED", "0")
     with log.open("a", encoding="utf-8") as f:
         f.write("$ " + " ".join(argv) + "\n")
@@ -152,13 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out", type=Path, help="folder for the normalised snapshot (replaced if it exists)")
     ap.add_argument("--keep", type=Path, help="also keep the raw outputs in this folder")
+    ap.add_argument(
+        "--src", type=Path, default=ROOT / "src", help="the src/ folder to run (default: this checkout's)"
+    )
     args = ap.parse_args(argv)
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="flexaqa-snapshot-") as t:
         tmp = Path(t)
         log = tmp / "log.txt"
         demo = tmp / "demo"
-        _run([py, "-m", "flexaqa", "demo", "--out", str(demo)], log)
+        _run([py, "-m", "flexaqa", "demo", "--out", str(demo)], log, args.src)
         run = tmp / "pose_run"
         _run(
             [
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                 str(run),
                 "--epochs",
                 "3",
-                "--quiet",
+                "--quiet",  # the old spelling: this tool also runs on code from before --no-progress
                 "--set",
                 "model_args.hidden=16",
                 "--model",
@@ -183,10 +186,11 @@ def main(argv: list[str] | None = None) -> int:
                 "squat",
             ],
             log,
+            args.src,
         )
         coach = tmp / "coach"
         coach.mkdir()
-        _run([py, "-c", COACH_SCRIPT, str(coach), str(run)], log)
+        _run([py, "-c", COACH_SCRIPT, str(coach), str(run)], log, args.src)
         if args.out.exists():
             shutil.rmtree(args.out)
         args.out.mkdir(parents=True)
