@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
+from pathlib import Path
 
 from flexaqa._args import (
     VIEWS,
@@ -277,8 +279,6 @@ def cmd_review(args) -> int:
 
 
 def cmd_resolve(args) -> int:
-    from collections import Counter
-
     with _open(args) as store:
         decisions, written = store.resolve()
     counts = Counter(d.status for d in decisions)
@@ -301,8 +301,6 @@ def cmd_resolve(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from collections import Counter
-
     from flexaqa._text import format_table
 
     with _open(args) as store:
@@ -443,9 +441,6 @@ def cmd_labelstudio_config(args) -> int:
 
 
 def cmd_labelstudio_tasks(args) -> int:
-    import json
-    from pathlib import Path
-
     from flexaqa.annotation.labelstudio import write_tasks
 
     out = write_tasks(

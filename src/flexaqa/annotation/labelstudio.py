@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from flexaqa._io import atomic_write_text
 from flexaqa.annotation.records import AnnotationDataError, AnnotationError, LabelSubmission
+from flexaqa.data import open_dataset
 from flexaqa.errors import KGError
 from flexaqa.kg import Action, KnowledgeGraph, load_kg, resolve_slots
 
@@ -119,8 +120,6 @@ def build_tasks(
 
     ``samples`` picks samples by id, ``action`` keeps one action's (a Label Studio project has one config,
     so one action)."""
-    from flexaqa.data import open_dataset
-
     ds = open_dataset(data_dir)
     if ds.layout != "native":
         raise AnnotationError(
