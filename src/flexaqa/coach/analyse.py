@@ -52,7 +52,7 @@ def _evaluate_slot(rules, pose, rep, feats, view: str, rs: RuleSet) -> list[Rule
             out.append(RuleResult(r, False, reason=why))
             continue
         if view != "3d":  # single-camera pose: be more tolerant by the unit's (or the feature's) margin
-            r = widen(r, video_margin(r, view, rs.monocular_margin.get(r.unit, 0.0)))
+            r = widen(r, video_margin(r, view, rs.monocular_margin.get(r.unit, 0.0), action=rs.action))
         ok = VIEW_ACCEPTS[view] & set(r.views)
         res = evaluate_rule(
             r, pose, rep, feats, view=next(iter(ok)) if ok else view,

@@ -285,14 +285,27 @@ def clean_pose(
     win = max(round(smooth * fps) | 1, 3)
     for a, b in _runs(ok):
         if b - a >= win:
-            joints[a:b] = savgol_filter(joints[a:b], win, 2, axis=0)
+            joints[a:b] = _smooth(joints[a:b], win, savgol_filter)
             if image is not None:
-                image[a:b] = savgol_filter(image[a:b], win, 2, axis=0)
+                image[a:b] = _smooth(image[a:b], win, savgol_filter)
     flags = dict(pose.flags)
     flags.update(lost=lost, filled=filled, gap=gap, jump=detect_jumps(pose))
     out = PoseSequence(pose.t, joints, vis, present, image, pose.image_size, flags, pose.source)
     if planar == "always" or (planar == "side" and detect_view(out) == "side"):
         out = planar_pose(out)
+    return out
+
+
+def _smooth(x: np.ndarray, win: int, savgol_filter) -> np.ndarray:
+    """Savitzky-Golay (order 2) along time of ``x (n, J, C)``; a joint with NaN frames (one a keypoint format
+    lacks, or dropped by a 2D estimator) is smoothed within each of its own finite runs."""
+    if np.isfinite(x).all():
+        return savgol_filter(x, win, 2, axis=0)
+    out = x.copy()
+    for j in range(x.shape[1]):
+        for a, b in _runs(np.isfinite(x[:, j]).all(-1)):
+            if b - a >= win:
+                out[a:b, j] = savgol_filter(x[a:b, j], win, 2, axis=0)
     return out
 
 

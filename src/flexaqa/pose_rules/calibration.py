@@ -140,40 +140,56 @@ def trace_feature(action: str | None) -> str | None:
     return "elbow_angle" if spec.kind == "angle" else None
 
 
+def _unit_margins() -> dict[str, float]:
+    raw = load_rules_file(str(RULES_PATH)).get("monocular_margin") or {}
+    return {str(k): float(v) for k, v in raw.items()}
+
+
 def view_limit(rule, view: str, action: str | None = None, *, calib: VideoCalibration | None = None) -> str:
     """Why ``rule`` (a :class:`~flexaqa.pose_rules.rules.Rule`) cannot be assessed from one ``view`` camera filming
-    ``action`` (a slug), or ``""`` when it can. ``view="3d"`` (a true 3D pose) is never limited. Timing rules
-    (duration, tempo) are as measurable as the repetition trace their phases come from (:func:`trace_feature`)."""
+    ``action`` (a slug), or ``""`` when it can: the camera geometry alone decides
+    (:func:`flexaqa.pose_rules.geometry.geometric_limit`), and the reason says what lies along the line of sight.
+    The rendered-video calibration never silences a measure the geometry supports; it only widens its threshold
+    (:func:`video_margin`). ``view="3d"`` (a true 3D pose) is never limited. Timing rules (duration, tempo) are as
+    measurable as the repetition trace their phases come from (:func:`trace_feature`)."""
+    from flexaqa.pose_rules.geometry import geometric_limit, trace_limit
+
     if view not in VIDEO_VIEWS:
         return ""
-    calib = calib or load_video_calibration()
-    feats = calib.features(view, action)
+    margins = _unit_margins()
     if rule.feature is None:
         f = trace_feature(action)
-        if f is None or f in feats or f"{f}.change" in feats:  # timing follows the trace's shape
-            return ""
-        return (
-            f"phase timing is not measurable from a single {view} camera: the phases come from the repetition "
-            f"trace, which follows {f}, and {f} is not measurable from this view ({calib.why.get(f, '')})"
-        )
-    if rule.feature in feats or (rule.stat in CHANGE_STATS and f"{rule.feature}.change" in feats):
-        return ""
-    why = calib.why.get(rule.feature, "one camera does not measure it reliably")
-    only = " as a level (only its changes are)" if f"{rule.feature}.change" in feats else ""
-    return (
-        f"{rule.feature} is not measurable from a single {view} camera{only}: {why} (on rendered calibration "
-        "video its error exceeded the single-camera margin)"
-    )
+        return trace_limit(f, view, action, margins.get(FEATURES[f].unit, 0.0) if f else 0.0)
+    return geometric_limit(rule, view, action, margins.get(rule.unit, 0.0))
 
 
-def video_margin(rule, view: str, default: float, *, calib: VideoCalibration | None = None) -> float:
+def calibrated(rule, view: str, action: str | None = None, *, calib: VideoCalibration | None = None) -> bool:
+    """Whether the rendered-video calibration found ``rule``'s feature measured within the margin from ``view``
+    (a pose estimator's error, not the geometry); timing rules follow their trace feature."""
+    if view not in VIDEO_VIEWS:
+        return True
+    calib = calib or load_video_calibration()
+    feats = calib.features(view, action)
+    f = rule.feature or trace_feature(action)
+    if f is None:
+        return True
+    change = rule.feature is None or rule.stat in CHANGE_STATS
+    return f in feats or (change and f"{f}.change" in feats)
+
+
+def video_margin(
+    rule, view: str, default: float, *, action: str | None = None, calib: VideoCalibration | None = None
+) -> float:
     """How far to widen ``rule``'s threshold for a single-camera pose from ``view``: the feature's own margin from
     the calibration (about twice its error on rendered video) where it has one, else ``default`` (the rules'
-    ``monocular_margin`` for the unit). A change statistic looks up ``feature.<stat>``, then ``feature.change``,
+    ``monocular_margin`` for the unit); twice ``default`` where the calibration found the estimator's error on
+    ``action`` past the margin (:func:`calibrated`) though the geometry lets the view see it. A change statistic looks up ``feature.<stat>``, then ``feature.change``,
     then ``feature``. ``view="3d"`` is not widened."""
     if view not in VIDEO_VIEWS:
         return 0.0 if view == "3d" else default
     calib = calib or load_video_calibration()
+    if rule.feature is not None and action is not None and not calibrated(rule, view, action, calib=calib):
+        return 2.0 * default  # the estimator erred past the margin on rendered video: twice as tolerant
     own = calib.margin.get(view, {})
     if rule.stat in CHANGE_STATS:
         for key in (f"{rule.feature}.{rule.stat}", f"{rule.feature}.change"):
