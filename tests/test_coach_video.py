@@ -6,25 +6,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flexaqa.coach import PoseSequence, analyse_pose, compute_features, load_rules, synthetic_set
+from flexaqa.coach import FEATURES, PoseSequence, analyse_pose, compute_features, load_rules, synthetic_set
 from flexaqa.kg import load_kg
 from flexaqa.pose_rules.calibration import VideoCalibrationError, load_video_calibration, view_limit
 from flexaqa.skeleton import J
 
 
 def _limited_slot(view: str):
-    """An ``(action slug, slot)`` whose every rule reads a feature the calibration says ``view`` cannot measure
-    (and that the rule's own views would otherwise allow)."""
-    calib = load_video_calibration()
+    """An ``(action slug, slot)`` whose every rule reads a feature the camera geometry keeps ``view`` from
+    measuring (and that the rule's own views would otherwise allow)."""
     for act in load_kg().actions:
         rs = load_rules(act)
         for slot, rules in rs.rules.items():
-            if all(
-                r.feature and view in r.views and r.feature not in calib.features(view, act.slug)
-                for r in rules
-            ):
+            if all(r.feature and view in r.views and view_limit(r, view, act.slug) for r in rules):
                 return act.slug, slot
-    raise AssertionError(f"the calibration limits no rule from a {view} view: nothing here to test")
+    raise AssertionError(f"the geometry limits no rule from a {view} view: nothing here to test")
 
 
 @pytest.mark.parametrize("view", ["front", "side"])
@@ -43,8 +39,8 @@ def test_unmeasurable_rule_is_reported_not_assessed(view):
 
 def test_view_limit_spares_3d_and_timing_follows_the_trace():
     from flexaqa.pose_rules.calibration import trace_feature
+    from flexaqa.pose_rules.geometry import trace_limit
 
-    calib = load_video_calibration()
     assert trace_feature("squat") == "hip_height" and trace_feature("barbell-biceps-curl") == "hand_height"
     for slug in ("squat", "barbell-biceps-curl", "dumbbell-lateral-raise"):
         rs = load_rules(slug)
@@ -53,10 +49,41 @@ def test_view_limit_spares_3d_and_timing_follows_the_trace():
                 assert view_limit(r, "3d", rs.action) == ""
                 if r.feature is None:  # duration / tempo: as measurable as the repetition trace
                     for view in ("front", "side", "oblique"):
-                        f, feats = trace_feature(slug), calib.features(view, slug)
-                        ok = f in feats or f"{f}.change" in feats  # timing follows the trace's shape
-                        why = view_limit(r, view, rs.action)
-                        assert (why == "") == ok and (ok or "phase timing" in why)
+                        f = trace_feature(slug)
+                        m = rs.monocular_margin[FEATURES[f].unit]
+                        assert view_limit(r, view, rs.action) == trace_limit(f, view, slug, m)
+
+
+def test_geometry_decides_what_a_view_sees_and_the_calibration_never_silences_it():
+    """Seen from the side the curl's elbow angle and upper-arm swing lie in the image plane: measurable, even
+    though the rendered-video calibration does not list them; from the front they are not, and the reason is
+    geometric. For every rule of every action, a view limits it exactly when the geometry does."""
+    from flexaqa.pose_rules.calibration import calibrated, video_margin
+    from flexaqa.pose_rules.geometry import geometric_limit
+
+    rs = load_rules("barbell-biceps-curl")
+    rules = {(sid, r.feature): r for sid, rr in rs.rules.items() for r in rr}
+    for key in (("AK07:ET008", "elbow_angle"), ("AK08:ET023", "upper_arm_flexion")):
+        r = rules[key]
+        assert view_limit(r, "side", rs.action) == ""
+        why = view_limit(r, "front", rs.action)
+        assert "not measurable from a single front camera" in why and "line of sight" in why
+        assert "moves by up to" in why and "margin" in why  # the geometric error, with its size
+    elbow = rules[("AK07:ET008", "elbow_angle")]
+    assert not calibrated(elbow, "side", rs.action)  # MediaPipe erred past the margin on rendered video ...
+    assert video_margin(elbow, "side", 12.0, action=rs.action) == 24.0  # ... so it is only widened, twice
+    n = 0
+    for act in load_kg().actions:
+        rs = load_rules(act)
+        for rr in rs.rules.values():
+            for r in rr:
+                if r.feature is None:
+                    continue
+                for view in ("front", "side", "oblique"):
+                    m = rs.monocular_margin[r.unit]
+                    assert view_limit(r, view, act.slug) == geometric_limit(r, view, act.slug, m)
+                    n += bool(view_limit(r, view, act.slug))
+    assert n > 50  # the geometry does limit many rules
 
 
 def test_calibration_names_known_features(tmp_path):
@@ -198,21 +225,20 @@ def test_video_margin_comes_from_the_calibration():
     assert [video_margin(r, "side", 12.0, calib=calib) for r in (wobble, drop, level)] == [1.5, 3.0, 12.0]
 
 
-def test_change_only_measurable_features(tmp_path):
-    from flexaqa.pose_rules.calibration import VideoCalibration
+def test_change_only_calibration_widens_levels_twice(tmp_path):
+    from flexaqa.pose_rules.calibration import VideoCalibration, calibrated, video_margin
     from flexaqa.pose_rules.rules import Rule
 
     calib = VideoCalibration({"side": frozenset({"knee_angle.change", "hip_height.change"})})
     drop = Rule("knee_angle", "concentric", "drop", "above", (12.0,), 10.0)
     level = Rule("knee_angle", "turn", "mean", "above", (95.0,), 10.0)
     tempo = Rule(None, "eccentric", "tempo_ratio", "below", (0.75,), 0.3)
-    assert view_limit(drop, "side", "squat", calib=calib) == ""  # a constant bias cancels in a drop
-    assert "not measurable from a single side camera as a level" in view_limit(
-        level, "side", "squat", calib=calib
-    )
-    assert (
-        view_limit(tempo, "side", "squat", calib=calib) == ""
-    )  # the squat's trace (hip height) changes well
+    assert calibrated(drop, "side", "squat", calib=calib)  # a constant bias cancels in a drop
+    assert not calibrated(level, "side", "squat", calib=calib)
+    assert calibrated(tempo, "side", "squat", calib=calib)  # the squat's trace (hip height) changes well
+    assert video_margin(drop, "side", 12.0, action="squat", calib=calib) == 12.0
+    assert video_margin(level, "side", 12.0, action="squat", calib=calib) == 24.0  # widened, never silenced
+    assert view_limit(level, "side", "squat") == ""  # the knee bends in a side camera's image plane
     bad = tmp_path / "rules.yaml"
     bad.write_text(
         "errors: {}\nactions: {}\nnot_assessable: {}\nscales: {}\nvideo:\n  measurable:\n    side: [knee_angle.chnage]\n"

@@ -5,7 +5,8 @@ and A02) is filmed by the three phone cameras of the simulated room (``Phone-fro
 ``View-5`` = oblique; perspective pinhole, no noise), and the 2D keypoints are lifted back to the coach's pose
 exactly as a 2D keypoint file is (:func:`flexaqa.coach.formats.lift.lift_2d`: image plane at one scale, no
 depth). For every rule of the action, the largest change of its value (per repetition, true repetitions) between
-the flattened and the true 3D pose is written to ``src/flexaqa/pose_rules/data/view_geometry.yaml``, separately
+the flattened and the true 3D pose, on clean repetitions and on those carrying the rule's own error (another
+fault, such as toes turned out, can move the knees out of a side camera's image plane), is written to ``src/flexaqa/pose_rules/data/view_geometry.yaml``, separately
 for level statistics and change statistics. :mod:`flexaqa.pose_rules.geometry` then calls a measure visible from
 a view when that error is at most half the rules' single-camera margin: the geometry, not a pose estimator's
 noise, decides what a view can see.
@@ -86,7 +87,7 @@ def derive() -> dict:
     out: dict = {}
     for act in kg.actions:
         rs = load_rules(act, kg=kg)
-        rules = [r for rr in rs.rules.values() for r in rr if r.feature]
+        rules = [(sid, r) for sid, rr in rs.rules.items() for r in rr if r.feature]
         err: dict = {v: {} for v in VIEWS}
         views_seen: dict = {v: [] for v in VIEWS}
         for s in _sets(act.slug):
@@ -95,9 +96,11 @@ def derive() -> dict:
                 flat, info = _flatten(s, cam)
                 views_seen[v].append(info["view"])
                 f2 = compute_features(flat.joints)
-                for r in rules:
+                for sid, r in rules:
                     key = "change" if (r.stat in CHANGE or r.ref == "rep") else "level"
-                    for rep in s.reps:
+                    for rep, errs in zip(s.reps, s.errors, strict=True):
+                        if errs and sid not in errs:  # another slot's fault is not this rule's geometry
+                            continue
                         a = evaluate_rule(r, s.pose, rep, f3)
                         b = evaluate_rule(r, flat, rep, f2)
                         if a.assessed and b.assessed:

@@ -1,4 +1,5 @@
-"""``flexaqa coach VIDEO --action ACTION``. Light at import time: MediaPipe and PyAV load inside the handler.
+"""``flexaqa coach VIDEO --action ACTION``, ``flexaqa coach --pose PATH --pose-format F --action ACTION`` and
+``flexaqa coach eval --labels LABELS.csv``. Light at import time: MediaPipe and PyAV load inside the handler.
 
 Exit codes: 0 report written; 2 usage error or unknown action; 3 unreadable or empty video; 4 no person
 found; 5 several people; 6 the person is out of view most of the time; 7 no complete repetition; 8 a missing
@@ -12,7 +13,15 @@ import json
 import sys
 from pathlib import Path
 
-from flexaqa._args import add_json, add_out, add_progress, non_negative_float, non_negative_int, positive_int
+from flexaqa._args import (
+    add_json,
+    add_out,
+    add_progress,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from flexaqa.coach.summary import format_summary
 
 
@@ -27,8 +36,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             "6 person out of view, 7 no repetition, 8 missing dependency, 9 no such video file."
         ),
     )
-    p.add_argument("video", nargs="?", help="video file (mp4, mov, ...)")
-    p.add_argument("--action", required=True, help="index (1-20), class id (A16), slug (squat) or name")
+    p.add_argument(
+        "video", nargs="?", help="video file (mp4, mov, ...), or `eval` to measure the coach on labelled clips"
+    )
+    p.add_argument("--action", help="index (1-20), class id (A16), slug (squat) or name")
+    p.add_argument("--pose", metavar="PATH", help="your own keypoints instead of a video (see --pose-format)")
+    p.add_argument(
+        "--pose-format",
+        choices=("openpose", "coco", "mediapipe", "h36m", "flex"),
+        help="format of --pose: openpose (folder of *_keypoints.json), coco (keypoint results JSON), mediapipe "
+        "(pose.npz, .npy or .json of 33 landmarks), h36m ((T, 17, 3) .npy), flex (skeleton_points.csv, pose.npy)",
+    )
+    p.add_argument("--fps", type=positive_float, help="frame rate of --pose where the format carries no time")
+    p.add_argument(
+        "--labels", metavar="CSV", help="coach eval: labelled clips (file, action, start, end, errors, ...)"
+    )
     add_out(p, default="coach-report", help="output folder (default: coach-report)")
     p.add_argument(
         "--view", default="auto", choices=("auto", "front", "side", "oblique", "3d"), help="camera view"
@@ -78,7 +100,7 @@ def _fail(exc, args) -> int:
     if report is None:
         from flexaqa.coach.pipeline import _partial
 
-        report = _partial(exc.problem, str(exc), source=str(args.video or ""))
+        report = _partial(exc.problem, str(exc), source=str(args.video or args.pose or ""))
         report["done"], report["not_done"] = (
             [],
             ["pose", "repetitions", "error detection", "score", "feedback"],
@@ -104,7 +126,14 @@ def cmd_coach(args) -> int:
     from flexaqa.errors import MissingExtraError
     from flexaqa.kg import load_kg
 
+    if args.video == "eval":
+        return cmd_eval(args)
+    if not args.action:
+        print("flexaqa: error: coach needs --action ACTION", file=sys.stderr)
+        return EXIT_USAGE
     load_kg().action(args.action)  # unknown action -> KGError -> exit 2 before any heavy import
+    if args.pose or args.pose_format:
+        return cmd_pose(args, EXIT_USAGE)
     run = None
     if args.run:
         if args.camera is not None:
@@ -160,4 +189,64 @@ def cmd_coach(args) -> int:
     print(format_summary(r))
     for kind, path in files.items():
         print(f"wrote {kind}: {path}")
+    return 0
+
+
+def cmd_pose(args, usage: int) -> int:
+    """``flexaqa coach --pose PATH --pose-format FORMAT --action A``: the coach on your own keypoints."""
+    from flexaqa.coach._types import CoachError
+    from flexaqa.errors import MissingExtraError
+
+    if not (args.pose and args.pose_format):
+        print("flexaqa: error: --pose PATH and --pose-format FORMAT go together", file=sys.stderr)
+        return usage
+    if args.video or args.camera is not None:
+        print("flexaqa: error: give a VIDEO, --camera or --pose, not several", file=sys.stderr)
+        return usage
+    from flexaqa.coach.keypoints import coach_keypoints
+    from flexaqa.coach.pipeline import write_outputs
+
+    run = None
+    try:
+        if args.run:
+            from flexaqa.coach.model import load_run_model
+
+            run = load_run_model(args.run, args.action)
+        result = coach_keypoints(args.pose, args.pose_format, args.action, fps=args.fps, view=args.view, run=run)
+        files = write_outputs(result, args.out, html=not args.no_html)
+    except MissingExtraError as exc:
+        from flexaqa.coach._types import MissingPieceError
+
+        return _fail(MissingPieceError(str(exc)), args)
+    except CoachError as exc:
+        if exc.report is None and type(exc) is CoachError:  # a usage problem (e.g. --view 3d on 2D keypoints)
+            print(f"flexaqa: error: {exc}", file=sys.stderr)
+            return usage
+        return _fail(exc, args)
+    if args.json:
+        print(json.dumps(result.report, indent=2, ensure_ascii=False))
+        return 0
+    print(format_summary(result.report))
+    for kind, path in files.items():
+        print(f"wrote {kind}: {path}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    """``flexaqa coach eval --labels LABELS.csv``: repetition counts and per-error precision/recall/F1."""
+    from flexaqa._io import atomic_write_text
+    from flexaqa.coach.evaluate import evaluate_labels, format_markdown
+
+    if not args.labels:
+        print("flexaqa: error: coach eval needs --labels LABELS.csv", file=sys.stderr)
+        return 2
+    res = evaluate_labels(args.labels, pose_format=args.pose_format, fps=args.fps, view=args.view)
+    from pathlib import Path
+
+    out = Path(args.out)
+    md = format_markdown(res)
+    atomic_write_text(out / "eval.json", json.dumps(res, indent=2, ensure_ascii=False))
+    atomic_write_text(out / "eval.md", md)
+    print(json.dumps(res, indent=2, ensure_ascii=False) if args.json else md)
+    print(f"wrote {out / 'eval.json'} and {out / 'eval.md'}", file=sys.stderr)
     return 0

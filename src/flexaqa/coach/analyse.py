@@ -363,13 +363,17 @@ def _feedback(kg, act, rep_out, detected_by_rep, assessed_by_rep, by_model=froze
     always = set.intersection(*assessed_by_rep) if assessed_by_rep else set()
     good = [slots[s] for s in always if s not in count]
     good.sort(key=lambda s: (-s.weight, s.id))
+    by_error: dict[str, list] = {}  # one line per error type: two keysteps sharing an error say it once
+    for s in good:
+        by_error.setdefault(s.error, []).append(s)
     went_well = [
         {
-            "slot": s.id, "error": s.error, "keystep": s.keystep, "weight": s.weight,
-            "text": f"No sign of \u201c{kg.errors[s.error].text.rstrip('.')}\u201d in any of the {n} repetition(s)"
-                    + (" (trained model only)." if s.id in by_model else "."),
+            "slot": ss[0].id, "slots": [s.id for s in ss], "error": ss[0].error, "keystep": ss[0].keystep,
+            "weight": ss[0].weight,
+            "text": f"No sign of \u201c{kg.errors[ss[0].error].text.rstrip('.')}\u201d in any of the {n} repetition(s)"
+                    + (" (trained model only)." if all(s.id in by_model for s in ss) else "."),
         }
-        for s in good
+        for ss in by_error.values()
     ]  # fmt: skip
     return {"fix": fix, "went_well": went_well}
 

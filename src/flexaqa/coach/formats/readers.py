@@ -186,18 +186,24 @@ def _load_array(path: Path, what: str) -> np.ndarray | dict:
         raise PoseFormatError(f"{path}: cannot read as {what} ({exc})") from exc
 
 
-def _pose_3d(path, fmt, layout: Layout, xyz: np.ndarray, vis: np.ndarray, t: np.ndarray, view: str) -> KeypointInput:
+def _pose_3d(
+    path, fmt, layout: Layout, xyz: np.ndarray, vis: np.ndarray, t: np.ndarray, view: str, *, per_frame: bool = False
+) -> KeypointInput:
     if np.isinf(xyz).any():
         raise PoseFormatError(f"{path}: the pose holds infinite values")
     joints, jv = layout.to_flex(xyz, vis)
     present = np.isfinite(joints).any(axis=(1, 2)) & (jv.max(1) > 0)
     if not present.any():
         raise PoseFormatError(f"{path}: no frame holds a finite pose")
-    # one floor for the whole sequence (a true 3D pose keeps its heights): the median lowest foot point at z = 0
-    feet = [i for i, j in enumerate(FLEX21_JOINTS) if j.endswith(("ankle", "heel", "toe"))]
-    with np.errstate(all="ignore"):
-        low = np.nanmin(joints[present][:, feet, 2], axis=1)
-    joints[..., 2] -= float(np.nanmedian(low))
+    if per_frame:  # root-relative (a 3D lifter's output): each frame's lowest foot point on the floor
+        from flexaqa.coach.pose import ground_pose
+
+        joints = ground_pose(joints, jv, min_visibility=0.0)
+    else:  # one floor for the whole sequence (a 3D pose keeps its heights): the median lowest foot point
+        feet = [i for i, j in enumerate(FLEX21_JOINTS) if j.endswith(("ankle", "heel", "toe"))]
+        with np.errstate(all="ignore"):
+            low = np.nanmin(joints[present][:, feet, 2], axis=1)
+        joints[..., 2] -= float(np.nanmedian(low))
     pose = PoseSequence(t, joints, jv, present, source=str(path))
     return KeypointInput(pose, fmt, layout.name, 3, view, dict(layout.missing), [], {"view": view})
 
@@ -292,7 +298,8 @@ H36M_AXES = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # ca
 
 def read_h36m(path: Path, fps: float | None) -> KeypointInput:
     """A 3D Human3.6M-17 sequence ``(T, 17, 3)`` ``.npy`` as VideoPose3D and MotionBERT write it: metres in the
-    camera's axes (x right, y down, z away from the camera), root-relative or not; the floor is put at z = 0."""
+    camera's axes (x right, y down, z away from the camera), usually root-relative, so each frame's lowest foot
+    point is put on the floor (z = 0), as for MediaPipe's hip-centred world landmarks."""
     if not path.is_file():
         raise PoseFormatError(f"{path}: no such file (expected a (T, 17, 3) .npy)")
     a = _load_array(path, "a (T, 17, 3) array")
@@ -305,7 +312,8 @@ def read_h36m(path: Path, fps: float | None) -> KeypointInput:
         raise PoseFormatError(f"{path}: expected a Human3.6M-17 pose shaped (T, 17, 3), got {a.shape}")
     xyz = np.asarray(a, float) @ H36M_AXES.T
     vis = np.isfinite(xyz).all(-1).astype(float)
-    return _pose_3d(path, "h36m", load_tables().layout("h36m17"), xyz, vis, _times(len(a), fps, path, "h36m"), "3d")
+    t = _times(len(a), fps, path, "h36m")
+    return _pose_3d(path, "h36m", load_tables().layout("h36m17"), xyz, vis, t, "3d", per_frame=True)
 
 
 def read_flex(path: Path, fps: float | None) -> KeypointInput:
