@@ -3,7 +3,9 @@
 Each fixture carries the values it should produce, so a test can assert real behaviour. The makers live next
 to the code they exercise; this module gathers them in one place:
 
-- coach: parametric FLEX-21 squat/curl/press sets with injected errors; a clip panning over a photograph;
+- coach: parametric FLEX-21 squat/curl/press sets with injected errors; a clip panning over a photograph; the
+  simulator's sets filmed through a camera and written in every keypoint format (OpenPose, COCO, MediaPipe, H36M,
+  FLEX), with OpenPose-like noise and a second person walking through;
 - data: tiny datasets in the native and official release layouts whose pixels encode their frame index;
 - failure: trials whose early fatigue markers foretell a later score collapse;
 - signal: breath waveforms, sEMG with bursts at known onsets (+ drift/spikes/hum), rep trajectories;
@@ -13,6 +15,7 @@ to the code they exercise; this module gathers them in one place:
 
 from __future__ import annotations
 
+from flexaqa.coach.formats.synthetic import keypoint_file, walker
 from flexaqa.coach.synthetic import SyntheticSet, panned_photo_video, synthetic_set
 from flexaqa.data.synthetic import TinyDataset, decode_frame_index, make_tiny_dataset, tiny_trial
 from flexaqa.failure.synthetic import make_fatigue_trials
@@ -26,6 +29,7 @@ __all__ = [
     "SyntheticSet",
     "TinyDataset",
     "decode_frame_index",
+    "keypoint_file",
     "make_breath",
     "make_emg",
     "make_fatigue_trials",
@@ -37,6 +41,7 @@ __all__ = [
     "synth_trial",
     "synthetic_set",
     "tiny_trial",
+    "walker",
 ]
 
 # Paper Figure 6: standing barbell overhead press; stance too narrow (AK01), open grip (AK02), trunk sway and

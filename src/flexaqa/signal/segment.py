@@ -213,14 +213,22 @@ def segment_signal(
     vmax = float(np.percentile(speed, 95))
     calm = (d <= rest + rest_tol * amp) & (speed <= still_tol * max(vmax, 1e-12))  # (T,)
     near = d <= rest + rest_tol * amp
+    # where jitter that survives the cutoff (2D keypoints) leaves no still frame near rest, stillness is judged
+    # on a slower trace (2 Hz) before falling back to "near rest" alone
+    slow = d
+    if 2.0 < min(cutoff, fps / 2) and n > 15:
+        slow = sps.sosfiltfilt(sps.butter(2, 2.0, fs=fps, output="sos"), d, padlen=min(n - 1, round(fps)))
+    slow_speed = np.abs(np.gradient(slow)) * fps
+    calm_slow = near & (slow_speed <= still_tol * max(float(np.percentile(slow_speed, 95)), 1e-12))
     bounds = np.concatenate([[0], valleys, [n - 1]]).astype(np.int64)
     keys = np.empty((len(peaks), 3), dtype=np.int64)
     idx = np.arange(n)
     for r, p in enumerate(peaks):
         a, b = bounds[r], bounds[r + 1]  # search span left/right of this peak
-        left = calm[a:p] if calm[a:p].any() else near[a:p]
+        left = calm[a:p] if calm[a:p].any() else (calm_slow[a:p] if calm_slow[a:p].any() else near[a:p])
         keys[r, 0] = a + int(idx[: p - a][left].max()) if left.any() else a + int(np.argmin(d[a : p + 1]))
-        right = calm[p : b + 1] if calm[p : b + 1].any() else near[p : b + 1]
+        right = calm[p : b + 1] if calm[p : b + 1].any() else calm_slow[p : b + 1]
+        right = right if right.any() else near[p : b + 1]
         keys[r, 2] = (
             p + int(idx[: b + 1 - p][right].min()) if right.any() else p + int(np.argmin(d[p : b + 1]))
         )

@@ -32,6 +32,15 @@ def _centre_size(kp: np.ndarray) -> tuple[np.ndarray, float]:
     return 0.5 * (lo + hi), float(np.linalg.norm(hi - lo))
 
 
+def _lifter_weight(tr: dict) -> float:
+    """frames x median size x mean confidence / (1 + spread of the centre in body sizes): a large person in view
+    throughout who stays at one spot, not a nearer one walking through."""
+    c = np.array([o[0] for o in tr["obs"]])
+    size = float(np.median([o[1] for o in tr["obs"]]))
+    spread = float(np.linalg.norm(c.std(axis=0))) / max(size, 1e-9)
+    return len(tr["obs"]) * size * float(np.mean([o[2] for o in tr["obs"]])) / (1.0 + 4.0 * spread)
+
+
 def follow_lifter(
     people: list[list[tuple[np.ndarray, np.ndarray]]], *, max_move: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
@@ -39,8 +48,10 @@ def follow_lifter(
 
     ``people[t]`` lists ``(keypoints (K, 2), confidence (K,))`` per person (NaN for undetected keypoints).
     People are linked frame to frame into tracks (nearest centre within ``max_move`` of the person's size,
-    over gaps up to 5 frames); the lifter is the track with the largest sum over its frames of body size ×
-    mean confidence, i.e. the large person in view throughout, not someone crossing the picture. Returns
+    over gaps up to 5 frames); the track seen longest, largest and most still (:func:`_lifter_weight`: the
+    lifter, not someone crossing the picture) gives the lifter's spot and size;
+    then every frame takes the person of that size (0.7-1.4×) nearest that spot, so a passer-by walking in
+    front, which breaks the tracks, is never taken for the lifter. Returns
     ``(kp (T, K, 2), conf (T, K), present (T,), note)``; ``note`` says how many frames held several people
     and what was chosen (empty with one person at most)."""
     n = len(people)
@@ -70,27 +81,44 @@ def follow_lifter(
             c, s, q = cands[i]
             tr["frames"][t] = i
             tr.update(last=t, centre=c, size=s)
-            tr["weight"] += s * q
+            tr["obs"].append((c, s, q))
             used_tracks.add(ti)
             taken.add(i)
         for i, (c, s, q) in enumerate(cands):
             if i not in taken and s > 0:
-                tracks.append({"frames": {t: i}, "last": t, "centre": c, "size": s, "weight": s * q})
+                tracks.append({"frames": {t: i}, "last": t, "centre": c, "size": s, "obs": [(c, s, q)]})
     kp_out = np.full((n, k, 2), np.nan)
     conf_out = np.zeros((n, k))
     present = np.zeros(n, bool)
     if not tracks:
         return kp_out, conf_out, present, ""
-    best = max(tracks, key=lambda tr: tr["weight"])
-    for t, i in best["frames"].items():
-        kp_out[t], conf_out[t] = people[t][i]
-        present[t] = True
+    best = max(tracks, key=_lifter_weight)
+    # the lifter stays at one spot: in every frame take the person nearest the best track's median position
+    # and of its median size, so a passer-by crossing in front (and breaking the track) does not take over
+    cs = [_centre_size(people[t][i][0]) for t, i in best["frames"].items()]
+    anchor = np.median([c for c, _ in cs], axis=0)
+    size = float(np.median([s for _, s in cs]))
+    chosen = 0
+    for t, ps in enumerate(people):
+        best_i, best_d = None, np.inf
+        for i, (kp, _conf) in enumerate(ps):
+            c, s = _centre_size(kp)
+            if s <= 0 or not 0.7 <= s / size <= 1.4:
+                continue
+            d = float(np.linalg.norm(c - anchor)) / size
+            if d <= max_move and d < best_d:
+                best_i, best_d = i, d
+        if best_i is not None:
+            kp_out[t], conf_out[t] = ps[best_i]
+            present[t] = True
+            chosen += 1
     several = sum(len([p for p in ps if _centre_size(p[0])[1] > 0]) > 1 for ps in people)
     note = ""
     if several:
         note = (
-            f"several people in {several} of {n} frames: followed the lifter (the largest person in view "
-            f"longest, {len(best['frames'])} frames) and ignored {len(tracks) - 1} other track(s)"
+            f"several people in {several} of {n} frames: followed the lifter (the person of the lifter's size "
+            f"nearest the spot where the largest, longest-seen person stands; {chosen} frames) and ignored the "
+            "others"
         )
     return kp_out, conf_out, present, note
 
@@ -219,9 +247,11 @@ def lift_2d(
         side = 1.0 if name.startswith("right_") else (-1.0 if name.startswith("left_") else 0.0)
         w = body["hip_width"] if any(p in name for p in ("hip", "knee", "ankle", "heel", "toe")) else body["shoulder_width"]
         joints[:, j, 1] = side * 0.5 * w * ry
-    floor = np.nanmax(px[..., 1], axis=1) if np.isfinite(px).any() else None
-    if floor is not None and np.isfinite(floor).any():
-        joints[..., 2] += np.nanmedian(floor) * scale  # the lowest point's median height at z = 0
+    with np.errstate(all="ignore"):
+        floor = np.nanmax(np.where(np.isfinite(px[..., 1]), px[..., 1], -np.inf), axis=1)  # (T,) lowest point
+    floor = floor[np.isfinite(floor)]
+    if floor.size:
+        joints[..., 2] += np.median(floor) * scale  # the lowest point's median height at z = 0
     joints[vis <= 0] = np.nan
     joints[~present] = np.nan
     img = px / np.asarray(image_size, float)

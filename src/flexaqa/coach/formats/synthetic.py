@@ -186,10 +186,11 @@ def write_skeleton_csv(path: str | Path, joints: np.ndarray) -> Path:
     return atomic_write_text(Path(path), SKELETON_HEADER + "\n" + body + "\n")
 
 
-def walker(n: int, fps: float, *, start: float, a=(-2.0, -2.5), b=(-2.0, 2.5), speed: float = 1.2) -> np.ndarray:
+def walker(n: int, fps: float, *, start: float, a=(-1.2, -2.5), b=(-1.2, 2.5), speed: float = 1.2) -> np.ndarray:
     """A second person (FLEX-21 ``(n, 21, 3)``, NaN before ``start`` and after arriving) walking in a straight
     line on the floor from ``a`` to ``b`` (x, y metres) at ``speed`` m/s: a standing simulator body with its legs
-    swinging. The default path crosses the ``Phone-side`` camera's picture 1.2 m nearer it than the lifter."""
+    swinging. The default path crosses the ``Phone-side`` camera's picture between it and the lifter, 1.2 m in
+    front of the lifter."""
     from flexaqa.coach.synthetic import synthetic_set
 
     base = synthetic_set("dumbbell-lateral-raise", n_reps=1).pose.joints[0]  # a standing body
@@ -208,3 +209,54 @@ def walker(n: int, fps: float, *, start: float, a=(-2.0, -2.5), b=(-2.0, 2.5), s
                 body[J[f"{side}_{jn}"], :2] += sg * ph * k * d
         out[i] = body + np.array([*(a + s * d), 0.0])
     return out
+
+
+FORMAT_LAYOUT = {"openpose": "openpose_body25", "openpose18": "openpose_coco18", "coco": "coco17"}
+
+
+def keypoint_file(
+    folder: str | Path,
+    fmt: str,
+    s,
+    *,
+    view: str = "Phone-side",
+    noise: bool = True,
+    seed: int = 0,
+    others: list[np.ndarray] | None = None,
+    key: str = "image_id",
+) -> Path:
+    """Write the simulated set ``s`` (a :class:`~flexaqa.coach.synthetic.SyntheticSet`) under ``folder`` in
+    ``fmt``: ``openpose`` (BODY_25), ``openpose18`` (COCO-18), ``coco`` (frames by ``key``), ``mediapipe``
+    (world landmarks .npy), ``h36m`` (.npy) or ``flex`` (skeleton_points.csv). 2D formats are filmed by the
+    ``view`` camera with :func:`openpose_noise` (``noise``); ``others`` are more FLEX-21 bodies ``(T, 21, 3)``
+    (NaN when absent, e.g. :func:`walker`) written as further people in the frames where they are in view."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    x = s.pose.joints
+    if fmt in FORMAT_LAYOUT:
+        lay = FORMAT_LAYOUT[fmt]
+        bodies = [x, *(others or [])]
+        people: list[list] = [[] for _ in range(len(x))]
+        for b, body in enumerate(bodies):
+            ok = np.isfinite(body).all(axis=(1, 2))
+            if not ok.any():
+                continue
+            kp = np.full((len(x), len(load_tables().layout(lay).keypoints), 3), np.nan)
+            kp[ok] = layout_points(body[ok], lay)
+            px, depth = project(np.nan_to_num(kp), view=view)
+            if noise:
+                px, conf = openpose_noise(px, depth, seed=seed + b)
+            else:
+                conf = np.full(px.shape[:2], 0.9)
+            for t in np.flatnonzero(ok):
+                people[t].append((px[t], conf[t]))
+        if fmt == "coco":
+            return write_coco(folder / "keypoints.json", people, key=key)
+        return write_openpose(folder / "openpose", people)
+    if fmt == "mediapipe":
+        return write_npy(folder / "landmarks.npy", mediapipe_world(x, view=view))
+    if fmt == "h36m":
+        return write_npy(folder / "pose3d.npy", h36m_points(x, view=view))
+    if fmt == "flex":
+        return write_skeleton_csv(folder / "skeleton_points.csv", x)
+    raise ValueError(f"unknown fixture format {fmt!r}")
