@@ -233,6 +233,13 @@ def analyse_pose(
             report["warnings"].append(
                 "the trained model could not score repetitions with under 2 pose frames"
             )
+    partial = [r for r in reps if r.partial is not None]
+    if partial:
+        report["warnings"].append(
+            "partial repetition(s): "
+            + ", ".join(f"{r.index + 1} ({100 * r.partial:.0f}% of the set's range)" for r in partial)
+            + "; reported and scored like the others"
+        )
     if report["coverage"]["share"] < 0.5:
         report["warnings"].append(
             f"only {100 * report['coverage']['share']:.0f}% of {act.name}'s error weight could be assessed from "

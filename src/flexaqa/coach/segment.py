@@ -36,8 +36,40 @@ def signal_segmenter(pose: PoseSequence, action, **kw) -> list[Rep]:
     if len(pose) < 8:
         return []
     fps = pose.fps
-    seg = segment_pose(_fill_for_trace(pose.joints), fps, action, **kw)
-    return reps_from_keyframes(pose, seg.keyframes, seg.phase_names[1:])
+    filled = _fill_for_trace(pose.joints)
+    seg = segment_pose(filled, fps, action, **kw)
+    reps = reps_from_keyframes(pose, seg.keyframes, seg.phase_names[1:])
+    return mark_partial(reps, pose, _trace(filled, action, seg.phase_names))
+
+
+PARTIAL_SHARE = 0.6  # a repetition moving through under this share of the set's median range is partial
+
+
+def _trace(joints: np.ndarray, action, phase_names) -> np.ndarray:
+    """The segmentation trace, oriented so that it grows away from rest (as :func:`segment_signal` reads it)."""
+    from flexaqa.signal.segment import rep_signal
+
+    y = rep_signal(joints, action)
+    return y if phase_names[1] == "concentric" else -y
+
+
+def mark_partial(reps: list[Rep], pose: PoseSequence, d: np.ndarray, *, share: float = PARTIAL_SHARE) -> list[Rep]:
+    """Mark repetitions whose range (the trace's excursion from its start) is under ``share`` of the set's median
+    range as partial (``Rep.partial`` = the share reached). They are kept and scored: a half repetition is
+    reported, never dropped. Needs at least 3 repetitions to know the set's usual range."""
+    from dataclasses import replace
+
+    if len(reps) < 3:
+        return reps
+    amp = []
+    for r in reps:
+        a, b = pose.frame_at(r.start), pose.frame_at(r.end)
+        seg = d[a : b + 1]
+        amp.append(float(np.nanmax(seg) - 0.5 * (seg[0] + seg[-1])) if seg.size else 0.0)
+    med = float(np.median(amp))
+    if med <= 0:
+        return reps
+    return [replace(r, partial=a / med) if a < share * med else r for r, a in zip(reps, amp, strict=True)]
 
 
 def reps_from_keyframes(pose: PoseSequence, keyframes, phase_names) -> list[Rep]:

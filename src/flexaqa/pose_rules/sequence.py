@@ -80,6 +80,7 @@ class Rep:
     start: float
     end: float
     phases: tuple[tuple[str, float, float], ...] = ()
+    partial: float | None = None  # share of the set's usual range this repetition reached, when clearly short
 
     def phase(self, name: str) -> tuple[float, float] | None:
         for p, t0, t1 in self.phases:
@@ -98,6 +99,7 @@ class Rep:
             "start": round(self.start, 4),
             "end": round(self.end, 4),
             "phases": [{"name": p, "start": round(a, 4), "end": round(b, 4)} for p, a, b in self.phases],
+            **({} if self.partial is None else {"partial": round(self.partial, 3)}),
         }
 
 

@@ -260,3 +260,172 @@ def keypoint_file(
     if fmt == "flex":
         return write_skeleton_csv(folder / "skeleton_points.csv", x)
     raise ValueError(f"unknown fixture format {fmt!r}")
+
+
+# ------------------------------------------------------------------ what a real set adds around the repetitions
+
+
+def _shifted(s, joints: np.ndarray, fps: float, shift: float, reps=None):
+    """A copy of ``s`` with new ``joints`` and its repetitions (``reps`` or ``s.reps``) moved by ``shift`` s."""
+    from dataclasses import replace
+
+    from flexaqa.coach.synthetic import SyntheticSet
+    from flexaqa.pose_rules.sequence import PoseSequence, Rep
+
+    n = len(joints)
+    pose = PoseSequence(np.arange(n) / fps, joints, np.ones((n, joints.shape[1])), np.isfinite(joints).all(axis=(1, 2)), source="synth")
+    moved = [
+        replace(r, start=r.start + shift, end=r.end + shift, phases=tuple((p, a + shift, b + shift) for p, a, b in r.phases))
+        for r in (s.reps if reps is None else reps)
+    ]
+    return SyntheticSet(s.action, pose, [Rep(i, r.start, r.end, r.phases) for i, r in enumerate(moved)], list(s.errors))
+
+
+def _hinge(pose: np.ndarray, angle: float, knee: float) -> np.ndarray:
+    """One FLEX-21 pose bent forward at the hips by ``angle`` degrees (upper body about the hip axis) with the
+    hips lowered as knees bent by ``knee`` degrees would: bending down to the floor."""
+    x = pose.copy()
+    hip = 0.5 * (x[J["left_hip"]] + x[J["right_hip"]])
+    r = x[J["right_hip"]] - x[J["left_hip"]]
+    r[2] = 0
+    r /= np.linalg.norm(r)
+    a = np.radians(angle)
+    k = r  # rotate about the body's right axis: forward bend
+    upper = [J[n] for n in FLEX21_JOINTS if not any(p in n for p in ("hip", "knee", "ankle", "heel", "toe"))]
+    v = x[upper] - hip
+    v = v * np.cos(a) + np.cross(k, v) * np.sin(a) + np.outer(v @ k, k) * (1 - np.cos(a))
+    x[upper] = hip + v
+    drop = 0.45 * (1 - np.cos(np.radians(knee)))
+    legs_top = [J[n] for n in FLEX21_JOINTS if "ankle" not in n and "heel" not in n and "toe" not in n]
+    x[legs_top, 2] -= drop
+    return x
+
+
+def with_setup(
+    s,
+    *,
+    walk: float = 2.0,
+    bend: float = 2.0,
+    hold: float = 1.0,
+    after: bool = True,
+    distance: float = 1.5,
+    hinge: float = 75.0,
+    knees: float = 60.0,
+):
+    """``s`` with what comes before and after a real set: the lifter walks in (``walk`` s over ``distance`` m,
+    legs swinging), bends down to pick the weight up (``bend`` s, a ``hinge`` deg hip hinge with the knees bent
+    ``knees`` deg; a barbell taken from a rack is a small dip, ``hinge=15, knees=25``), stands ``hold`` s, does
+    the set, and (``after``) puts the weight back and walks out. Times of the true repetitions move along."""
+    fps = s.pose.fps
+    x = s.pose.joints
+    first, last = x[0], x[-1]
+    n_w, n_b, n_h = round(walk * fps), round(bend * fps), round(hold * fps)
+    fwd = np.cross([0.0, 0.0, 1.0], first[J["right_hip"]] - first[J["left_hip"]])
+    fwd[2] = 0
+    fwd /= np.linalg.norm(fwd)
+    side = np.cross(fwd, [0.0, 0.0, 1.0])  # walk in across the camera's view, from the lifter's right
+
+    def walking(base, n, sign):
+        out = np.repeat(base[None], n, 0)
+        for i in range(n):
+            u = i / max(n - 1, 1)
+            out[i] += sign * (1 - u if sign > 0 else u) * distance * side
+            ph = np.sin(2 * np.pi * 0.9 * i / fps)
+            for leg, sg in (("left", 1), ("right", -1)):
+                for jn, k in (("knee", 0.12), ("ankle", 0.25), ("heel", 0.25), ("toe", 0.25)):
+                    out[i, J[f"{leg}_{jn}"]] += sg * ph * k * fwd
+        return out
+
+    def bending(base, n):
+        u = np.sin(np.pi * np.arange(n) / max(n - 1, 1))  # down and back up
+        return np.stack([_hinge(base, hinge * v, knees * v) for v in u])
+
+    pre = [walking(first, n_w, 1.0), bending(first, n_b), np.repeat(first[None], n_h, 0)]
+    post = [np.repeat(last[None], n_h, 0), bending(last, n_b), walking(last, n_w, -1.0)] if after else []
+    joints = np.concatenate([*pre, x, *post])
+    return _shifted(s, joints, fps, (n_w + n_b + n_h) / fps)
+
+
+def with_pause(s, rep: int, seconds: float = 2.0, *, at: str = "turn"):
+    """``s`` with a ``seconds`` pause (the body held still) at the turning point (``at="turn"``) of repetition
+    ``rep``, or after it (``at="end"``); later repetitions move later."""
+    from dataclasses import replace
+
+    fps = s.pose.fps
+    r = s.reps[rep]
+    t_hold = r.turn if at == "turn" else r.end
+    k = s.pose.frame_at(t_hold)
+    n = round(seconds * fps)
+    x = s.pose.joints
+    joints = np.concatenate([x[: k + 1], np.repeat(x[k : k + 1], n, 0), x[k + 1 :]])
+    dt = n / fps
+    reps = []
+    for i, q in enumerate(s.reps):
+        if i < rep or (i == rep and at == "end"):
+            reps.append(q)
+        elif i == rep:  # the pause belongs to this repetition: its second phase starts after it
+            ph = list(q.phases)
+            ph[0] = (ph[0][0], ph[0][1], ph[0][2] + dt)
+            ph[1] = (ph[1][0], ph[1][1] + dt, ph[1][2] + dt)
+            reps.append(replace(q, end=q.end + dt, phases=tuple(ph)))
+        else:
+            reps.append(replace(q, start=q.start + dt, end=q.end + dt, phases=tuple((p, a + dt, b + dt) for p, a, b in q.phases)))
+    return _shifted(s, joints, fps, 0.0, reps)
+
+
+def with_partial(s, rep: int, share: float = 0.5):
+    """``s`` with repetition ``rep`` moving through only ``share`` of its range (every joint's excursion from
+    the repetition's first frame scaled by ``share``)."""
+    x = s.pose.joints.copy()
+    r = s.reps[rep]
+    a, b = s.pose.frame_at(r.start), s.pose.frame_at(r.end)
+    x[a : b + 1] = x[a] + share * (x[a : b + 1] - x[a])
+    return _shifted(s, x, s.pose.fps, 0.0)
+
+
+def film(
+    joints: np.ndarray,
+    layout: str,
+    *,
+    view: str = "Phone-side",
+    width: int = 720,
+    height: int = 1280,
+    shake: float = 0.0,
+    zoom: float = 0.0,
+    crop: tuple[float, float] = (0.0, 1.0),
+    fps: float = 30.0,
+    seed: int = 0,
+    noise: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The keypoints ``(pixels (T, K, 2) NaN where not seen, confidence (T, K))`` of FLEX-21 ``joints`` filmed
+    by ``view``: with ``shake`` pixels of hand-held camera shake (smooth random translation at 1-4 Hz and up
+    to 1.5 deg of roll), a slow ``zoom`` (the picture grows by that share over the clip, about its centre),
+    and keypoints outside the picture dropped: ``crop`` is the band of the picture's height kept (top, bottom
+    as shares), e.g. ``(0.0, 0.8)`` cuts the feet off a body filmed whole."""
+    rng = np.random.default_rng(seed)
+    ok = np.isfinite(joints).all(axis=(1, 2))
+    n = len(joints)
+    kp = np.zeros((n, len(load_tables().layout(layout).keypoints), 3))
+    kp[ok] = layout_points(joints[ok], layout)
+    px, depth = project(kp, view=view, width=width, height=height)
+    c = np.array([width / 2, height / 2])
+    if zoom:
+        px = c + (px - c) * (1 + zoom * np.linspace(0, 1, n))[:, None, None]
+    if shake:
+        t = np.arange(n) / fps
+        dx = sum(rng.normal(0, 1) * np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3)) for f in (1.1, 2.3, 3.7))
+        dy = sum(rng.normal(0, 1) * np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3)) for f in (1.3, 2.9, 3.9))
+        roll = np.radians(1.5) * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6.3))
+        cs, sn = np.cos(roll)[:, None], np.sin(roll)[:, None]
+        q = px - c
+        px = c + np.stack([cs * q[..., 0] - sn * q[..., 1], sn * q[..., 0] + cs * q[..., 1]], -1)
+        px = px + shake / np.sqrt(3) * np.stack([dx, dy], -1)[:, None, :]
+    if noise:
+        px, conf = openpose_noise(px, depth, seed=seed)
+    else:
+        conf = np.full(px.shape[:2], 0.9)
+    top, bottom = crop[0] * height, crop[1] * height
+    out = ~((px[..., 0] >= 0) & (px[..., 0] < width) & (px[..., 1] >= top) & (px[..., 1] < bottom))
+    px[out | ~ok[:, None]] = np.nan
+    conf[out | ~ok[:, None]] = 0.0
+    return px, conf
