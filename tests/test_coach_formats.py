@@ -47,20 +47,29 @@ def test_tables_load_and_mediapipe_table_matches_the_skeleton():
     for name, src in MEDIAPIPE_TO_FLEX21_SOURCES.items():
         assert sorted(lay.sources[name]) == sorted(src)
         np.testing.assert_allclose(lay.matrix[J[name], sorted(src)], [src[k] for k in sorted(src)])
-    assert t.by_count("openpose", 25).name == "openpose_body25" and t.by_count("openpose", 18).name == "openpose_coco18"
+    assert (
+        t.by_count("openpose", 25).name == "openpose_body25"
+        and t.by_count("openpose", 18).name == "openpose_coco18"
+    )
     assert "heel" in t.layout("coco17").missing["left_heel"]
 
 
 def test_a_bad_table_is_refused(tmp_path):
     from flexaqa.coach.formats.tables import TABLES_PATH
 
-    text = TABLES_PATH.read_text().replace("left_toe: [left_big_toe, left_small_toe]", "left_toe: [left_big_tow]")
+    text = TABLES_PATH.read_text().replace(
+        "left_toe: [left_big_toe, left_small_toe]", "left_toe: [left_big_tow]"
+    )
     bad = tmp_path / "formats.yaml"
     bad.write_text(text)
     with pytest.raises(PoseFormatError, match="left_big_tow"):
         load_tables(bad)
     bad2 = tmp_path / "formats2.yaml"
-    bad2.write_text(TABLES_PATH.read_text().replace("      left_hand: OpenPose BODY_25", "      left_hend: OpenPose BODY_25", 1))
+    bad2.write_text(
+        TABLES_PATH.read_text().replace(
+            "      left_hand: OpenPose BODY_25", "      left_hend: OpenPose BODY_25", 1
+        )
+    )
     with pytest.raises(PoseFormatError, match="left_hend"):
         load_tables(bad2)
 
@@ -86,7 +95,12 @@ def test_every_format_agrees_with_the_3d_path(fmt, curl, reference, tmp_path):
     assert r["input"]["view"] == "side"
     assert r["coverage"]["share"] > 0.4  # the side view measures the curl (elbow, upper arm, lean, knees)
     margin = {"deg": 12.0, "torso": 0.12, "ratio": 0.3}
-    units = {(e["feature"], e["stat"]): e["unit"] for rep in ref["repetitions"] for x in rep["errors"] for e in x["evidence"]}
+    units = {
+        (e["feature"], e["stat"]): e["unit"]
+        for rep in ref["repetitions"]
+        for x in rep["errors"]
+        for e in x["evidence"]
+    }
     va, vb = _values(r), _values(ref)
     common = [k for k in va if k in vb and units.get(k[2:]) in margin]
     rel = np.array([abs(va[k] - vb[k]) / margin[units[k[2:]]] for k in common])
@@ -116,11 +130,18 @@ def test_a_missing_joint_is_not_assessable_with_the_formats_reason(tmp_path):
     assert "AK24:ET036" in reasons  # feet flat on the floor: COCO-17 has no heel or toe
     assert "--pose-format coco" in reasons["AK24:ET036"] and "no heel or toe" in reasons["AK24:ET036"]
     assert r["keypoints"]["missing_joints"]["left_heel"]
-    body25 = coach_keypoints(keypoint_file(tmp_path / "b", "openpose", s, noise=False), "openpose", "flat-barbell-bench-press", fps=30.0).report
+    body25 = coach_keypoints(
+        keypoint_file(tmp_path / "b", "openpose", s, noise=False),
+        "openpose",
+        "flat-barbell-bench-press",
+        fps=30.0,
+    ).report
     assert "AK24:ET036" not in {n["slot"] for n in body25["coverage"]["not_assessed"]}  # BODY_25 has heels
 
 
-@pytest.mark.parametrize(("camera", "view"), [("Phone-side", "side"), ("Phone-front", "front"), ("View-5", "oblique")])
+@pytest.mark.parametrize(
+    ("camera", "view"), [("Phone-side", "side"), ("Phone-front", "front"), ("View-5", "oblique")]
+)
 def test_view_is_read_from_2d_proportions(camera, view, tmp_path):
     s = synthetic_set("squat", n_reps=1)
     ki = read_keypoints(keypoint_file(tmp_path, "coco", s, view=camera), "coco", fps=30.0)
@@ -144,7 +165,10 @@ def test_coco_frames_by_frame_field_and_mmpose_predictions(curl, tmp_path):
     a = read_keypoints(keypoint_file(tmp_path, "coco", curl, key="frame"), "coco", fps=30.0)
     kp = fx.layout_points(curl.pose.joints, "coco17")
     px, _ = fx.project(kp)
-    mm = [{"frame_id": t, "instances": [{"keypoints": px[t].tolist(), "keypoint_scores": [0.9] * 17}]} for t in range(len(px))]
+    mm = [
+        {"frame_id": t, "instances": [{"keypoints": px[t].tolist(), "keypoint_scores": [0.9] * 17}]}
+        for t in range(len(px))
+    ]
     (tmp_path / "mm.json").write_text(json.dumps(mm))
     b = read_keypoints(tmp_path / "mm.json", "coco", fps=30.0)
     assert len(a.pose) == len(b.pose) == len(curl.pose)
@@ -159,7 +183,9 @@ def test_mediapipe_reads_the_coachs_own_pose_npz_and_json(curl, tmp_path):
     again = coach_keypoints(files["pose"], "mediapipe", CURL)  # pose.npz carries its times
     assert again.report["set"]["n_reps"] == 3 and again.report["input"]["view"] == "side"
     lm = fx.mediapipe_world(curl.pose.joints)
-    frames = [None] + [[{"x": p[0], "y": p[1], "z": p[2], "visibility": p[3]} for p in f] for f in lm[1:].tolist()]
+    frames = [None] + [
+        [{"x": p[0], "y": p[1], "z": p[2], "visibility": p[3]} for p in f] for f in lm[1:].tolist()
+    ]
     (tmp_path / "lm.json").write_text(json.dumps(frames))
     ki = read_keypoints(tmp_path / "lm.json", "mediapipe", fps=30.0)
     assert not ki.pose.present[0] and ki.pose.present[1:].all()
@@ -178,9 +204,24 @@ def test_native_pose_npy_takes_its_rate_from_trial_json(curl, tmp_path):
     ("fmt", "make", "match"),
     [
         ("openpose", lambda p: p.mkdir(), "no \\*_keypoints.json"),
-        ("openpose", lambda p: (p.mkdir(), (p / "a_keypoints.json").write_text("{not json")), "not valid JSON"),
-        ("openpose", lambda p: (p.mkdir(), (p / "a_keypoints.json").write_text('{"people": [{"pose_keypoints_2d": [1, 2, 3]}]}')), "expected 25 \\(BODY_25\\) or 18"),
-        ("openpose", lambda p: (p.mkdir(), (p / "a_keypoints.json").write_text('{"people": []}')), "no person"),
+        (
+            "openpose",
+            lambda p: (p.mkdir(), (p / "a_keypoints.json").write_text("{not json")),
+            "not valid JSON",
+        ),
+        (
+            "openpose",
+            lambda p: (
+                p.mkdir(),
+                (p / "a_keypoints.json").write_text('{"people": [{"pose_keypoints_2d": [1, 2, 3]}]}'),
+            ),
+            "expected 25 \\(BODY_25\\) or 18",
+        ),
+        (
+            "openpose",
+            lambda p: (p.mkdir(), (p / "a_keypoints.json").write_text('{"people": []}')),
+            "no person",
+        ),
         ("coco", lambda p: p.write_text('[{"keypoints": [0, 0, 0]}]'), "neither 'frame' nor 'image_id'"),
         ("coco", lambda p: p.write_text('[{"image_id": 1, "keypoints": [0, 0, 1]}]'), "expected 51 numbers"),
         ("coco", lambda p: p.write_text("{}"), "non-empty JSON list"),
@@ -209,14 +250,43 @@ def test_cli_pose_and_exit_codes(curl, tmp_path, capsys):
 
     path = keypoint_file(tmp_path, "coco", curl)
     out = tmp_path / "rep"
-    rc = main(["coach", "--pose", str(path), "--pose-format", "coco", "--fps", "30", "--action", CURL, "--out", str(out), "--json"])
+    rc = main(
+        [
+            "coach",
+            "--pose",
+            str(path),
+            "--pose-format",
+            "coco",
+            "--fps",
+            "30",
+            "--action",
+            CURL,
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert rc == 0
     rep = json.loads((out / "report.json").read_text())
     assert rep["keypoints"]["format"] == "coco" and rep["set"]["n_reps"] == 3
     assert (out / "report.html").is_file() and (out / "pose.npz").is_file()
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
-    rc = main(["coach", "--pose", str(bad), "--pose-format", "coco", "--fps", "30", "--action", CURL, "--out", str(tmp_path / "b")])
+    rc = main(
+        [
+            "coach",
+            "--pose",
+            str(bad),
+            "--pose-format",
+            "coco",
+            "--fps",
+            "30",
+            "--action",
+            CURL,
+            "--out",
+            str(tmp_path / "b"),
+        ]
+    )
     assert rc == 3
     assert "bad.json" in capsys.readouterr().err
     assert json.loads((tmp_path / "b" / "report.json").read_text())["problems"][0]["code"] == "bad_keypoints"

@@ -137,7 +137,9 @@ def main() -> None:
         "# view when its error is at most half the single-camera margin (monocular_margin in rules.yaml).\n"
         "# Cameras: front = Phone-front, side = Phone-side, oblique = View-5 (flexaqa.synth.render).\n"
     )
-    text = yaml.safe_dump({"cameras": VIEWS, "why": WHY}, sort_keys=False, width=120, default_flow_style=False)
+    text = yaml.safe_dump(
+        {"cameras": VIEWS, "why": WHY}, sort_keys=False, width=120, default_flow_style=False
+    )
     text += yaml.safe_dump({"actions": table}, sort_keys=False, width=120, default_flow_style=None)
     Path(args.out).write_text(head + text, encoding="utf-8")
     print("wrote", args.out)

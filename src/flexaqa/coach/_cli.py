@@ -37,7 +37,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument(
-        "video", nargs="?", help="video file (mp4, mov, ...), or `eval` to measure the coach on labelled clips"
+        "video",
+        nargs="?",
+        help="video file (mp4, mov, ...), or `eval` to measure the coach on labelled clips",
     )
     p.add_argument("--action", help="index (1-20), class id (A16), slug (squat) or name")
     p.add_argument("--pose", metavar="PATH", help="your own keypoints instead of a video (see --pose-format)")
@@ -212,7 +214,9 @@ def cmd_pose(args, usage: int) -> int:
             from flexaqa.coach.model import load_run_model
 
             run = load_run_model(args.run, args.action)
-        result = coach_keypoints(args.pose, args.pose_format, args.action, fps=args.fps, view=args.view, run=run)
+        result = coach_keypoints(
+            args.pose, args.pose_format, args.action, fps=args.fps, view=args.view, run=run
+        )
         files = write_outputs(result, args.out, html=not args.no_html)
     except MissingExtraError as exc:
         from flexaqa.coach._types import MissingPieceError

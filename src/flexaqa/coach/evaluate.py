@@ -103,7 +103,9 @@ def _iou(a: tuple[float, float], b: tuple[float, float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def match_reps(true: list[tuple[float, float]], pred: list[tuple[float, float]], min_iou: float = 0.5) -> list[tuple[int, int]]:
+def match_reps(
+    true: list[tuple[float, float]], pred: list[tuple[float, float]], min_iou: float = 0.5
+) -> list[tuple[int, int]]:
     """One-to-one ``(true index, predicted index)`` pairs, greatest overlap first, IoU at least ``min_iou``."""
     pairs = sorted(((_iou(t, p), i, j) for i, t in enumerate(true) for j, p in enumerate(pred)), reverse=True)
     used_t, used_p, out = set(), set(), []
@@ -121,14 +123,21 @@ def _run(clip: dict, pose_format: str | None, fps: float | None, view: str, segm
     if fmt:
         from flexaqa.coach.keypoints import coach_keypoints
 
-        return coach_keypoints(clip["file"], fmt, clip["action"], fps=clip["fps"] or fps, view=view, segmenter=segmenter).report
+        return coach_keypoints(
+            clip["file"], fmt, clip["action"], fps=clip["fps"] or fps, view=view, segmenter=segmenter
+        ).report
     from flexaqa.coach.pipeline import coach_video
 
     return coach_video(clip["file"], clip["action"], view=view, segmenter=segmenter).report
 
 
 def evaluate_labels(
-    labels: str | Path, *, pose_format: str | None = None, fps: float | None = None, view: str = "auto", segmenter=None
+    labels: str | Path,
+    *,
+    pose_format: str | None = None,
+    fps: float | None = None,
+    view: str = "auto",
+    segmenter=None,
 ) -> dict:
     """Run the coach on every clip of ``labels`` and score it against the labels (see the module docstring)."""
     clips = read_labels(labels)
@@ -177,8 +186,12 @@ def evaluate_labels(
     return {
         "labels": str(labels),
         "clips": n,
-        "rep_count_accuracy": round(sum(r["true_reps"] == r["found_reps"] for r in rows) / n, 4) if n else None,
-        "rep_count_mae": round(sum(abs(r["true_reps"] - r["found_reps"]) for r in rows) / n, 4) if n else None,
+        "rep_count_accuracy": round(sum(r["true_reps"] == r["found_reps"] for r in rows) / n, 4)
+        if n
+        else None,
+        "rep_count_mae": round(sum(abs(r["true_reps"] - r["found_reps"]) for r in rows) / n, 4)
+        if n
+        else None,
         "true_reps": sum(r["true_reps"] for r in rows),
         "found_reps": sum(r["found_reps"] for r in rows),
         "matched_reps": sum(r["matched"] for r in rows),
@@ -218,7 +231,11 @@ def format_markdown(res: dict) -> str:
             f"| {et} | {c['tp']} | {c['fp']} | {c['fn']} | {c['not_assessed']} | {f(c['precision'])} | "
             f"{f(c['recall'])} | {f(c['f1'])} |"
         )
-    lines += ["", "| clip | action | labelled reps | found | matched | problem |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| clip | action | labelled reps | found | matched | problem |",
+        "|---|---|---|---|---|---|",
+    ]
     lines += [
         f"| {r['file']} | {r['action']} | {r['true_reps']} | {r['found_reps']} | {r['matched']} | {r['problem']} |"
         for r in res["per_clip"]

@@ -36,7 +36,9 @@ def restrict_rules(rs: RuleSet, missing: dict[str, str], fmt: str) -> RuleSet:
         lacking = sorted({j for r in rr for j in r.joints if j in missing})
         if lacking:
             why = "; ".join(dict.fromkeys(missing[j] for j in lacking))
-            skipped[sid] = f"not assessable from --pose-format {fmt}: it reads {', '.join(lacking)}, and {why}"
+            skipped[sid] = (
+                f"not assessable from --pose-format {fmt}: it reads {', '.join(lacking)}, and {why}"
+            )
             del rules[sid]
     return replace(rs, rules=rules, skipped=skipped)
 
@@ -101,7 +103,11 @@ def coach_keypoints(
 
 def keypoint_summary(ki: KeypointInput) -> dict:
     """The report's ``keypoints`` section: the format, its layout, 2D or 3D, the lacking joints and notes."""
-    info = {k: v for k, v in ki.info.items() if k in ("yaw", "facing", "scale_m_per_px", "image_size", "several_people")}
+    info = {
+        k: v
+        for k, v in ki.info.items()
+        if k in ("yaw", "facing", "scale_m_per_px", "image_size", "several_people")
+    }
     return {
         "format": ki.fmt,
         "layout": ki.layout,

@@ -53,7 +53,9 @@ def _trace(joints: np.ndarray, action, phase_names) -> np.ndarray:
     return y if phase_names[1] == "concentric" else -y
 
 
-def mark_partial(reps: list[Rep], pose: PoseSequence, d: np.ndarray, *, share: float = PARTIAL_SHARE) -> list[Rep]:
+def mark_partial(
+    reps: list[Rep], pose: PoseSequence, d: np.ndarray, *, share: float = PARTIAL_SHARE
+) -> list[Rep]:
     """Mark repetitions whose range (the trace's excursion from its start) is under ``share`` of the set's median
     range as partial (``Rep.partial`` = the share reached). They are kept and scored: a half repetition is
     reported, never dropped. Needs at least 3 repetitions to know the set's usual range."""

@@ -81,7 +81,9 @@ def load_geometry(path: str | Path | None = None) -> ViewGeometry:
     return ViewGeometry(errors, why, {str(k): str(v) for k, v in raw["cameras"].items()}, str(path))
 
 
-def geometric_limit(rule, view: str, action: str | None, margin: float, *, geom: ViewGeometry | None = None) -> str:
+def geometric_limit(
+    rule, view: str, action: str | None, margin: float, *, geom: ViewGeometry | None = None
+) -> str:
     """Why the camera geometry keeps ``rule`` from being measured from ``view`` for ``action``, or ``""``.
 
     ``margin`` is the rules' single-camera margin for the rule's unit; a rule is measurable when its geometric
@@ -103,7 +105,9 @@ def geometric_limit(rule, view: str, action: str | None, margin: float, *, geom:
     )
 
 
-def trace_limit(feature: str | None, view: str, action: str | None, margin: float, *, geom: ViewGeometry | None = None) -> str:
+def trace_limit(
+    feature: str | None, view: str, action: str | None, margin: float, *, geom: ViewGeometry | None = None
+) -> str:
     """Why phase timing is not measurable from ``view``: the repetition trace's ``feature`` changes are not seen."""
     if feature is None or view not in GEOMETRY_VIEWS:
         return ""

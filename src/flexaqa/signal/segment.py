@@ -216,7 +216,7 @@ def segment_signal(
     # where jitter that survives the cutoff (2D keypoints) leaves no still frame near rest, stillness is judged
     # on a slower trace (2 Hz) before falling back to "near rest" alone
     slow = d
-    if 2.0 < min(cutoff, fps / 2) and n > 15:
+    if min(cutoff, fps / 2) > 2.0 and n > 15:
         slow = sps.sosfiltfilt(sps.butter(2, 2.0, fs=fps, output="sos"), d, padlen=min(n - 1, round(fps)))
     slow_speed = np.abs(np.gradient(slow)) * fps
     calm_slow = near & (slow_speed <= still_tol * max(float(np.percentile(slow_speed, 95)), 1e-12))

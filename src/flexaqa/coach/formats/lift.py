@@ -14,6 +14,8 @@ lies in the image plane. What needs real depth is not measurable from that view,
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from flexaqa.coach.pose import far_side_visibility
@@ -60,9 +62,11 @@ def follow_lifter(
     for t, ps in enumerate(people):
         taken: set[int] = set()
         cands = []
-        for i, (kp, conf) in enumerate(ps):
+        for kp, conf in ps:
             c, s = _centre_size(kp)
-            cands.append((c, s, float(np.nanmean(np.where(np.isfinite(kp).all(-1), conf, np.nan))) if s else 0.0))
+            cands.append(
+                (c, s, float(np.nanmean(np.where(np.isfinite(kp).all(-1), conf, np.nan))) if s else 0.0)
+            )
         pairs = []
         for ti, tr in enumerate(tracks):
             if t - tr["last"] > 5:
@@ -188,14 +192,16 @@ def _fill_joint_gaps(x: np.ndarray, vis: np.ndarray, t: np.ndarray, max_gap: flo
         if ok.all() or ok.sum() < 2:
             continue
         idx = np.flatnonzero(ok)
-        for a, b in zip(idx[:-1], idx[1:], strict=True):
+        for a, b in itertools.pairwise(idx):
             if b - a > 1 and t[b] - t[a] <= max_gap:
                 w = ((t[a + 1 : b] - t[a]) / (t[b] - t[a]))[:, None]
                 x[a + 1 : b, j] = (1 - w) * x[a, j] + w * x[b, j]
                 vis[a + 1 : b, j] = 0.8 * min(vis[a, j], vis[b, j])
 
 
-_MIRROR = [J[n.replace("left_", "right_") if "left_" in n else n.replace("right_", "left_")] for n in FLEX21_JOINTS]
+_MIRROR = [
+    J[n.replace("left_", "right_") if "left_" in n else n.replace("right_", "left_")] for n in FLEX21_JOINTS
+]
 
 
 def lift_2d(
@@ -241,11 +247,19 @@ def lift_2d(
     joints[..., 0] = px[..., 0] * scale
     joints[..., 2] = -px[..., 1] * scale
     # lateral offsets: the body's right axis is (rx, ry) with |rx| = cos yaw from the image, ry = -facing sin yaw
-    sgn = np.sign(np.nanmedian(px[:, J["right_hip"], 0] - px[:, J["left_hip"], 0])) if np.isfinite(px).any() else 1.0
+    sgn = (
+        np.sign(np.nanmedian(px[:, J["right_hip"], 0] - px[:, J["left_hip"], 0]))
+        if np.isfinite(px).any()
+        else 1.0
+    )
     ry = -facing * np.sin(np.radians(yaw)) if np.isfinite(yaw) else 0.0
     for j, name in enumerate(FLEX21_JOINTS):
         side = 1.0 if name.startswith("right_") else (-1.0 if name.startswith("left_") else 0.0)
-        w = body["hip_width"] if any(p in name for p in ("hip", "knee", "ankle", "heel", "toe")) else body["shoulder_width"]
+        w = (
+            body["hip_width"]
+            if any(p in name for p in ("hip", "knee", "ankle", "heel", "toe"))
+            else body["shoulder_width"]
+        )
         joints[:, j, 1] = side * 0.5 * w * ry
     with np.errstate(all="ignore"):
         floor = np.nanmax(np.where(np.isfinite(px[..., 1]), px[..., 1], -np.inf), axis=1)  # (T,) lowest point

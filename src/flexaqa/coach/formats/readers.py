@@ -60,7 +60,9 @@ def _triplets(flat, k: int, where: str) -> tuple[np.ndarray, np.ndarray]:
     except (TypeError, ValueError) as exc:
         raise PoseFormatError(f"{where}: expected numbers x, y, confidence per keypoint ({exc})") from exc
     if a.ndim != 1 or a.size != 3 * k:
-        raise PoseFormatError(f"{where}: expected {3 * k} numbers ({k} keypoints x (x, y, confidence)), got {a.size}")
+        raise PoseFormatError(
+            f"{where}: expected {3 * k} numbers ({k} keypoints x (x, y, confidence)), got {a.size}"
+        )
     a = a.reshape(k, 3)
     if not np.isfinite(a).all():
         raise PoseFormatError(f"{where}: keypoints hold NaN or infinite values")
@@ -89,9 +91,14 @@ def read_openpose(path: Path, fps: float | None) -> KeypointInput:
     ``people[].pose_keypoints_2d`` = ``[x, y, confidence] * K`` pixels; K = 25 (BODY_25) or 18 (COCO-18)."""
     if not path.is_dir():
         raise PoseFormatError(f"{path}: expected a folder of OpenPose *_keypoints.json files")
-    files = sorted(path.glob("*_keypoints.json"), key=lambda p: [int(s) if s.isdigit() else s for s in re.split(r"(\d+)", p.name)])
+    files = sorted(
+        path.glob("*_keypoints.json"),
+        key=lambda p: [int(s) if s.isdigit() else s for s in re.split(r"(\d+)", p.name)],
+    )
     if not files:
-        raise PoseFormatError(f"{path}: no *_keypoints.json file (OpenPose --write_json output) in the folder")
+        raise PoseFormatError(
+            f"{path}: no *_keypoints.json file (OpenPose --write_json output) in the folder"
+        )
     fps = _need_fps(fps, path, "openpose")
     tables = load_tables()
     layout, people = None, []
@@ -105,7 +112,9 @@ def read_openpose(path: Path, fps: float | None) -> KeypointInput:
             if not isinstance(flat, list):
                 raise PoseFormatError(f"{f}: people[{i}] has no pose_keypoints_2d list")
             if len(flat) % 3:
-                raise PoseFormatError(f"{f}: people[{i}].pose_keypoints_2d has {len(flat)} numbers, not 3 per keypoint")
+                raise PoseFormatError(
+                    f"{f}: people[{i}].pose_keypoints_2d has {len(flat)} numbers, not 3 per keypoint"
+                )
             lay = tables.by_count("openpose", len(flat) // 3)
             if lay is None:
                 raise PoseFormatError(
@@ -138,7 +147,9 @@ def read_coco(path: Path, fps: float | None) -> KeypointInput:
             size = (int(imgs[0]["width"]), int(imgs[0]["height"]))
         d = d.get("annotations")
     if not isinstance(d, list) or not d:
-        raise PoseFormatError(f"{path}: expected a non-empty JSON list of keypoint results (or {{'annotations': [...]}})")
+        raise PoseFormatError(
+            f"{path}: expected a non-empty JSON list of keypoint results (or {{'annotations': [...]}})"
+        )
     by_frame: dict[int, list] = {}
     for i, r in enumerate(d):
         where = f"{path}: entry {i}"
@@ -151,10 +162,16 @@ def read_coco(path: Path, fps: float | None) -> KeypointInput:
                     kp = np.asarray(inst["keypoints"], float)
                     sc = np.asarray(inst.get("keypoint_scores", np.ones(len(kp))), float)
                 except (KeyError, TypeError, ValueError) as exc:
-                    raise PoseFormatError(f"{where}.instances[{k}]: expected keypoints [[x, y] * 17] ({exc})") from exc
+                    raise PoseFormatError(
+                        f"{where}.instances[{k}]: expected keypoints [[x, y] * 17] ({exc})"
+                    ) from exc
                 if kp.shape != (17, 2) or sc.shape != (17,):
-                    raise PoseFormatError(f"{where}.instances[{k}]: expected 17 (x, y) keypoints, got {kp.shape}")
-                by_frame.setdefault(int(fid), []).append(np.concatenate([kp, sc[:, None]], 1).ravel().tolist())
+                    raise PoseFormatError(
+                        f"{where}.instances[{k}]: expected 17 (x, y) keypoints, got {kp.shape}"
+                    )
+                by_frame.setdefault(int(fid), []).append(
+                    np.concatenate([kp, sc[:, None]], 1).ravel().tolist()
+                )
             by_frame.setdefault(int(fid), [])
             continue
         fid = r.get("frame", r.get("image_id"))
@@ -187,7 +204,15 @@ def _load_array(path: Path, what: str) -> np.ndarray | dict:
 
 
 def _pose_3d(
-    path, fmt, layout: Layout, xyz: np.ndarray, vis: np.ndarray, t: np.ndarray, view: str, *, per_frame: bool = False
+    path,
+    fmt,
+    layout: Layout,
+    xyz: np.ndarray,
+    vis: np.ndarray,
+    t: np.ndarray,
+    view: str,
+    *,
+    per_frame: bool = False,
 ) -> KeypointInput:
     if np.isinf(xyz).any():
         raise PoseFormatError(f"{path}: the pose holds infinite values")
@@ -226,13 +251,17 @@ def read_mediapipe(path: Path, fps: float | None) -> KeypointInput:
     from flexaqa.coach.pose import body_yaw, ground_pose, mediapipe_world_to_flex
 
     if not path.is_file():
-        raise PoseFormatError(f"{path}: no such file (expected pose.npz, a .npy or a .json of MediaPipe landmarks)")
+        raise PoseFormatError(
+            f"{path}: no such file (expected pose.npz, a .npy or a .json of MediaPipe landmarks)"
+        )
     layout = load_tables().layout("mediapipe33")
     if path.suffix == ".npz":
         z = _load_array(path, "the coach's pose.npz")
         need = {"t", "joints", "visibility", "present"}
         if set(need) - set(z):
-            raise PoseFormatError(f"{path}: expected the coach's pose.npz with arrays {sorted(need)}, got {sorted(z)}")
+            raise PoseFormatError(
+                f"{path}: expected the coach's pose.npz with arrays {sorted(need)}, got {sorted(z)}"
+            )
         try:
             pose = PoseSequence(z["t"], z["joints"], z["visibility"], z["present"], source=str(path))
         except ValueError as exc:
@@ -244,9 +273,13 @@ def read_mediapipe(path: Path, fps: float | None) -> KeypointInput:
         elif path.suffix == ".json":
             a = _mediapipe_json(path)
         else:
-            raise PoseFormatError(f"{path}: expected .npz (the coach's pose.npz), .npy or .json for --pose-format mediapipe")
+            raise PoseFormatError(
+                f"{path}: expected .npz (the coach's pose.npz), .npy or .json for --pose-format mediapipe"
+            )
         if not isinstance(a, np.ndarray) or a.ndim != 3 or a.shape[1] != 33 or a.shape[2] not in (3, 4):
-            raise PoseFormatError(f"{path}: expected MediaPipe landmarks shaped (T, 33, 3) or (T, 33, 4), got {getattr(a, 'shape', None)}")
+            raise PoseFormatError(
+                f"{path}: expected MediaPipe landmarks shaped (T, 33, 3) or (T, 33, 4), got {getattr(a, 'shape', None)}"
+            )
         t = _times(len(a), fps, path, "mediapipe")
         vis = a[..., 3] if a.shape[2] == 4 else np.where(np.isfinite(a).all(-1), 1.0, 0.0)
         xyz = mediapipe_world_to_flex(a[..., :3])
@@ -258,8 +291,21 @@ def read_mediapipe(path: Path, fps: float | None) -> KeypointInput:
     yaw = body_yaw(world)
     from flexaqa.coach.pose import FRONT_YAW, SIDE_YAW
 
-    view = "oblique" if not np.isfinite(yaw) else ("front" if yaw < FRONT_YAW else ("side" if yaw > SIDE_YAW else "oblique"))
-    return KeypointInput(world, "mediapipe", layout.name, 3, view, {}, [], {"view": view, "yaw": round(yaw, 1) if np.isfinite(yaw) else None})
+    view = (
+        "oblique"
+        if not np.isfinite(yaw)
+        else ("front" if yaw < FRONT_YAW else ("side" if yaw > SIDE_YAW else "oblique"))
+    )
+    return KeypointInput(
+        world,
+        "mediapipe",
+        layout.name,
+        3,
+        view,
+        {},
+        [],
+        {"view": view, "yaw": round(yaw, 1) if np.isfinite(yaw) else None},
+    )
 
 
 def _mediapipe_json(path: Path) -> np.ndarray:
@@ -288,12 +334,16 @@ def _mediapipe_json(path: Path) -> np.ndarray:
                     elif len(v) != 4:
                         raise ValueError(f"{len(v)} numbers")
             except (KeyError, TypeError, ValueError) as exc:
-                raise PoseFormatError(f"{path}: frame {i} landmark {k}: expected x, y, z(, visibility) ({exc})") from exc
+                raise PoseFormatError(
+                    f"{path}: frame {i} landmark {k}: expected x, y, z(, visibility) ({exc})"
+                ) from exc
     out[..., 3] = np.where(np.isfinite(out[..., :3]).all(-1), out[..., 3], 0.0)
     return out
 
 
-H36M_AXES = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # camera (x right, y down, z away) -> flex
+H36M_AXES = np.array(
+    [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]]
+)  # camera (x right, y down, z away) -> flex
 
 
 def read_h36m(path: Path, fps: float | None) -> KeypointInput:
@@ -327,7 +377,9 @@ def read_flex(path: Path, fps: float | None) -> KeypointInput:
     if path.is_dir():
         path = path / "pose.npy"
     if not path.is_file():
-        raise PoseFormatError(f"{path}: no such file (expected skeleton_points.csv, pose.npy or a trial folder)")
+        raise PoseFormatError(
+            f"{path}: no such file (expected skeleton_points.csv, pose.npy or a trial folder)"
+        )
     if path.suffix == ".csv":
         try:
             x = read_skeleton_csv(path)
@@ -337,7 +389,9 @@ def read_flex(path: Path, fps: float | None) -> KeypointInput:
     elif path.suffix == ".npy":
         x = _load_array(path, "a (T, 21, 3) FLEX-21 pose")
         if not isinstance(x, np.ndarray) or x.ndim != 3 or x.shape[1:] != (NUM_JOINTS, 3):
-            raise PoseFormatError(f"{path}: expected a FLEX-21 pose shaped (T, 21, 3), got {getattr(x, 'shape', None)}")
+            raise PoseFormatError(
+                f"{path}: expected a FLEX-21 pose shaped (T, 21, 3), got {getattr(x, 'shape', None)}"
+            )
         meta = path.with_name("trial.json")
         if fps is None and meta.is_file():
             spec = (_read_json(meta).get("streams") or {}).get("pose") or {}
@@ -351,7 +405,13 @@ def read_flex(path: Path, fps: float | None) -> KeypointInput:
     return _pose_3d(path, "flex", layout, x, np.isfinite(x).all(-1).astype(float), t, "3d")
 
 
-READERS = {"openpose": read_openpose, "coco": read_coco, "mediapipe": read_mediapipe, "h36m": read_h36m, "flex": read_flex}
+READERS = {
+    "openpose": read_openpose,
+    "coco": read_coco,
+    "mediapipe": read_mediapipe,
+    "h36m": read_h36m,
+    "flex": read_flex,
+}
 
 
 def read_keypoints(path: str | Path, fmt: str, *, fps: float | None = None) -> KeypointInput:

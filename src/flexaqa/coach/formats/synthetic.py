@@ -58,18 +58,25 @@ def layout_points(joints: np.ndarray, layout: str) -> np.ndarray:
         elif name in _FACE:
             f, r, u = _FACE[name]
             out[:, k] = x[:, J["head"]] + f * fwd + r * right + u * up
-        elif name in ("left_big_toe", "right_big_toe", "left_small_toe", "right_small_toe", "left_foot_index", "right_foot_index"):
+        elif name in (
+            "left_big_toe",
+            "right_big_toe",
+            "left_small_toe",
+            "right_small_toe",
+            "left_foot_index",
+            "right_foot_index",
+        ):
             side = name.split("_")[0]
-            lat = {"big": -0.025, "small": 0.025}.get(name.split("_")[1], 0.0) * (1 if side == "right" else -1)
+            lat = {"big": -0.025, "small": 0.025}.get(name.split("_")[1], 0.0) * (
+                1 if side == "right" else -1
+            )
             out[:, k] = x[:, J[f"{side}_toe"]] + lat * right
         elif name in ("left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb"):
             side = name.split("_")[0]
             out[:, k] = x[:, J[f"{side}_hand"]] + (0.02 if "index" in name else -0.02) * fwd
         elif name in ("mid_hip", "pelvis"):
             out[:, k] = mid("left_hip", "right_hip")
-        elif name == "neck":  # OpenPose's neck: between the shoulders
-            out[:, k] = x[:, J["spine_shoulder"]]
-        elif name == "thorax":
+        elif name == "neck" or name == "thorax":  # OpenPose's neck: between the shoulders
             out[:, k] = x[:, J["spine_shoulder"]]
         elif name == "spine":
             out[:, k] = 0.5 * (mid("left_hip", "right_hip") + x[:, J["spine_shoulder"]])
@@ -125,18 +132,33 @@ def write_openpose(folder: str | Path, people: list[list[tuple[np.ndarray, np.nd
         for kp, conf in ps:
             a = np.concatenate([np.nan_to_num(kp, nan=0.0), conf[:, None]], 1)
             out.append({"person_id": [-1], "pose_keypoints_2d": [round(float(v), 3) for v in a.ravel()]})
-        atomic_write_text(folder / f"set_{t:012d}_keypoints.json", json.dumps({"version": 1.3, "people": out}))
+        atomic_write_text(
+            folder / f"set_{t:012d}_keypoints.json", json.dumps({"version": 1.3, "people": out})
+        )
     return folder
 
 
-def write_coco(path: str | Path, people: list[list[tuple[np.ndarray, np.ndarray]]], *, key: str = "image_id", size=None) -> Path:
+def write_coco(
+    path: str | Path, people: list[list[tuple[np.ndarray, np.ndarray]]], *, key: str = "image_id", size=None
+) -> Path:
     """COCO keypoint results: one entry per person and frame, frames by ``key`` (``image_id`` or ``frame``)."""
     rows = []
     for t, ps in enumerate(people):
         for kp, conf in ps:
             a = np.concatenate([np.nan_to_num(kp, nan=0.0), conf[:, None]], 1)
-            rows.append({key: t + 1, "category_id": 1, "keypoints": [round(float(v), 3) for v in a.ravel()], "score": 0.9})
-    doc = rows if size is None else {"images": [{"id": 1, "width": size[0], "height": size[1]}], "annotations": rows}
+            rows.append(
+                {
+                    key: t + 1,
+                    "category_id": 1,
+                    "keypoints": [round(float(v), 3) for v in a.ravel()],
+                    "score": 0.9,
+                }
+            )
+    doc = (
+        rows
+        if size is None
+        else {"images": [{"id": 1, "width": size[0], "height": size[1]}], "annotations": rows}
+    )
     return atomic_write_text(Path(path), json.dumps(doc))
 
 
@@ -149,7 +171,7 @@ def write_npy(path: str | Path, a: np.ndarray) -> Path:
 def h36m_points(joints: np.ndarray, *, view: str = "Phone-side") -> np.ndarray:
     """``(T, 17, 3)`` Human3.6M-17 joints in a level camera's axes (x right, y down, z away, metres, pelvis at
     the origin), as a 3D lifter writes them, the camera standing where ``view``'s does."""
-    from flexaqa.synth.render import LOOK_AT, PHONE_POSITIONS, CAMERA_POSITIONS
+    from flexaqa.synth.render import CAMERA_POSITIONS, LOOK_AT, PHONE_POSITIONS
 
     c = np.array({**CAMERA_POSITIONS, **PHONE_POSITIONS}[view])
     f = LOOK_AT - c
@@ -167,7 +189,7 @@ def mediapipe_world(joints: np.ndarray, *, view: str = "Phone-side") -> np.ndarr
     with visibility 1, as ``pose_world_landmarks`` gives them."""
     p = layout_points(joints, "mediapipe33")
     p = p - 0.5 * (p[:, 23:24] + p[:, 24:25])
-    from flexaqa.synth.render import LOOK_AT, PHONE_POSITIONS, CAMERA_POSITIONS
+    from flexaqa.synth.render import CAMERA_POSITIONS, LOOK_AT, PHONE_POSITIONS
 
     c = np.array({**CAMERA_POSITIONS, **PHONE_POSITIONS}[view])
     f = LOOK_AT - c
@@ -186,7 +208,9 @@ def write_skeleton_csv(path: str | Path, joints: np.ndarray) -> Path:
     return atomic_write_text(Path(path), SKELETON_HEADER + "\n" + body + "\n")
 
 
-def walker(n: int, fps: float, *, start: float, a=(-1.2, -2.5), b=(-1.2, 2.5), speed: float = 1.2) -> np.ndarray:
+def walker(
+    n: int, fps: float, *, start: float, a=(-1.2, -2.5), b=(-1.2, 2.5), speed: float = 1.2
+) -> np.ndarray:
     """A second person (FLEX-21 ``(n, 21, 3)``, NaN before ``start`` and after arriving) walking in a straight
     line on the floor from ``a`` to ``b`` (x, y metres) at ``speed`` m/s: a standing simulator body with its legs
     swinging. The default path crosses the ``Phone-side`` camera's picture between it and the lifter, 1.2 m in
@@ -273,12 +297,25 @@ def _shifted(s, joints: np.ndarray, fps: float, shift: float, reps=None):
     from flexaqa.pose_rules.sequence import PoseSequence, Rep
 
     n = len(joints)
-    pose = PoseSequence(np.arange(n) / fps, joints, np.ones((n, joints.shape[1])), np.isfinite(joints).all(axis=(1, 2)), source="synth")
+    pose = PoseSequence(
+        np.arange(n) / fps,
+        joints,
+        np.ones((n, joints.shape[1])),
+        np.isfinite(joints).all(axis=(1, 2)),
+        source="synth",
+    )
     moved = [
-        replace(r, start=r.start + shift, end=r.end + shift, phases=tuple((p, a + shift, b + shift) for p, a, b in r.phases))
+        replace(
+            r,
+            start=r.start + shift,
+            end=r.end + shift,
+            phases=tuple((p, a + shift, b + shift) for p, a, b in r.phases),
+        )
         for r in (s.reps if reps is None else reps)
     ]
-    return SyntheticSet(s.action, pose, [Rep(i, r.start, r.end, r.phases) for i, r in enumerate(moved)], list(s.errors))
+    return SyntheticSet(
+        s.action, pose, [Rep(i, r.start, r.end, r.phases) for i, r in enumerate(moved)], list(s.errors)
+    )
 
 
 def _hinge(pose: np.ndarray, angle: float, knee: float) -> np.ndarray:
@@ -369,7 +406,14 @@ def with_pause(s, rep: int, seconds: float = 2.0, *, at: str = "turn"):
             ph[1] = (ph[1][0], ph[1][1] + dt, ph[1][2] + dt)
             reps.append(replace(q, end=q.end + dt, phases=tuple(ph)))
         else:
-            reps.append(replace(q, start=q.start + dt, end=q.end + dt, phases=tuple((p, a + dt, b + dt) for p, a, b in q.phases)))
+            reps.append(
+                replace(
+                    q,
+                    start=q.start + dt,
+                    end=q.end + dt,
+                    phases=tuple((p, a + dt, b + dt) for p, a, b in q.phases),
+                )
+            )
     return _shifted(s, joints, fps, 0.0, reps)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from flexaqa.errors import FlexaqaError
-from flexaqa.skeleton import FLEX21_JOINTS, J, NUM_JOINTS
+from flexaqa.skeleton import FLEX21_JOINTS, NUM_JOINTS, J
 
 TABLES_PATH = Path(__file__).with_name("data") / "formats.yaml"
 POSE_FORMATS = ("openpose", "coco", "mediapipe", "h36m", "flex")
@@ -99,7 +99,9 @@ def _layout(name: str, raw, where: str) -> Layout:
     for joint, src in flex.items():
         w = {k: 1.0 / len(src) for k in src} if isinstance(src, list) else src
         if not isinstance(w, dict) or not w:
-            raise PoseFormatError(f"{where}.flex21.{joint}: expected a list or a mapping of keypoints, got {src!r}")
+            raise PoseFormatError(
+                f"{where}.flex21.{joint}: expected a list or a mapping of keypoints, got {src!r}"
+            )
         bad = [k for k in w if k not in kps]
         if bad:
             raise PoseFormatError(f"{where}.flex21.{joint}: unknown keypoint(s) {bad}; the layout has {kps}")
