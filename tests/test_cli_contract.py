@@ -68,6 +68,10 @@ ALLOWED = {
         "--video",
         "synth",
     ): "--video/--no-video: whether to render video; aqa's --video picks the video encoder",
+    (
+        "--pose",
+        "coach",
+    ): "a keypoint file or folder to coach (issue 18's spelling); aqa's --pose picks the pose encoder",
 }
 
 

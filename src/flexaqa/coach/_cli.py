@@ -245,8 +245,6 @@ def cmd_eval(args) -> int:
         print("flexaqa: error: coach eval needs --labels LABELS.csv", file=sys.stderr)
         return 2
     res = evaluate_labels(args.labels, pose_format=args.pose_format, fps=args.fps, view=args.view)
-    from pathlib import Path
-
     out = Path(args.out)
     md = format_markdown(res)
     atomic_write_text(out / "eval.json", json.dumps(res, indent=2, ensure_ascii=False))

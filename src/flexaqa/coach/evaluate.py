@@ -28,6 +28,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from flexaqa.coach._types import CoachError
+from flexaqa.coach.keypoints import coach_keypoints
+from flexaqa.coach.pipeline import coach_video
 from flexaqa.errors import FlexaqaError
 
 REQUIRED = ("file", "action", "start", "end")
@@ -121,12 +123,9 @@ def match_reps(
 def _run(clip: dict, pose_format: str | None, fps: float | None, view: str, segmenter=None) -> dict:
     fmt = clip["pose_format"] or pose_format
     if fmt:
-        from flexaqa.coach.keypoints import coach_keypoints
-
         return coach_keypoints(
             clip["file"], fmt, clip["action"], fps=clip["fps"] or fps, view=view, segmenter=segmenter
         ).report
-    from flexaqa.coach.pipeline import coach_video
 
     return coach_video(clip["file"], clip["action"], view=view, segmenter=segmenter).report
 

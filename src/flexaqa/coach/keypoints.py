@@ -14,8 +14,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from flexaqa.coach._types import BadVideoError, CoachError
+from flexaqa.coach.analyse import analyse_pose
 from flexaqa.coach.formats import KeypointInput, PoseFormatError, read_keypoints
 from flexaqa.coach.pipeline import CoachResult, _partial, check_pose
+from flexaqa.coach.pose import clean_pose
+from flexaqa.kg import load_kg
 from flexaqa.pose_rules.rules import RuleSet, load_rules
 from flexaqa.pose_rules.sequence import Segmenter
 
@@ -56,9 +59,6 @@ def coach_keypoints(
     """Run the coach on a keypoint file; ``view="auto"`` takes the view the reader found (``3d`` for a 3D
     format). Raises :class:`BadKeypointsError` (exit 3) for a file that does not read, and the video path's
     :class:`~flexaqa.coach._types.CoachError` subclasses for no person, several people, no repetition."""
-    from flexaqa.coach.analyse import analyse_pose
-    from flexaqa.coach.pose import clean_pose
-    from flexaqa.kg import load_kg
 
     act = load_kg().action(action)
     source = str(path)

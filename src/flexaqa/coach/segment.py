@@ -7,6 +7,8 @@ streaming counter) can be passed instead.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from flexaqa.coach._types import MissingPieceError
@@ -59,8 +61,6 @@ def mark_partial(
     """Mark repetitions whose range (the trace's excursion from its start) is under ``share`` of the set's median
     range as partial (``Rep.partial`` = the share reached). They are kept and scored: a half repetition is
     reported, never dropped. Needs at least 3 repetitions to know the set's usual range."""
-    from dataclasses import replace
-
     if len(reps) < 3:
         return reps
     amp = []

@@ -38,6 +38,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from flexaqa.pose_rules.features import FEATURES
+from flexaqa.pose_rules.geometry import geometric_limit, trace_limit
 from flexaqa.pose_rules.rules import RULES_PATH, load_rules_file
 from flexaqa.pose_rules.sequence import PoseRulesError
 
@@ -130,7 +131,7 @@ def trace_feature(action: str | None) -> str | None:
     -> ``hand_height``, hip height -> ``hip_height``, elbow angle -> ``elbow_angle``); ``None`` when none does."""
     if not action:
         return None
-    from flexaqa.signal.segment import REP_SIGNALS
+    from flexaqa.signal.segment import REP_SIGNALS  # scipy: only when a rule needs the trace
 
     spec = REP_SIGNALS.get(action)
     if spec is None or (spec.kind == "height" and set(spec.joints) == {"left_wrist", "right_wrist"}):
@@ -152,8 +153,6 @@ def view_limit(rule, view: str, action: str | None = None, *, calib: VideoCalibr
     The rendered-video calibration never silences a measure the geometry supports; it only widens its threshold
     (:func:`video_margin`). ``view="3d"`` (a true 3D pose) is never limited. Timing rules (duration, tempo) are as
     measurable as the repetition trace their phases come from (:func:`trace_feature`)."""
-    from flexaqa.pose_rules.geometry import geometric_limit, trace_limit
-
     if view not in VIDEO_VIEWS:
         return ""
     margins = _unit_margins()

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import yaml
+
 from flexaqa.pose_rules.features import FEATURES
 from flexaqa.pose_rules.sequence import PoseRulesError
 
@@ -50,7 +52,6 @@ def _num(v, where: str) -> float:
 @lru_cache(maxsize=4)
 def load_geometry(path: str | Path | None = None) -> ViewGeometry:
     """Load and validate the geometry table (default: the packaged ``view_geometry.yaml``)."""
-    import yaml
 
     path = Path(path or GEOMETRY_PATH)
     try:

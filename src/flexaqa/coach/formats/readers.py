@@ -18,6 +18,9 @@ import numpy as np
 
 from flexaqa.coach.formats.lift import follow_lifter, lift_2d
 from flexaqa.coach.formats.tables import POSE_FORMATS, Layout, PoseFormatError, load_tables
+from flexaqa.coach.pose import FRONT_YAW, SIDE_YAW, body_yaw, ground_pose, mediapipe_world_to_flex
+from flexaqa.data.release import read_skeleton_csv
+from flexaqa.data.schema import CorruptSampleError
 from flexaqa.pose_rules.sequence import PoseSequence
 from flexaqa.skeleton import FLEX21_JOINTS, NUM_JOINTS
 
@@ -221,8 +224,6 @@ def _pose_3d(
     if not present.any():
         raise PoseFormatError(f"{path}: no frame holds a finite pose")
     if per_frame:  # root-relative (a 3D lifter's output): each frame's lowest foot point on the floor
-        from flexaqa.coach.pose import ground_pose
-
         joints = ground_pose(joints, jv, min_visibility=0.0)
     else:  # one floor for the whole sequence (a 3D pose keeps its heights): the median lowest foot point
         feet = [i for i, j in enumerate(FLEX21_JOINTS) if j.endswith(("ankle", "heel", "toe"))]
@@ -248,7 +249,6 @@ def read_mediapipe(path: Path, fps: float | None) -> KeypointInput:
     z away; a 4th column is the visibility), or a JSON list of frames, each ``null`` (nobody) or 33 landmarks
     (``[x, y, z(, visibility)]`` or ``{"x", "y", "z", "visibility"}``) of world landmarks. World landmarks keep
     the camera's axes, so the view is read from how far the body is turned (``body_yaw``)."""
-    from flexaqa.coach.pose import body_yaw, ground_pose, mediapipe_world_to_flex
 
     if not path.is_file():
         raise PoseFormatError(
@@ -289,7 +289,6 @@ def read_mediapipe(path: Path, fps: float | None) -> KeypointInput:
         joints = ground_pose(np.where(np.isfinite(joints), joints, np.nan), jv)
         world = PoseSequence(t, joints, jv, present, source=str(path))
     yaw = body_yaw(world)
-    from flexaqa.coach.pose import FRONT_YAW, SIDE_YAW
 
     view = (
         "oblique"
@@ -370,8 +369,6 @@ def read_flex(path: Path, fps: float | None) -> KeypointInput:
     """The FLEX-21 3D skeleton: the official release's ``skeleton_points.csv`` (a header row, then 63 numbers
     per frame; ``--fps`` needed), a native-layout ``pose.npy`` (its ``trial.json`` beside it gives the rate), or
     a native trial folder."""
-    from flexaqa.data.release import read_skeleton_csv
-    from flexaqa.data.schema import CorruptSampleError
 
     layout = load_tables().layout("flex21")
     if path.is_dir():

@@ -18,13 +18,18 @@ dropped keypoints. Writers put the result on disk in each format.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_save, atomic_write_text
 from flexaqa.coach.formats.tables import load_tables
+from flexaqa.coach.synthetic import SyntheticSet, synthetic_set
+from flexaqa.data.release import SKELETON_HEADER
+from flexaqa.pose_rules.sequence import PoseSequence, Rep
 from flexaqa.skeleton import FLEX21_JOINTS, J
+from flexaqa.synth.render import CAMERA_POSITIONS, LOOK_AT, PHONE_POSITIONS, make_view
 
 _FACE = {  # keypoint -> (forward, right, up) offset from the head point (m)
     "nose": (0.10, 0.0, -0.05), "head_top": (-0.10, 0.0, 0.05),
@@ -92,7 +97,6 @@ def layout_points(joints: np.ndarray, layout: str) -> np.ndarray:
 
 def camera(view: str = "Phone-side", *, width: int = 720, height: int = 1280):
     """A calibrated camera of the simulated room (:func:`flexaqa.synth.render.make_view`)."""
-    from flexaqa.synth.render import make_view
 
     return make_view(view, width=width, height=height).camera
 
@@ -163,7 +167,6 @@ def write_coco(
 
 
 def write_npy(path: str | Path, a: np.ndarray) -> Path:
-    from flexaqa._io import atomic_save
 
     return atomic_save(Path(path), lambda tmp: np.save(tmp, np.asarray(a)), suffix=".npy")
 
@@ -171,7 +174,6 @@ def write_npy(path: str | Path, a: np.ndarray) -> Path:
 def h36m_points(joints: np.ndarray, *, view: str = "Phone-side") -> np.ndarray:
     """``(T, 17, 3)`` Human3.6M-17 joints in a level camera's axes (x right, y down, z away, metres, pelvis at
     the origin), as a 3D lifter writes them, the camera standing where ``view``'s does."""
-    from flexaqa.synth.render import CAMERA_POSITIONS, LOOK_AT, PHONE_POSITIONS
 
     c = np.array({**CAMERA_POSITIONS, **PHONE_POSITIONS}[view])
     f = LOOK_AT - c
@@ -189,7 +191,6 @@ def mediapipe_world(joints: np.ndarray, *, view: str = "Phone-side") -> np.ndarr
     with visibility 1, as ``pose_world_landmarks`` gives them."""
     p = layout_points(joints, "mediapipe33")
     p = p - 0.5 * (p[:, 23:24] + p[:, 24:25])
-    from flexaqa.synth.render import CAMERA_POSITIONS, LOOK_AT, PHONE_POSITIONS
 
     c = np.array({**CAMERA_POSITIONS, **PHONE_POSITIONS}[view])
     f = LOOK_AT - c
@@ -202,7 +203,6 @@ def mediapipe_world(joints: np.ndarray, *, view: str = "Phone-side") -> np.ndarr
 
 def write_skeleton_csv(path: str | Path, joints: np.ndarray) -> Path:
     """The official release's ``skeleton_points.csv`` (a header row, then 63 numbers per frame)."""
-    from flexaqa.data.release import SKELETON_HEADER
 
     body = "\n".join(",".join(f"{v:.5f}" for v in row) for row in np.asarray(joints).reshape(len(joints), -1))
     return atomic_write_text(Path(path), SKELETON_HEADER + "\n" + body + "\n")
@@ -215,7 +215,6 @@ def walker(
     line on the floor from ``a`` to ``b`` (x, y metres) at ``speed`` m/s: a standing simulator body with its legs
     swinging. The default path crosses the ``Phone-side`` camera's picture between it and the lifter, 1.2 m in
     front of the lifter."""
-    from flexaqa.coach.synthetic import synthetic_set
 
     base = synthetic_set("dumbbell-lateral-raise", n_reps=1).pose.joints[0]  # a standing body
     base = base - np.array([*base[[J["left_hip"], J["right_hip"]]].mean(0)[:2], 0.0])
@@ -291,10 +290,6 @@ def keypoint_file(
 
 def _shifted(s, joints: np.ndarray, fps: float, shift: float, reps=None):
     """A copy of ``s`` with new ``joints`` and its repetitions (``reps`` or ``s.reps``) moved by ``shift`` s."""
-    from dataclasses import replace
-
-    from flexaqa.coach.synthetic import SyntheticSet
-    from flexaqa.pose_rules.sequence import PoseSequence, Rep
 
     n = len(joints)
     pose = PoseSequence(
@@ -386,7 +381,6 @@ def with_setup(
 def with_pause(s, rep: int, seconds: float = 2.0, *, at: str = "turn"):
     """``s`` with a ``seconds`` pause (the body held still) at the turning point (``at="turn"``) of repetition
     ``rep``, or after it (``at="end"``); later repetitions move later."""
-    from dataclasses import replace
 
     fps = s.pose.fps
     r = s.reps[rep]

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from flexaqa.errors import FlexaqaError
 from flexaqa.skeleton import FLEX21_JOINTS, NUM_JOINTS, J
@@ -116,7 +117,6 @@ def _layout(name: str, raw, where: str) -> Layout:
 @lru_cache(maxsize=4)
 def load_tables(path: str | Path | None = None) -> FormatTables:
     """Load and validate the format tables (default: the packaged ``formats.yaml``)."""
-    import yaml
 
     path = Path(path or TABLES_PATH)
     try:
