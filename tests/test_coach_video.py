@@ -57,8 +57,9 @@ def test_view_limit_spares_3d_and_timing_follows_the_trace():
 def test_geometry_decides_what_a_view_sees_and_the_calibration_never_silences_it():
     """Seen from the side the curl's elbow angle and upper-arm swing lie in the image plane: measurable, even
     though the rendered-video calibration does not list them; from the front they are not, and the reason is
-    geometric. For every rule of every action, a view limits it exactly when the geometry does."""
-    from flexaqa.pose_rules.calibration import calibrated, video_margin
+    geometric. For every rule of every action, a view limits it only when the geometry does, and then unless the
+    calibration found MediaPipe's depth measuring it (a 2D pose has none: the geometry alone)."""
+    from flexaqa.pose_rules.calibration import calibrated, geometry_limit, video_margin
     from flexaqa.pose_rules.geometry import geometric_limit
 
     rs = load_rules("barbell-biceps-curl")
@@ -81,8 +82,12 @@ def test_geometry_decides_what_a_view_sees_and_the_calibration_never_silences_it
                     continue
                 for view in ("front", "side", "oblique"):
                     m = rs.monocular_margin[r.unit]
-                    assert view_limit(r, view, act.slug) == geometric_limit(r, view, act.slug, m)
-                    n += bool(view_limit(r, view, act.slug))
+                    geo = geometric_limit(r, view, act.slug, m)
+                    assert geometry_limit(r, view, act.slug) == geo  # 2D keypoints: the geometry alone
+                    why = view_limit(r, view, act.slug)
+                    assert not why or why == geo  # never silenced unless the geometry says so, with its reason
+                    assert why == ("" if calibrated(r, view, act.slug) else geo)  # the estimator's depth adds
+                    n += bool(why)
     assert n > 50  # the geometry does limit many rules
 
 

@@ -19,6 +19,7 @@ from flexaqa.coach.formats import KeypointInput, PoseFormatError, read_keypoints
 from flexaqa.coach.pipeline import CoachResult, _partial, check_pose
 from flexaqa.coach.pose import clean_pose
 from flexaqa.kg import load_kg
+from flexaqa.pose_rules.calibration import geometry_limit
 from flexaqa.pose_rules.rules import RuleSet, load_rules
 from flexaqa.pose_rules.sequence import Segmenter
 
@@ -42,6 +43,19 @@ def restrict_rules(rs: RuleSet, missing: dict[str, str], fmt: str) -> RuleSet:
             skipped[sid] = (
                 f"not assessable from --pose-format {fmt}: it reads {', '.join(lacking)}, and {why}"
             )
+            del rules[sid]
+    return replace(rs, rules=rules, skipped=skipped)
+
+
+def restrict_to_geometry(rs: RuleSet, view: str) -> RuleSet:
+    """For 2D keypoints (no depth estimate at all): every slot with a rule the camera geometry keeps ``view``
+    from seeing is not assessable, with the geometric reason (the video path may instead trust MediaPipe's depth
+    where its calibration measured it)."""
+    rules, skipped = dict(rs.rules), dict(rs.skipped)
+    for sid, rr in rs.rules.items():
+        why = [w for w in (geometry_limit(r, view, rs.action) for r in rr) if w]
+        if why:
+            skipped[sid] = "; ".join(dict.fromkeys(why))
             del rules[sid]
     return replace(rs, rules=rules, skipped=skipped)
 
@@ -77,6 +91,8 @@ def coach_keypoints(
     pose = clean_pose(ki.pose, planar="never")
     warnings = check_pose(pose, act, source=source) + list(ki.notes)
     rs = restrict_rules(load_rules(act), ki.missing, fmt)
+    if ki.dims == 2:
+        rs = restrict_to_geometry(rs, use_view)
     t1 = time.perf_counter()
     extra = {"view": use_view, "view_detected": ki.view if ki.view != "camera" else use_view}
     if ki.info.get("image_size") and not ki.info.get("image_size_estimated"):

@@ -148,11 +148,30 @@ def _unit_margins() -> dict[str, float]:
 
 def view_limit(rule, view: str, action: str | None = None, *, calib: VideoCalibration | None = None) -> str:
     """Why ``rule`` (a :class:`~flexaqa.pose_rules.rules.Rule`) cannot be assessed from one ``view`` camera filming
-    ``action`` (a slug), or ``""`` when it can: the camera geometry alone decides
-    (:func:`flexaqa.pose_rules.geometry.geometric_limit`), and the reason says what lies along the line of sight.
-    The rendered-video calibration never silences a measure the geometry supports; it only widens its threshold
-    (:func:`video_margin`). ``view="3d"`` (a true 3D pose) is never limited. Timing rules (duration, tempo) are as
-    measurable as the repetition trace their phases come from (:func:`trace_feature`)."""
+    ``action`` (a slug), or ``""`` when it can. The camera geometry decides
+    (:func:`flexaqa.pose_rules.geometry.geometric_limit`: what lies in the image plane is seen), and the reason says
+    what lies along the line of sight; a measure the geometry does not support is still assessed where the
+    rendered-video calibration found the pose estimator's own depth estimate measuring it within the margin
+    (:func:`calibrated`: MediaPipe's world landmarks from an oblique camera). The calibration never silences a
+    measure the geometry supports; it only widens its threshold (:func:`video_margin`). A pose without any depth
+    estimate (2D keypoints) is limited by the geometry alone (:func:`geometric_limit` directly).
+    ``view="3d"`` (a true 3D pose) is never limited. Timing rules (duration, tempo) are as measurable as the
+    repetition trace their phases come from (:func:`trace_feature`)."""
+    if view not in VIDEO_VIEWS:
+        return ""
+    margins = _unit_margins()
+    if rule.feature is None:
+        f = trace_feature(action)
+        why = trace_limit(f, view, action, margins.get(FEATURES[f].unit, 0.0) if f else 0.0)
+    else:
+        why = geometric_limit(rule, view, action, margins.get(rule.unit, 0.0))
+    if why and calibrated(rule, view, action, calib=calib):
+        return ""  # the estimator's depth measured it on rendered video
+    return why
+
+
+def geometry_limit(rule, view: str, action: str | None = None) -> str:
+    """:func:`view_limit` for a pose with no depth estimate at all (2D keypoints): the geometry alone."""
     if view not in VIDEO_VIEWS:
         return ""
     margins = _unit_margins()

@@ -6,8 +6,10 @@ back from the 2D image alone, for level and for change statistics. A rule is *ge
 view when that error is at most half the rules' single-camera margin (``monocular_margin``): the movement it
 reads lies (close enough to) the camera's image plane. Seen from the side, the curl's elbow angle and upper-arm
 swing lie in the image plane (error under 1 deg); seen from the front they move along the line of sight (27-32
-deg). This is the only thing that makes a measure "not assessed from this view"; a pose estimator's own error
-(the rendered-video calibration, :mod:`flexaqa.pose_rules.calibration`) only widens its threshold.
+deg). A measure the geometry supports is never switched off by a pose estimator's own error (the rendered-video
+calibration, :mod:`flexaqa.pose_rules.calibration`, only widens its threshold); one it does not support is
+assessed only where that calibration found the estimator's depth estimate measuring it (MediaPipe's world
+landmarks), never from 2D keypoints.
 """
 
 from __future__ import annotations
