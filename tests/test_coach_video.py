@@ -85,7 +85,9 @@ def test_geometry_decides_what_a_view_sees_and_the_calibration_never_silences_it
                     geo = geometric_limit(r, view, act.slug, m)
                     assert geometry_limit(r, view, act.slug) == geo  # 2D keypoints: the geometry alone
                     why = view_limit(r, view, act.slug)
-                    assert not why or why == geo  # never silenced unless the geometry says so, with its reason
+                    assert (
+                        not why or why == geo
+                    )  # never silenced unless the geometry says so, with its reason
                     assert why == ("" if calibrated(r, view, act.slug) else geo)  # the estimator's depth adds
                     n += bool(why)
     assert n > 50  # the geometry does limit many rules

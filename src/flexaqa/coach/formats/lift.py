@@ -247,11 +247,6 @@ def lift_2d(
     joints[..., 0] = px[..., 0] * scale
     joints[..., 2] = -px[..., 1] * scale
     # lateral offsets: the body's right axis is (rx, ry) with |rx| = cos yaw from the image, ry = -facing sin yaw
-    sgn = (
-        np.sign(np.nanmedian(px[:, J["right_hip"], 0] - px[:, J["left_hip"], 0]))
-        if np.isfinite(px).any()
-        else 1.0
-    )
     ry = -facing * np.sin(np.radians(yaw)) if np.isfinite(yaw) else 0.0
     for j, name in enumerate(FLEX21_JOINTS):
         side = 1.0 if name.startswith("right_") else (-1.0 if name.startswith("left_") else 0.0)
@@ -271,6 +266,5 @@ def lift_2d(
     img = px / np.asarray(image_size, float)
     seq = PoseSequence(t, joints, vis, present, img, tuple(image_size), {"far_side": far}, source)
     info = {"view": view, "yaw": None if not np.isfinite(yaw) else round(yaw, 1), "facing": facing,
-            "scale_m_per_px": scale, "image_size": list(image_size), "image_size_estimated": estimated,
-            "lr_sign": float(sgn)}  # fmt: skip
+            "scale_m_per_px": scale, "image_size": list(image_size), "image_size_estimated": estimated}  # fmt: skip
     return seq, info
