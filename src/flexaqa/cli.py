@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "train": "flexaqa.aqa._cli",  # deprecated spellings of `aqa train|eval|predict`
     "eval": "flexaqa.aqa._cli",
     "predict": "flexaqa.aqa._cli",
+    "serve": "flexaqa.web._cli",
+    "users": "flexaqa.web._cli",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 

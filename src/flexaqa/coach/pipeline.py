@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,13 +120,14 @@ def video_pose(
     prefetch: int = 8,
     progress: bool = False,
     timings: dict | None = None,
+    on_frame: Callable[[float], None] | None = None,
 ) -> PoseSequence:
     """The raw (uncleaned) MediaPipe pose of a video file, ``image_size`` the file's own.
 
     A background thread decodes and downscales up to ``prefetch`` frames ahead (0: in line) while MediaPipe
     works on the current one; frames are analysed at ``pose_fps`` at most (``None``: every frame). ``timings``
     receives ``pose_s`` (inside MediaPipe), ``decode_wait_s`` (MediaPipe waiting for frames) and
-    ``decode_and_pose_s``.
+    ``decode_and_pose_s``. ``on_frame(t)`` is called with each analysed frame's time (progress in a web app).
     """
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
@@ -141,6 +143,8 @@ def video_pose(
         for img, t, size in frames:
             if not sizes:
                 sizes.append(size)
+            if on_frame is not None:
+                on_frame(t)
             yield img, t
 
     with PoseEstimator() as est, contextlib.closing(frames):
@@ -165,6 +169,7 @@ def coach_video(
     prefetch: int = 8,
     progress: bool = False,
     run=None,
+    on_frame: Callable[[float], None] | None = None,
 ) -> CoachResult:
     """Run the coach on a video file and return the report (not yet written anywhere); ``run`` (a run folder
     or a loaded :class:`~flexaqa.coach.model.RunModel`) combines a trained error-aware pose model with the
@@ -178,7 +183,7 @@ def coach_video(
     timings: dict[str, float] = {}
     raw = video_pose(
         path, max_width=max_width, max_frames=max_frames, stride=stride, pose_fps=pose_fps,
-        prefetch=prefetch, progress=progress, timings=timings,
+        prefetch=prefetch, progress=progress, timings=timings, on_frame=on_frame,
     )  # fmt: skip
     if len(raw) == 0:
         msg = f"{source}: the video holds no frames"
