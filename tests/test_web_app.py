@@ -314,3 +314,29 @@ def test_users_cli_adds_and_lists(tmp_path, monkeypatch, capsys):
     assert "exists already" in capsys.readouterr().err
     monkeypatch.setenv("FLEXAQA_PASSWORD", "short")
     assert main(["users", "add", "dan", "--role", "annotator", "--db", db]) != 0
+
+
+@pytest.mark.parametrize("fmt", ["h36m", "coco"])
+def test_a_keypoint_file_is_coached_like_the_cli(tmp_path, fmt):
+    from flexaqa.coach.keypoints import coach_keypoints
+    from flexaqa.testing import keypoint_file, synthetic_set
+
+    s = synthetic_set("squat", n_reps=2, errors=[(), ("AK44:ET056",)])
+    path = keypoint_file(tmp_path / "kp", fmt, s)
+    fps = None if fmt == "h36m" else s.pose.fps
+    fps = fps or 30.0
+    expected = coach_keypoints(path, fmt, "squat", fps=fps).report["set"]["score_mean"]
+    with TestClient(make_app(tmp_path)) as c:
+        h = {"X-CSRF-Token": login(c, "ann")}
+        data = {"action": "squat", "kind": fmt, "fps": str(fps)}
+        r = c.post("/api/coach", data=data, files={"file": (path.name, path.read_bytes())}, headers=h)
+        assert r.status_code == 202, r.text
+        job = c.app.state.jobs.wait(r.json()["id"], timeout=60)
+        assert job.state == "done", job.message
+        assert job.score == pytest.approx(expected)
+        wrong = c.post(
+            "/api/coach", data={**data, "kind": "h36m"}, files={"file": ("x.npy", b"\x93NUMPY garbage")}, headers=h
+        )
+        assert wrong.status_code == 400 and "x.npy" in wrong.json()["detail"]
+        suffix = c.post("/api/coach", data={**data, "kind": "flex"}, files={"file": ("a.exe", b"1")}, headers=h)
+        assert suffix.status_code == 400 and ".csv" in suffix.json()["detail"]

@@ -43,10 +43,17 @@ def api_score(body: ScoreBody):
 
 
 @router.post("/coach", status_code=202)
-def api_coach(request: Request, file: UploadFile = File(...), action: str = Form(...)):
+def api_coach(
+    request: Request,
+    file: UploadFile = File(...),
+    action: str = Form(...),
+    kind: str = Form("video"),
+    fps: float | None = Form(None),
+):
+    """Queue the coach on a video (``kind=video``) or a keypoint file (``kind=coco|mediapipe|h36m|flex``)."""
     user = need(request, "coach")
     check_csrf(request)
-    job = start_job(request, file, action, user.name)
+    job = start_job(request, file, action, user.name, kind, fps)
     return {**job.to_dict(), "url": f"/api/jobs/{job.id}"}
 
 

@@ -21,7 +21,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from flexaqa import __version__
 from flexaqa.errors import FlexaqaError
 from flexaqa.web import api, pages_annotate, pages_coach, pages_data, pages_kg
-from flexaqa.web.coaching import run_video_job
+from flexaqa.web.coaching import run_job
 from flexaqa.web.deps import Forbidden, LoginRequired, render, wants_json
 from flexaqa.web.jobs import JobQueue, QueueFullError
 from flexaqa.web.security import PathOutsideError
@@ -71,7 +71,7 @@ def create_app(settings: WebSettings, *, runner=None) -> FastAPI:
     app.state.settings = settings
     app.state.users = UserStore(settings.db)
     app.state.jobs = JobQueue(
-        settings.jobs, runner or run_video_job, size=settings.queue_size, workers=settings.workers
+        settings.jobs, runner or run_job, size=settings.queue_size, workers=settings.workers
     )
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.dataset = None

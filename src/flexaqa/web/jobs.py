@@ -35,6 +35,7 @@ class Job:
     input_name: str  # the uploaded file's name as given (shown, never used as a path)
     kind: str = "video"  # "video" or "pose"
     pose_format: str | None = None
+    fps: float | None = None  # keypoint files that carry no time
     state: str = "queued"
     progress: float = 0.0  # 0..1
     message: str = ""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse
 
 from flexaqa.kg import load_kg
-from flexaqa.web.coaching import check_video
+from flexaqa.web.coaching import UPLOAD_SUFFIXES, check_upload, input_suffix
 from flexaqa.web.deps import check_csrf, need, render
 from flexaqa.web.jobs import Job
 from flexaqa.web.security import login
@@ -61,19 +61,34 @@ def logout(request: Request, csrf_token: str = Form("")):
     return RedirectResponse("/login", status_code=303)
 
 
-def start_job(request: Request, upload: UploadFile, action: str, owner: str) -> Job:
-    """Check the action, take a queue slot (429 when none), store the upload and queue the coach on it."""
+def start_job(
+    request: Request,
+    upload: UploadFile,
+    action: str,
+    owner: str,
+    kind: str = "video",
+    fps: float | None = None,
+) -> Job:
+    """Check the action, take a queue slot (429 when none), store the upload and queue the coach on it.
+    ``kind`` is ``video`` or a keypoint format (``coco``, ``mediapipe``, ``h36m``, ``flex``)."""
     act = load_kg().action(action)  # unknown action: KGError -> 400 before anything is stored
+    name = (upload.filename or "upload")[:200]
+    suffix = input_suffix(kind, name)
+    if fps is not None and not 0 < fps <= 1000:
+        raise WebError(f"fps must be in (0, 1000], got {fps}")
     queue = request.app.state.jobs
     job_id = queue.reserve()
     try:
         folder = queue.folder(job_id)
         folder.mkdir(parents=True)
-        path = folder / "input.video"  # the client's file name is shown, never used as a path
+        path = folder / f"input{suffix}"  # the client's file name is shown, never used as a path
         with open(path, "wb") as fh:
             shutil.copyfileobj(upload.file, fh, length=1 << 20)
-        job = Job(id=job_id, owner=owner, action=act.slug, input_name=(upload.filename or "upload")[:200])
-        check_video(path, job.input_name)  # decoded, not judged by its name
+        job = Job(
+            id=job_id, owner=owner, action=act.slug, input_name=name,
+            kind="video" if kind == "video" else "pose", pose_format=None if kind == "video" else kind, fps=fps,
+        )  # fmt: skip
+        check_upload(path, job)  # decoded or read, not judged by its name
     except BaseException:
         shutil.rmtree(queue.folder(job_id), ignore_errors=True)
         queue.release()
@@ -94,18 +109,35 @@ def coach_page(request: Request):
     user = need(request, "coach")
     owner = None if user.can("admin") else user.name
     return render(
-        request, "coach.html", title="Coach", actions=_actions(), jobs=request.app.state.jobs.list(owner)
+        request,
+        "coach.html",
+        title="Coach",
+        actions=_actions(),
+        formats=UPLOAD_SUFFIXES,
+        jobs=request.app.state.jobs.list(owner),
     )
 
 
 @router.post("/coach")
 def coach_submit(
-    request: Request, file: UploadFile = File(...), action: str = Form(...), csrf_token: str = Form("")
+    request: Request,
+    file: UploadFile = File(...),
+    action: str = Form(...),
+    kind: str = Form("video"),
+    fps: str = Form(""),
+    csrf_token: str = Form(""),
 ):
     user = need(request, "coach")
     check_csrf(request, csrf_token)
-    job = start_job(request, file, action, user.name)
+    job = start_job(request, file, action, user.name, kind, _fps(fps))
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+def _fps(text: str) -> float | None:
+    try:
+        return float(text) if text.strip() else None
+    except ValueError:
+        raise WebError(f"fps: expected a number, got {text!r}") from None
 
 
 @router.get("/jobs/{job_id}")
