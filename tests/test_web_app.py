@@ -335,8 +335,13 @@ def test_a_keypoint_file_is_coached_like_the_cli(tmp_path, fmt):
         assert job.state == "done", job.message
         assert job.score == pytest.approx(expected)
         wrong = c.post(
-            "/api/coach", data={**data, "kind": "h36m"}, files={"file": ("x.npy", b"\x93NUMPY garbage")}, headers=h
+            "/api/coach",
+            data={**data, "kind": "h36m"},
+            files={"file": ("x.npy", b"\x93NUMPY garbage")},
+            headers=h,
         )
         assert wrong.status_code == 400 and "x.npy" in wrong.json()["detail"]
-        suffix = c.post("/api/coach", data={**data, "kind": "flex"}, files={"file": ("a.exe", b"1")}, headers=h)
+        suffix = c.post(
+            "/api/coach", data={**data, "kind": "flex"}, files={"file": ("a.exe", b"1")}, headers=h
+        )
         assert suffix.status_code == 400 and ".csv" in suffix.json()["detail"]
