@@ -50,7 +50,7 @@ def test_unreadable_video_exits_3(tmp_path, capsys, content):
 def test_missing_video_exits_3(tmp_path, capsys):
     pytest.importorskip("av")
     code, _, err = _run(capsys, tmp_path / "nope.mp4", "--action", "squat", "--out", tmp_path / "out")
-    assert code == 9 and "no such file" in err
+    assert code == 9 and "no such video file" in err
 
 
 def test_video_without_a_person_exits_4(tmp_path, capsys):

@@ -131,7 +131,7 @@ def test_cli(tmp_path, capsys):
     assert (out / "manifest.csv").exists()
     assert main(["synth", "--out", str(out), "--size", "31x20"]) == 2  # odd sizes cannot be H.264
     assert main(["synth"]) == 2  # --out is required to generate
-    assert main(["synth", "--out", str(out), "--no-video"]) == 2  # never mixes with an existing dataset
+    assert main(["synth", "--out", str(out), "--no-video"]) == 73  # never mixes with an existing dataset
     capsys.readouterr()
     assert main(["synth", "--list-errors"]) == 0
     listing = capsys.readouterr().out

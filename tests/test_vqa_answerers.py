@@ -130,14 +130,17 @@ def test_endpoint_base64_media_and_empty_reply(refs):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"status": 500, "raw": b"model crashed"}, "HTTP 500 from the endpoint: model crashed"),
+        (
+            {"status": 500, "raw": b"model crashed"},
+            r"HTTP 500 from the endpoint \(after 2 tries\): model crashed",
+        ),
         ({"raw": b'{"result": "ok"}'}, "not an OpenAI chat completion"),
         ({"raw": b"<html>"}, "not an OpenAI chat completion"),
     ],
 )
 def test_endpoint_errors(refs, kwargs, match):
     with FakeChat(**kwargs) as fake, pytest.raises(VQAError, match=match):
-        ChatEndpointAnswerer(fake.url, "m", kg=KG).answer(refs[:4])
+        ChatEndpointAnswerer(fake.url, "m", kg=KG, retries=1, backoff=0.0).answer(refs[:4])
 
 
 def test_endpoint_bad_configuration(refs):
@@ -148,7 +151,7 @@ def test_endpoint_bad_configuration(refs):
     with FakeChat() as fake:
         url = fake.url
     with pytest.raises(VQAError, match="cannot reach the endpoint"):
-        ChatEndpointAnswerer(url, "m", timeout=2, kg=KG).answer(refs[:4])
+        ChatEndpointAnswerer(url, "m", timeout=2, kg=KG, retries=0).answer(refs[:4])
 
 
 def test_kg_coach_with_perfect_predictions_matches_labels(tmp_path):

@@ -162,7 +162,7 @@ def test_sources_jsonl_round_trip_and_bad_files(sources, tmp_path):
 
 
 def test_load_qa_set_errors(tmp_path):
-    with pytest.raises(VQAError, match="not a folder"):
+    with pytest.raises(VQAError, match="no such folder"):
         load_qa_set(tmp_path / "missing")
     with pytest.raises(VQAError, match=r"no qa_<split>\.jsonl"):
         load_qa_set(tmp_path)

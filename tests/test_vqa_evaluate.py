@@ -118,7 +118,7 @@ def test_bad_prediction_files(qa_dir, tmp_path):
         (_write(tmp_path / "csv.jsonl", ["id,answer", "a,b"]), "not a JSON line"),
         (_write(tmp_path / "preds.json", good), "must be a .jsonl file"),
         (_write(tmp_path / "blank.jsonl", [""]), "no predictions"),
-        (tmp_path / "nowhere.jsonl", "no such file"),
+        (tmp_path / "nowhere.jsonl", "no such predictions file"),
     ]
     for path, match in cases:
         with pytest.raises(VQAError, match=match):

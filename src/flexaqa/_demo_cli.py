@@ -14,7 +14,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_demo(args) -> int:
+    from flexaqa._io import output_dir
     from flexaqa.demo import run_demo
 
-    run_demo(args.out, cli=args.cli_main)
+    with output_dir(args.out, mode="overwrite"):
+        run_demo(args.out, cli=args.cli_main)
     return 0

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flexaqa import __version__
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_write_text, json_text
 from flexaqa.coach import analyse_pose, synthetic_set
 from flexaqa.coach.html import render_html
 from flexaqa.errors import MissingExtraError
@@ -173,7 +173,7 @@ def _coach(out: Path) -> None:
     for f in report["feedback"]["fix"]:
         print(f"  fix [{f['slot']}, w {f['weight']}]: {f['cue']}")
     (out / "coach").mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "coach" / "report.json", json.dumps(report, indent=2, ensure_ascii=False))
+    atomic_write_text(out / "coach" / "report.json", json_text(report, indent=2, ensure_ascii=False))
     print(f"wrote {atomic_write_text(out / 'coach' / 'report.html', render_html(report, s.pose))}")
 
 

@@ -20,6 +20,7 @@ from flexaqa._args import (
     non_negative_float,
     positive_int,
 )
+from flexaqa._io import json_text
 
 
 def _common() -> argparse.ArgumentParser:
@@ -283,7 +284,7 @@ def cmd_resolve(args) -> int:
         decisions, written = store.resolve()
     counts = Counter(d.status for d in decisions)
     if args.json:
-        print(json.dumps({"counts": counts, "written": written,
+        print(json_text({"counts": counts, "written": written,
                           "unresolved": [d.__dict__ for d in decisions if d.status != "resolved"]}, indent=1))  # fmt: skip
         return 0
     methods = Counter(d.method for d in decisions if d.status == "resolved")
@@ -306,7 +307,7 @@ def cmd_status(args) -> int:
     with _open(args) as store:
         st = store.status()
     if args.json:
-        print(json.dumps(st.to_dict(), indent=1))
+        print(json_text(st.to_dict(), indent=1))
         return 0
     print(f"{st.n_tasks} sample(s); resolved {st.resolved}")
     for stage, name in ((1, "stage 1 (label)"), (2, "stage 2 (review)")):

@@ -15,14 +15,13 @@ position in the sample's assignment, so ICC1 (one-way random) is the one to read
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_save, atomic_write_text
+from flexaqa._io import atomic_save, atomic_write_text, json_text
 from flexaqa.annotation.records import AnnotationError
 from flexaqa.data.base import write_csv_text
 from flexaqa.kg import load_kg
@@ -244,7 +243,7 @@ def write_agreement(rep: AgreementReport, out: str | Path) -> list[Path]:
 
     out = Path(out)
     paths = [
-        atomic_write_text(out / "agreement.json", json.dumps(rep.to_dict(), indent=1)),
+        atomic_write_text(out / "agreement.json", json_text(rep.to_dict(), indent=1)),
         atomic_write_text(
             out / "agreement.csv",
             write_csv_text(list(asdict(rep.rows[0])), [list(asdict(r).values()) for r in rep.rows]),

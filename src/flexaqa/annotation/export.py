@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_write_text, json_text
 from flexaqa.annotation.records import AnnotationError
 from flexaqa.data.base import read_csv_dicts, write_csv_text
 from flexaqa.data.native import MANIFEST_COLUMNS
@@ -132,7 +132,7 @@ def export_labels(store, data_dir: str | Path | None = None, *, partial: bool = 
             new_rows[sid] = {"score": d["score"], "n_errors": len(d["slots"]), "start": kf["start"],
                              "end": kf["end"], "duration": kf["end"] - kf["start"]}  # fmt: skip
         doc["reps"] = [reps[r["sample_id"]] for r in doc["reps"]]
-        text = json.dumps(doc, indent=1)
+        text = json_text(doc, indent=1)
         if text != old_text:
             writes.append((path, text))
     manifest = root / "manifest.csv"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_write_text, json_text
 from flexaqa.annotation.records import (
     AnnotationDataError,
     AnnotationError,
@@ -78,7 +78,7 @@ def write_submissions(path: str | Path, subs: Sequence[LabelSubmission]) -> Path
         d = asdict(s)
         d["slots"] = list(s.slots)
         d.pop("source")
-        lines.append(json.dumps(d))
+        lines.append(json_text(d, indent=None))
     return atomic_write_text(path, "\n".join(lines) + "\n")
 
 

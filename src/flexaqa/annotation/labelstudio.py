@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_write_text, json_text
 from flexaqa.annotation.records import AnnotationDataError, AnnotationError, LabelSubmission
 from flexaqa.data import open_dataset
 from flexaqa.errors import KGError
@@ -168,7 +168,7 @@ def write_tasks(
 ) -> Path:
     """Write :func:`build_tasks` as a Label Studio tasks JSON file (atomically); returns ``out``."""
     tasks = build_tasks(data_dir, document_root=document_root, view=view, samples=samples, action=action)
-    return atomic_write_text(out, json.dumps(tasks, indent=1) + "\n")
+    return atomic_write_text(out, json_text(tasks, indent=1) + "\n")
 
 
 # ------------------------------------------------------------------------------------------------ export

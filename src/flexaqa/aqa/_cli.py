@@ -7,7 +7,6 @@ line on stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from flexaqa._args import (
@@ -30,6 +29,7 @@ from flexaqa._args import (
     positive_int,
     probability,
 )
+from flexaqa._io import json_text
 
 
 def _feature_options(p: argparse.ArgumentParser) -> None:
@@ -209,7 +209,7 @@ def _train_end_to_end(args, config):
 
 
 def cmd_train(args) -> int:
-    from flexaqa.aqa.runs import AQAError, summarize, train_run
+    from flexaqa.aqa.runs import AQAError
     from flexaqa.train import load_config
 
     _threads(args.threads)
@@ -228,6 +228,38 @@ def cmd_train(args) -> int:
                 f"{flag} only applies with --end-to-end (the frozen mode trains on cached features)"
             )
     config = load_config(args.config, overrides=overrides)
+    _check_cache(args)
+    with _run_folder(args.out):
+        return _train(args, config)
+
+
+def _run_folder(out: str):
+    """Lock the run folder (rank 0 of a torchrun job holds it for every rank)."""
+    import contextlib
+    import os
+
+    from flexaqa._io import output_dir
+
+    if int(os.environ.get("RANK", "0")) > 0:
+        return contextlib.nullcontext()
+    return output_dir(out, mode="overwrite")
+
+
+def _check_cache(args) -> None:
+    """A feature cache that cannot be written fails now, not after the first action."""
+    if getattr(args, "end_to_end", False):
+        return
+    from pathlib import Path
+
+    from flexaqa._io import check_input_dir
+    from flexaqa.aqa.features import cache_writer
+
+    data = check_input_dir(args.data, "dataset folder")
+    cache_writer(Path(args.cache) if args.cache else data / "features", default=not args.cache)
+
+
+def _train(args, config) -> int:
+    from flexaqa.aqa.runs import summarize, train_run
     from flexaqa.train.distributed import cleanup_distributed
 
     try:
@@ -263,7 +295,7 @@ def cmd_eval(args) -> int:
 
     res = eval_run(args.run, data=args.data, split=args.split, progress=not args.no_progress)
     if args.json:
-        print(json.dumps(res, indent=1, default=float))
+        print(json_text(res, indent=1))
         return 0
     _print_metrics(res["per_action"], res["summary"])
     if "errors" in res:
@@ -282,13 +314,17 @@ def cmd_predict(args) -> int:
     samples = list(args.samples) + (run_split_ids(args.run, args.split) if args.split else [])
     if not samples:
         raise AQAError("give sample ids or --split train|val|test|all")
+    if args.jsonl:
+        from flexaqa._io import check_output_file
+
+        check_output_file(args.jsonl)
     items = predict_samples(args.run, samples, data=args.data, threshold=args.threshold)
     if args.jsonl:
-        lines = [json.dumps(r) for r in prediction_records(items)]
+        lines = [json_text(r, indent=None) for r in prediction_records(items)]
         atomic_write_text(args.jsonl, "\n".join(lines) + "\n")
         print(f"wrote {len(lines)} predictions to {args.jsonl}", file=sys.stderr)
     if args.json:
-        print(json.dumps(items, indent=1, default=float))
+        print(json_text(items, indent=1))
         return 0
     for it in items:
         true = "" if it["true_score"] is None else f" (annotated {it['true_score']:.2f})"
@@ -302,9 +338,13 @@ def cmd_predict(args) -> int:
 
 
 def cmd_bench_aqa(args) -> int:
+    from flexaqa._io import check_output_file
     from flexaqa.aqa.bench import run_benchmark, write_results
     from flexaqa.train.config import parse_overrides
 
+    for suffix in (".json", ".md"):
+        check_output_file(args.out + suffix)
+    _check_cache(args)
     _threads(args.threads)
     seeds = (0,) if args.quick else args.seeds
     epochs = 15 if args.quick else args.epochs

@@ -9,7 +9,6 @@ unchanged on the real FLEX release.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_write_text, json_text
 from flexaqa.aqa import AQAError
 from flexaqa.aqa.features import FEATURE_KEYS, FeatureSpec
 from flexaqa.aqa.keysteps import rule_slot_mask
@@ -345,7 +344,7 @@ def markdown(doc: dict) -> str:
 def write_results(doc: dict, out: str | Path) -> tuple[Path, Path]:
     """Write ``<out>.json`` and ``<out>.md``."""
     out = Path(out)
-    j = atomic_write_text(out.with_suffix(".json"), json.dumps(doc, indent=1, default=float) + "\n")
+    j = atomic_write_text(out.with_suffix(".json"), json_text(doc, indent=1) + "\n")
     m = atomic_write_text(out.with_suffix(".md"), markdown(doc))
     return j, m
 

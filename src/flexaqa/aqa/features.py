@@ -17,6 +17,7 @@ changing any of them never reads stale features:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -298,13 +299,42 @@ def extract_features(
     ``keys`` picks the feature keys (only their modalities are read). A modality a sample lacks raises
     :class:`AQAError` naming the sample and the key.
     """
-    from tqdm.auto import tqdm
-
     ids = list(ids)
     bad = [k for k in keys if k not in FEATURE_KEYS]
     if bad:
         raise AQAError(f"unknown feature key {bad[0]!r}; known: {', '.join(FEATURE_KEYS)}")
     root = Path(cache_root) if cache_root is not None else Path(source.root) / "features"
+    with contextlib.ExitStack() as stack:
+        held = []
+
+        def writing() -> None:  # lock the cache before the first write: one writer per cache folder
+            if not held:
+                held.append(stack.enter_context(cache_writer(root, default=cache_root is None)))
+
+        return _extract(source, ids, spec, keys, root, progress, writing)
+
+
+def cache_writer(root: Path, *, default: bool):
+    """Lock the feature cache folder ``root`` for writing; a read-only default cache (inside the dataset) says
+    to pass ``--cache``."""
+    from flexaqa._io import check_output_dir, output_dir
+    from flexaqa.errors import OutputError
+
+    try:
+        check_output_dir(root)
+    except OutputError as exc:
+        if not default:
+            raise
+        raise OutputError(
+            f"{exc}; the feature cache goes inside the dataset by default ({root}): pass --cache FOLDER to "
+            "keep it elsewhere"
+        ) from None
+    return output_dir(root, mode="update")
+
+
+def _extract(source, ids, spec, keys, root, progress, writing) -> dict[str, np.ndarray]:
+    from tqdm.auto import tqdm
+
     cfgs = cache_configs(spec)
     out: dict[str, np.ndarray] = {}
     views = _check_views(source, spec, keys)
@@ -314,6 +344,7 @@ def extract_features(
         cache = FeatureCache(root, name, {**extra, "num_frames": cfg["num_frames"], "size": cfg["size"]})
         todo = [v for v in views.values() if cache.missing(ids, [v])]
         if todo:
+            writing()
             cache = build_feature_cache(
                 source, _video_encoder(spec), name=name, config=extra, root=root, ids=ids, views=todo,
                 num_frames=cfg["num_frames"], size=cfg["size"], progress=progress,
@@ -327,6 +358,7 @@ def extract_features(
     caches = {m: FeatureCache(root, cfgs[m][0], cfgs[m][1]) for m in streams}
     todo = [i for i in ids if any(not caches[m].has(i, m) for m in streams)]
     if todo:
+        writing()
         encode_pose = _pose_encoder(spec) if "pose" in streams else None
         kg = load_kg()
         for sid in tqdm(todo, desc=f"features {'+'.join(streams)}", disable=not progress):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_write_text, json_text
 from flexaqa.aqa import AQAError
 from flexaqa.aqa.features import FeatureSpec, extract_features
 from flexaqa.data import open_dataset
@@ -285,7 +285,7 @@ def summarize(per_action: dict[str, dict]) -> dict[str, float]:
 
 
 def _write_json(path: Path, doc) -> None:
-    atomic_write_text(path, json.dumps(doc, indent=1, default=float) + "\n")
+    atomic_write_text(path, json_text(doc, indent=1) + "\n")
 
 
 def train_run(
@@ -363,6 +363,10 @@ def train_run(
 
 def read_run(run: str | Path) -> dict:
     """``run.json`` of a run folder (raises :class:`AQAError` when it is not one)."""
+    from flexaqa._io import require_complete
+
+    if Path(run).is_dir():
+        require_complete(run, "run folder")
     path = Path(run) / "run.json"
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))

@@ -3,13 +3,13 @@
 
 Exit codes: 0 report written; 2 usage error or unknown action; 3 unreadable or empty video; 4 no person
 found; 5 several people; 6 the person is out of view most of the time; 7 no complete repetition; 8 a missing
-optional dependency (``pip install 'flexaqa[pose,video]'``); 9 no such video file.
+optional dependency (``pip install 'flexaqa[pose,video]'``); 9 no such video file; 73 the ``--out`` folder cannot
+be written (checked before the video is read); 75 another process writes it.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from flexaqa._args import (
     positive_float,
     positive_int,
 )
+from flexaqa._io import json_text
 from flexaqa.coach.summary import format_summary
 
 
@@ -33,7 +34,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             "Analyse a video of one FLEX action: MediaPipe pose, repetitions, rule-based error detection per "
             "repetition, FKG scores with their coverage, feedback. Writes report.json, report.html and pose.npz. "
             "Exit codes: 0 ok, 2 usage/unknown action, 3 bad video, 4 no person, 5 several people, "
-            "6 person out of view, 7 no repetition, 8 missing dependency, 9 no such video file."
+            "6 person out of view, 7 no repetition, 8 missing dependency, 9 no such video file, "
+            "73 --out cannot be written, 75 --out is being written by another process."
         ),
     )
     p.add_argument(
@@ -91,6 +93,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     add_json(p, help="print the JSON report on stdout")
     add_progress(p)
+    p.add_argument(
+        "--verbose", action="store_true", help="show the log lines of MediaPipe/TensorFlow Lite/OpenCV"
+    )
     p.set_defaults(func=cmd_coach)
 
 
@@ -111,7 +116,7 @@ def _fail(exc, args) -> int:
         from flexaqa._io import atomic_write_text
 
         path = atomic_write_text(
-            Path(args.out) / "report.json", json.dumps(report, indent=2, ensure_ascii=False)
+            Path(args.out) / "report.json", json_text(report, indent=2, ensure_ascii=False)
         )
         print(f"wrote the partial report {path}", file=sys.stderr)
         if not args.no_html:
@@ -119,13 +124,14 @@ def _fail(exc, args) -> int:
 
             atomic_write_text(Path(args.out) / "report.html", render_html(report))
         if args.json:
-            print(json.dumps(report, indent=2, ensure_ascii=False))
+            print(json_text(report, indent=2, ensure_ascii=False))
     return int(exc.exit_code)
 
 
 def cmd_coach(args) -> int:
-    from flexaqa.coach._types import EXIT_USAGE, CoachError, MissingPieceError
-    from flexaqa.errors import MissingExtraError
+    from flexaqa._io import check_output_dir, output_dir
+    from flexaqa.coach._types import EXIT_USAGE
+    from flexaqa.coach.pose import set_native_logs
     from flexaqa.kg import load_kg
 
     if args.video == "eval":
@@ -134,13 +140,25 @@ def cmd_coach(args) -> int:
         print("flexaqa: error: coach needs --action ACTION", file=sys.stderr)
         return EXIT_USAGE
     load_kg().action(args.action)  # unknown action -> KGError -> exit 2 before any heavy import
+    if args.run and args.camera is not None:
+        print("flexaqa: error: --run works on a VIDEO file, not with --camera", file=sys.stderr)
+        return EXIT_USAGE
+    check_output_dir(args.out)  # a bad --out fails now, not after the whole video was analysed
+    set_native_logs(args.verbose)
+    with output_dir(args.out, mode="overwrite"):
+        return _coach(args)
+
+
+def _coach(args) -> int:
+    from flexaqa.coach._types import EXIT_USAGE, CoachError, MissingPieceError
+    from flexaqa.errors import MissingExtraError
+
     if args.pose or args.pose_format:
         return cmd_pose(args, EXIT_USAGE)
     run = None
     if args.run:
-        if args.camera is not None:
-            print("flexaqa: error: --run works on a VIDEO file, not with --camera", file=sys.stderr)
-            return EXIT_USAGE
+        from flexaqa.coach.model import load_run_model
+
         try:  # check the run before decoding any video
             from flexaqa.coach.model import load_run_model  # needs torch (the train extra)
 
@@ -186,7 +204,7 @@ def cmd_coach(args) -> int:
         return _fail(exc, args)
     r = result.report
     if args.json:
-        print(json.dumps(r, indent=2, ensure_ascii=False))
+        print(json_text(r, indent=2, ensure_ascii=False))
         return 0
     print(format_summary(r))
     for kind, path in files.items():
@@ -228,7 +246,7 @@ def cmd_pose(args, usage: int) -> int:
             return usage
         return _fail(exc, args)
     if args.json:
-        print(json.dumps(result.report, indent=2, ensure_ascii=False))
+        print(json_text(result.report, indent=2, ensure_ascii=False))
         return 0
     print(format_summary(result.report))
     for kind, path in files.items():
@@ -247,8 +265,8 @@ def cmd_eval(args) -> int:
     res = evaluate_labels(args.labels, pose_format=args.pose_format, fps=args.fps, view=args.view)
     out = Path(args.out)
     md = format_markdown(res)
-    atomic_write_text(out / "eval.json", json.dumps(res, indent=2, ensure_ascii=False))
+    atomic_write_text(out / "eval.json", json_text(res, indent=2, ensure_ascii=False))
     atomic_write_text(out / "eval.md", md)
-    print(json.dumps(res, indent=2, ensure_ascii=False) if args.json else md)
+    print(json_text(res, indent=2, ensure_ascii=False) if args.json else md)
     print(f"wrote {out / 'eval.json'} and {out / 'eval.md'}", file=sys.stderr)
     return 0

@@ -224,7 +224,9 @@ def iter_video(
     av = require("av", "video", "reading video files")
     path = Path(path)
     if not path.is_file():
-        raise MissingVideoError(f"{path}: no such file")
+        from flexaqa._io import missing_file_message
+
+        raise MissingVideoError(missing_file_message(path, "video file"))
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:

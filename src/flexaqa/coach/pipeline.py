@@ -7,7 +7,6 @@ whose ``code`` is the documented exit code and whose ``report`` says what could 
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from flexaqa import __version__
-from flexaqa._io import atomic_save, atomic_write_text
+from flexaqa._io import atomic_save, atomic_write_text, json_text
 from flexaqa.coach._types import (
     BadVideoError,
     CoachError,
@@ -230,7 +229,7 @@ def write_outputs(
     validate_report(result.report)
     files = {
         "json": str(
-            atomic_write_text(out / "report.json", json.dumps(result.report, indent=2, ensure_ascii=False))
+            atomic_write_text(out / "report.json", json_text(result.report, indent=2, ensure_ascii=False))
         )
     }
     p = result.pose

@@ -40,6 +40,65 @@ def mediapipe_world_to_flex(xyz: np.ndarray) -> np.ndarray:
     return np.stack([xyz[..., 0], xyz[..., 2], -xyz[..., 1]], axis=-1)
 
 
+_NATIVE_LOGS = False
+
+
+def set_native_logs(enabled: bool) -> None:
+    """Show (``True``, ``flexaqa coach --verbose``) or hide the start-up log lines that MediaPipe's C++ side
+    (TensorFlow Lite, absl, glog) and OpenCV write straight to the stderr file descriptor."""
+    global _NATIVE_LOGS
+    _NATIVE_LOGS = bool(enabled)
+
+
+_hidden = {"depth": 0, "saved": -1, "stderr": None}
+
+
+def _hide_native_logs() -> None:
+    """Point file descriptor 2 at /dev/null for native code (Python-level logging cannot reach those lines;
+    MediaPipe's threads write them while its graph runs), while Python's ``sys.stderr`` keeps writing to the
+    real stderr through a duplicate descriptor. Nested calls count; :func:`_show_native_logs` undoes one."""
+    import os
+    import sys
+
+    if _NATIVE_LOGS:
+        return
+    _hidden["depth"] += 1
+    if _hidden["depth"] > 1:
+        return
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    sys.stderr.flush()
+    _hidden["saved"] = os.dup(2)
+    try:
+        python_uses_fd2 = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # captured (pytest) or replaced: leave it alone
+        python_uses_fd2 = False
+    if python_uses_fd2:
+        _hidden["stderr"] = sys.stderr
+        sys.stderr = os.fdopen(os.dup(_hidden["saved"]), "w", buffering=1, encoding=sys.stderr.encoding)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def _show_native_logs() -> None:
+    import os
+    import sys
+
+    if _hidden["depth"] == 0:
+        return
+    _hidden["depth"] -= 1
+    if _hidden["depth"] > 0:
+        return
+    if _hidden["stderr"] is not None:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr, _hidden["stderr"] = _hidden["stderr"], None
+    os.dup2(_hidden["saved"], 2)
+    os.close(_hidden["saved"])
+
+
 class PoseEstimator:
     """MediaPipe Pose on single RGB frames ``(H, W, 3)`` uint8; call :meth:`close` (or use ``with``) when done.
 
@@ -51,13 +110,20 @@ class PoseEstimator:
         os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
         warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype", category=UserWarning)
         mp = require("mediapipe", "pose", "pose estimation from video")
-        self._pose = mp.solutions.pose.Pose(
-            static_image_mode=not tracking,
-            model_complexity=1,  # the only complexity whose model ships in the wheel
-            smooth_landmarks=True,
-            min_detection_confidence=min_detection,
-            min_tracking_confidence=min_tracking,
-        )
+        _hide_native_logs()  # until close(): MediaPipe's threads log while its graph runs
+        self._hiding = True
+        try:
+            self._pose = mp.solutions.pose.Pose(
+                static_image_mode=not tracking,
+                model_complexity=1,  # the only complexity whose model ships in the wheel
+                smooth_landmarks=True,
+                min_detection_confidence=min_detection,
+                min_tracking_confidence=min_tracking,
+            )
+        except BaseException:
+            self._hiding = False
+            _show_native_logs()
+            raise
 
     def __call__(self, frame: np.ndarray):
         """``(world (33, 3), image (33, 3), visibility (33,))`` of the person in ``frame``, or ``None``."""
@@ -73,7 +139,12 @@ class PoseEstimator:
         return world, img, vis
 
     def close(self) -> None:
-        self._pose.close()
+        try:
+            self._pose.close()
+        finally:
+            if self._hiding:
+                self._hiding = False
+                _show_native_logs()
 
     def __enter__(self):
         return self

@@ -4,7 +4,6 @@ Light imports only; each handler imports what it needs."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 
@@ -21,6 +20,7 @@ from flexaqa._args import (
     non_negative_float,
     positive_int,
 )
+from flexaqa._io import json_text
 
 _DIR_HELP = "dataset folder (native or official release layout)"
 
@@ -76,6 +76,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_protocol(p, default="random", help="split protocol written as Split_4: random, cross_subject, "
                  "cross_skill (default random)")  # fmt: skip
     add_seed(p, help="seed of the generated split (default 0)")
+    p.add_argument("--force", action="store_true", help="replace the contents of a non-empty OUT folder")
     p.set_defaults(func=cmd_export_release)
 
     p = dsub.add_parser("tiny", help="write a tiny synthetic dataset (for trying commands and bug reports)")
@@ -89,6 +90,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated distinct actions")  # fmt: skip
     p.add_argument("--reps", type=positive_int, default=3, help="repetitions per trial (>= 1)")
     add_seed(p)
+    p.add_argument("--force", action="store_true", help="replace the contents of a non-empty OUT folder")
     p.set_defaults(func=cmd_tiny)
 
 
@@ -111,7 +113,7 @@ def cmd_info(args) -> int:
         "missing": {k: len(v) for k, v in missing.items()},
     }
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json_text(summary, indent=2))
         return 0
     print(
         f"{summary['root']}: {ds.layout} layout, {len(ds)} samples, {summary['subjects']} subjects, views {', '.join(ds.view_names)}"
@@ -139,11 +141,18 @@ def cmd_validate(args) -> int:
 
 
 def cmd_splits(args) -> int:
+    from flexaqa._io import output_dir
     from flexaqa.data.base import open_dataset
+
+    ds = open_dataset(args.dir)
+    with output_dir(ds.root, mode="update"):  # split files are written into the dataset
+        return _splits(ds, args)
+
+
+def _splits(ds, args) -> int:
     from flexaqa.data.splits import PROTOCOLS, generate_splits, save_splits, saved_seed
     from flexaqa.errors import UsageError
 
-    ds = open_dataset(args.dir)
     seed = 0 if args.seed is None else args.seed
     if args.protocol != "all":
         protocols = [args.protocol]
@@ -170,9 +179,14 @@ def cmd_splits(args) -> int:
 
 
 def cmd_croissant(args) -> int:
+    from flexaqa._io import check_input_dir, check_output_file, output_dir, require_complete
     from flexaqa.data.croissant import validate_croissant, write_croissant
 
-    path = write_croissant(args.dir, args.out)
+    require_complete(check_input_dir(args.dir, "dataset folder"), "dataset")
+    if args.out:
+        check_output_file(args.out)
+    with output_dir(args.dir, mode="update"):
+        path = write_croissant(args.dir, args.out)
     print(f"wrote {path}")
     if not args.no_validate:
         problems = validate_croissant(path)
@@ -185,9 +199,13 @@ def cmd_croissant(args) -> int:
 
 
 def cmd_stats(args) -> int:
+    from flexaqa._io import output_dir
+    from flexaqa.data.base import open_dataset
     from flexaqa.data.stats import write_stats
 
-    paths = write_stats(args.dir, args.out)
+    open_dataset(args.dir)  # a missing, incomplete or foreign folder fails before the output is touched
+    with output_dir(args.out, mode="overwrite"):
+        paths = write_stats(args.dir, args.out)
     for p in paths:
         print(f"wrote {p}")
     return 0
@@ -207,10 +225,11 @@ def cmd_export_release(args) -> int:
     if args.protocol == "official":
         raise UsageError("--protocol official: a native dataset has no official split; use random, "
                          "cross_subject or cross_skill")  # fmt: skip
-    ids = export_release(
-        ds, args.out, views=list(args.views), size=args.short_side, protocol=args.protocol, seed=args.seed
-    )
-    print(f"wrote {len(ids)} samples in the release layout to {args.out}")
+    export_release(
+        ds, args.out, views=list(args.views), size=args.short_side, protocol=args.protocol, seed=args.seed,
+        force=args.force,
+    )  # fmt: skip
+    print(f"wrote {len(open_dataset(args.out))} samples in the release layout to {args.out}")
     return 0
 
 
@@ -224,6 +243,9 @@ def cmd_tiny(args) -> int:
         actions=list(args.actions),
         reps=args.reps,
         seed=args.seed,
+        force=args.force,
     )
-    print(f"wrote {len(t.sample_ids)} samples ({args.layout} layout) to {t.root}")
+    from flexaqa.data.base import open_dataset
+
+    print(f"wrote {len(open_dataset(t.root))} samples ({args.layout} layout) to {t.root}")
     return 0

@@ -122,9 +122,13 @@ def register_layout(cls: type[DatasetSource]) -> type[DatasetSource]:
 
 def open_dataset(root: str | Path) -> DatasetSource:
     """Open a FLEX dataset folder in the native layout (``dataset.json``) or the official release layout."""
+    from flexaqa._io import check_input_dir, require_complete
+
     root = Path(root)
-    if not root.is_dir():
+    if not root.exists():
         raise MissingDatasetError(f"{root}: no such dataset folder")
+    check_input_dir(root, "dataset folder")  # a file, or unreadable
+    require_complete(root, "dataset")
     for reader in LAYOUTS:
         if reader.detect(root):
             return reader(root)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_write_bytes, atomic_write_text
+from flexaqa._io import atomic_write_bytes, atomic_write_text, json_text
 from flexaqa.data.schema import CorruptSampleError, DataError
 
 
@@ -52,7 +52,7 @@ class FeatureCache:
     def put(self, sample_id: str, view: str, features: np.ndarray) -> Path:
         if not (self.dir / "config.json").is_file():
             meta = {"extractor": self.extractor, "hash": self.hash, "config": self.config}
-            atomic_write_text(self.dir / "config.json", json.dumps(meta, indent=1, default=str) + "\n")
+            atomic_write_text(self.dir / "config.json", json_text(meta, indent=1) + "\n")
         buf = io.BytesIO()
         np.save(buf, np.asarray(features), allow_pickle=False)
         return atomic_write_bytes(self.path(sample_id, view), buf.getvalue())

@@ -11,7 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_write_text, json_text
 from flexaqa.data.schema import DataError
 from flexaqa.errors import require
 
@@ -214,7 +214,7 @@ def write_croissant(root: str | Path, out: str | Path | None = None, **kw) -> Pa
         raise DataError(
             f"{out}: croissant.json must sit in the dataset folder ({root}) so its relative paths resolve"
         )
-    return atomic_write_text(out, json.dumps(doc, indent=2) + "\n")
+    return atomic_write_text(out, json_text(doc, indent=2) + "\n")
 
 
 def validate_croissant(path: str | Path) -> list[str]:

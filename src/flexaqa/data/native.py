@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_write_bytes, atomic_write_text
+from flexaqa._io import atomic_write_bytes, atomic_write_text, json_text
 from flexaqa.data.base import (
     DatasetSource,
     opt_float,
@@ -144,8 +144,8 @@ def write_trial(
             "unit": s.unit or STREAM_UNITS[name],
             "names": names,
         }
-    atomic_write_text(tdir / "annotations.json", json.dumps({"trial": tid, "reps": reps}, indent=1))
-    atomic_write_text(tdir / "trial.json", json.dumps(meta, indent=1))  # last: marks the trial complete
+    atomic_write_text(tdir / "annotations.json", json_text({"trial": tid, "reps": reps}, indent=1))
+    atomic_write_text(tdir / "trial.json", json_text(meta, indent=1))  # last: marks the trial complete
     return tdir
 
 
@@ -235,7 +235,7 @@ def finalize_dataset(
         "split_seed": seed if make_splits else None,
         "created": datetime.date.today().isoformat(),
     }
-    atomic_write_text(root / "dataset.json", json.dumps(info, indent=1))
+    atomic_write_text(root / "dataset.json", json_text(info, indent=1))
     return root / "manifest.csv"
 
 
@@ -294,7 +294,10 @@ def read_manifest(root: str | Path) -> list[SampleRecord]:
         rows = pq.read_table(str(root / "manifest.parquet")).to_pylist()
         path = root / "manifest.parquet"
     else:
-        raise DataError(f"{root}: no manifest.csv; run finalize_dataset (or `flexaqa data validate`) first")
+        raise DataError(
+            f"{root}: no manifest.csv, so not a finished native dataset (its writer stopped before indexing the "
+            "trials); write it again, e.g. `flexaqa synth --out DIR --force` or `flexaqa data tiny DIR --force`"
+        )
     missing = [c for c in ("sample_id", "action", "class_index") if rows and c not in rows[0]]
     if missing:
         raise DataError(
@@ -359,11 +362,16 @@ class NativeDataset(DatasetSource):
         self.view_names = tuple(sorted(views))
 
     def missing_report(self) -> dict[str, list[str]]:
-        """Sample ids whose trial lacks each modality (``video:View-k``, ``pose``, ``emg``, ...)."""
+        """Sample ids whose trial lacks each modality (``video:View-k``, ``pose``, ``emg``, ...): not recorded,
+        or listed in ``trial.json`` but its file is gone."""
         out: dict[str, list[str]] = {}
         for r in self.records:
             meta = self.trial_meta(r.trial)
-            have = {f"video:{v['name']}" for v in meta["views"] if v.get("file")} | set(meta["streams"])
+            tdir = self.trial_dir(r.trial)
+            have = {
+                f"video:{v['name']}" for v in meta["views"] if v.get("file") and (tdir / v["file"]).is_file()
+            }
+            have |= {m for m, spec in meta["streams"].items() if (tdir / spec["file"]).is_file()}
             for m in [*(f"video:{v}" for v in self.view_names), *STREAMS]:
                 if m not in have:
                     out.setdefault(m, []).append(r.id)

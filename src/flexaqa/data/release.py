@@ -187,18 +187,27 @@ def export_release(
     seed: int = 0,
     quality: int = 90,
     progress: bool = True,
+    force: bool = False,
 ) -> dict[str, str]:
     """Write a (native) dataset in the official release layout, e.g. to run the FLEX authors' baseline on it.
 
     Per sample: 103 frames per view evenly spread over the repetition (resized to ``size`` if given), the
     skeleton at the same instants, sEMG at its native rate; ``Split_4`` from ``protocol`` (val counts as train).
     Samples are numbered per class from 1 in record order. Returns source id -> release id, also written to
-    ``out/flexaqa_ids.csv`` (the baseline code ignores that file).
+    ``out/flexaqa_ids.csv`` (the baseline code ignores that file). ``out`` must be new or empty (``force``
+    clears it) and outside the source; it is locked while written and marked incomplete until the end.
     """
+    from flexaqa._io import output_dir
+
+    sp = source.splits(protocol, seed=seed)
+    inputs = [source.root] if getattr(source, "root", None) is not None else []
+    with output_dir(out, mode="new", force=force, inputs=inputs) as out:
+        return _export_release(source, out, sp, views, size, quality, progress)
+
+
+def _export_release(source, out: Path, sp, views, size, quality, progress) -> dict[str, str]:
     from tqdm import tqdm
 
-    out = Path(out)
-    sp = source.splits(protocol, seed=seed)
     test = set(sp["test"])
     listed = test | set(sp["train"]) | set(sp["val"])
     next_index: dict[int, int] = defaultdict(lambda: 1)

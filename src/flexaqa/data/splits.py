@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_write_text, json_text
 from flexaqa.data.schema import DataError, SampleRecord
 
 PROTOCOLS = ("random", "cross_subject", "cross_skill")
@@ -100,7 +100,7 @@ def save_splits(root: str | Path, protocol: str, splits: dict[str, list[str]], *
     """Write ``root/splits/<protocol>.json``: ``{"protocol", "counts", "train": [...], "val": [...], "test": [...]}``."""
     doc = {"protocol": protocol, **meta, "counts": {k: len(v) for k, v in splits.items()}}
     doc.update({k: list(splits.get(k, [])) for k in SPLIT_NAMES})
-    return atomic_write_text(Path(root) / "splits" / f"{protocol}.json", json.dumps(doc, indent=1) + "\n")
+    return atomic_write_text(Path(root) / "splits" / f"{protocol}.json", json_text(doc, indent=1) + "\n")
 
 
 def load_splits(root: str | Path, protocol: str) -> dict[str, list[str]] | None:
@@ -166,3 +166,24 @@ def get_splits(source, protocol: str = "random", *, seed: int = 0, save: bool = 
         with contextlib.suppress(OSError):  # a read-only copy of the release: splits stay in memory
             save_splits(source.root, protocol, splits, seed=seed)
     return splits
+
+
+def require_samples(source, splits: dict[str, list[str]], names: Sequence[str], protocol: str) -> None:
+    """Refuse an empty split among ``names``, saying why when the protocol holds whole subjects or skill levels
+    out (too few of them in a small dataset) and which protocol works."""
+    for name in names:
+        if name not in splits:
+            raise DataError(
+                f"{source.root}: split {name!r} does not exist; the splits are {', '.join(splits)}"
+            )
+        if splits[name]:
+            continue
+        why = ""
+        if protocol in ("cross_subject", "cross_skill"):
+            key = "subject" if protocol == "cross_subject" else "skill"
+            groups = sorted({getattr(r, key) or "?" for r in source.records})
+            why = (
+                f": it holds out whole {key}s and the dataset has only {len(groups)} ({', '.join(groups)}); "
+                "use --protocol random"
+            )
+        raise DataError(f"{source.root}: the {protocol} split has no {name} samples{why}")

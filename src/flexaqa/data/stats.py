@@ -6,13 +6,12 @@ the overall score distribution, the 20 most frequent error types and the load pe
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_save, atomic_write_text
+from flexaqa._io import atomic_save, atomic_write_text, json_text
 from flexaqa._text import shorten
 from flexaqa.data.base import open_dataset
 from flexaqa.data.release import _parse_id, sample_dirs
@@ -105,7 +104,7 @@ def write_stats(root: str | Path, out: str | Path) -> list[Path]:
 
     st = compute_stats(root)
     out = Path(out)
-    written = [atomic_write_text(out / "stats.json", json.dumps(st, indent=1) + "\n")]
+    written = [atomic_write_text(out / "stats.json", json_text(st, indent=1) + "\n")]
     pa = st["per_action"]
     labels = [f"A{v['class_index']:02d}" for v in pa.values()]
 

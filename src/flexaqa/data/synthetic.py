@@ -17,11 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from flexaqa.data.native import finalize_dataset, write_trial
-from flexaqa.data.release import ReleaseWriter
 from flexaqa.data.schema import (
     Annotation,
     AnnotatorLabel,
-    DataError,
     Keyframes,
     PhaseSpan,
     Stream,
@@ -160,13 +158,32 @@ def make_tiny_dataset(
     size: tuple[int, int] = (32, 32),
     seed: int = 0,
     lossless: bool = True,
+    force: bool = False,
 ) -> TinyDataset:
     """Write a tiny dataset in the ``native`` or official ``release`` layout under ``root``.
 
     Defaults: 8 subjects of all three skill levels x 2 actions x 3 repetitions = 48 samples, 32x32 frames.
     The release layout keeps only View-1 (as 103 JPEGs per sample); its ids are ``A16_001``... in trial order.
+    ``root`` must be new or empty (``force`` clears it); duplicate subjects or actions are refused.
     """
-    root = Path(root)
+    from flexaqa._io import output_dir
+    from flexaqa.errors import UsageError
+
+    if layout not in ("native", "release"):
+        raise UsageError(f"layout must be 'native' or 'release', got {layout!r}")
+    if reps < 1:
+        raise UsageError(f"reps must be at least 1 (repetitions per trial), got {reps}")
+    for what, names in (("subjects", subjects), ("actions", actions)):
+        if not names:
+            raise UsageError(f"give at least one of the {what}")
+        twice = sorted({n for n in names if list(names).count(n) > 1})
+        if twice:
+            raise UsageError(f"{what} lists {twice[0]} more than once; give each once")
+    with output_dir(root, mode="new", force=force) as out:
+        return _make_tiny(out, layout, subjects, actions, reps, size, seed, lossless)
+
+
+def _make_tiny(root: Path, layout, subjects, actions, reps, size, seed, lossless) -> TinyDataset:
     rng = np.random.default_rng(seed)
     subj = [
         Subject(
@@ -190,11 +207,11 @@ def make_tiny_dataset(
 
         kg = load_kg()
         ids = [sample_id(t.subject, kg.action(t.action).class_id, a.rep) for t in trials for a in t.reps]
-    elif layout == "release":
+    else:
+        from flexaqa.data.release import ReleaseWriter
+
         w = ReleaseWriter(root, views=("View-1",))
         ids = [i for t in trials for i in w.add_trial(t)]
         w.close(seed=seed)
-    else:
-        raise DataError(f"layout must be 'native' or 'release', got {layout!r}")
     scores = dict(zip(ids, [a.score for t in trials for a in t.reps], strict=True))
     return TinyDataset(root, layout, trials, ids, scores, subj)

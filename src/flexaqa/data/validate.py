@@ -63,14 +63,23 @@ def validate_dataset(
 ) -> list[Problem]:
     """All problems found in the dataset at ``root`` (empty list = valid).
 
-    ``duration_tol`` (seconds) bounds the disagreement between video, pose and sEMG durations. ``deep`` decodes
-    every video frame and JPEG (slow) instead of probing headers, decoding the last mp4 frame and checking that
-    each JPEG ends with its end-of-image marker.
+    ``duration_tol`` (seconds) bounds the disagreement between video, pose and sEMG durations. By default every
+    mp4 is probed and a sample of its frames (:data:`SAMPLE_FRAMES` evenly spread, the last included) is decoded,
+    and each JPEG must end with its end-of-image marker; ``deep`` decodes every video frame and JPEG (slow).
+    A folder whose writer did not finish is one problem naming the command that redoes it.
     """
     root = Path(root)
     rep = _Report()
     if not root.is_dir():
-        rep.add(root, "no such dataset folder")
+        rep.add(root, "is a file, not a dataset folder" if root.exists() else "no such dataset folder")
+        return rep.problems
+    from flexaqa._io import require_complete
+    from flexaqa.errors import BusyError, IncompleteError
+
+    try:
+        require_complete(root, "dataset")
+    except (IncompleteError, BusyError) as exc:
+        rep.add(root, str(exc).removeprefix(f"{root}: "))
         return rep.problems
     if any((root / n).exists() for n in ("dataset.json", "manifest.csv", "trials")):
         layout = "native"
@@ -278,6 +287,14 @@ def _validate_trial(tdir: Path, rep: _Report, kg, by_id: dict, tol: float, deep:
             rep.add(where, f"{sid}: score {ann.score} differs from manifest.csv ({row['score']})")
 
 
+SAMPLE_FRAMES = 8
+
+
+def sample_frames(n: int, k: int = SAMPLE_FRAMES) -> list[int]:
+    """``k`` frame indices evenly spread over ``n`` frames, the first and the last included."""
+    return sorted({round(float(x)) for x in np.linspace(0, n - 1, min(k, n))})
+
+
 def _check_video(path: Path, v: dict, rep: _Report, deep: bool) -> int | None:
     try:
         info = probe_video(path)
@@ -289,7 +306,8 @@ def _check_video(path: Path, v: dict, rep: _Report, deep: bool) -> int | None:
                 path, f"is {info.width}x{info.height}, trial.json says {v.get('width')}x{v.get('height')}"
             )
         if not deep and n > 0:
-            read_frames(path, [n - 1], fps=info.fps)  # a truncated file fails here
+            for i in sample_frames(n):  # each seeks to its keyframe: damage inside the file fails here
+                read_frames(path, [i], fps=info.fps)
         return n
     except CorruptSampleError as exc:
         rep.add(path, exc.expected)
@@ -356,6 +374,10 @@ def _validate_release(root: Path, rep: _Report, progress: bool, deep: bool) -> N
         rep.add(getattr(exc, "path", root), getattr(exc, "expected", str(exc)))
         return
     known = {r.id for r in ds.records}
+    if ds.records and not (root / "Skeleton").is_dir():
+        rep.add(root / "Skeleton", "folder is missing: no sample has its skeleton (skeleton_points.csv)")
+    if ds.records and not (root / SPLIT_DIR).is_dir():
+        rep.add(root / SPLIT_DIR, "folder is missing: no sample has a score (the official train/test lists)")
     for r in tqdm(ds.records, desc="validate samples", disable=not progress, unit="sample"):
         c, i = _parse_id(r.id)
         d = sample_dirs(root, c, i)

@@ -8,7 +8,6 @@ seeking to the nearest keyframe instead of decoding from the start.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -51,6 +50,9 @@ def write_mp4(
     (even width and height required). ``gop`` is the keyframe interval in frames (default: about 1 s), which
     bounds how much a seek has to decode.
     """
+
+    from flexaqa._io import temp_sibling
+
     av = _av()
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -62,8 +64,7 @@ def write_mp4(
         raise DataError(f"{path}: H.264 yuv420p needs even width and height, got {w}x{h}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
-    os.close(fd)
+    tmp = temp_sibling(path, ".mp4")  # mode from the umask, unlike mkstemp's 0600
     rate = Fraction(float(fps)).limit_denominator(1001)
     try:
         with av.open(tmp, mode="w", format="mp4") as out:

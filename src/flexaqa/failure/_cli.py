@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from flexaqa._args import (
@@ -73,6 +72,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _trials(args, names):
     from flexaqa.data import open_dataset
+    from flexaqa.data.splits import require_samples
     from flexaqa.failure.features import trial_reps_from_source
     from flexaqa.failure.labels import FailureError
 
@@ -81,6 +81,7 @@ def _trials(args, names):
     bad = [n for n in names if n not in splits]
     if bad:
         raise FailureError(f"split {bad[0]!r} does not exist; {args.data} has {', '.join(splits)}")
+    require_samples(source, splits, [n for n in names if n != "val"], args.protocol)
     ids = [i for n in names for i in splits[n]]
     return trial_reps_from_source(source, ids=ids, progress=not args.no_progress)
 
@@ -98,13 +99,15 @@ def format_report(report: dict) -> str:
 
 
 def _report(model, trials, out) -> None:
-    from flexaqa._io import atomic_write_text
+    from pathlib import Path
+
+    from flexaqa._io import atomic_write_text, write_json
     from flexaqa.failure.model import evaluate_failure, plot_by_k
 
     report = evaluate_failure(model, trials)
     report["n_trials"] = len(trials)
     out = Path(out)
-    atomic_write_text(out / "metrics.json", json.dumps(report, indent=1))
+    write_json(out / "metrics.json", report)
     atomic_write_text(out / "metrics.md", format_report(report))
     plot_by_k(report, out / "by_k.png")
     print(format_report(report))
@@ -119,18 +122,32 @@ def cmd_train(args) -> int:
         error_weight=None if args.no_error_weight else args.error_weight,
         reference=args.reference,
     )
+    from flexaqa._io import check_output_dir, output_dir
+
+    check_output_dir(args.out)
     train = _trials(args, ["train", "val"])
+    test = _trials(args, [args.split])
     exclude = tuple(n.strip() for n in args.exclude.split(",") if n.strip())
     model = FailurePredictor(rule=rule, alpha=args.alpha, exclude=exclude).fit(train)
-    model.save(Path(args.out) / "failure.json")
-    print(f"trained on {len(train)} trials; model {args.out}/failure.json")
-    _report(model, _trials(args, [args.split]), args.out)
+    with output_dir(args.out, mode="overwrite"):
+        model.save(Path(args.out) / "failure.json")
+        print(f"trained on {len(train)} trials; model {args.out}/failure.json")
+        _report(model, test, args.out)
     return 0
 
 
 def cmd_eval(args) -> int:
+    from flexaqa._io import check_input_file, check_output_dir, output_dir
     from flexaqa.failure.model import FailurePredictor
 
+    check_output_dir(args.out)
+    from pathlib import Path
+
+    from flexaqa._io import require_complete
+
+    require_complete(Path(check_input_file(args.model, "model file (failure.json)")).parent, "run folder")
     model = FailurePredictor.load(args.model)
-    _report(model, _trials(args, [args.split]), args.out)
+    trials = _trials(args, [args.split])
+    with output_dir(args.out, mode="overwrite"):
+        _report(model, trials, args.out)
     return 0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_save, atomic_write_text
+from flexaqa._io import atomic_save, atomic_write_text, json_text
 from flexaqa.failure.features import FEATURE_NAMES, TrialReps, trial_features
 from flexaqa.failure.labels import (
     FailureError,
@@ -134,7 +134,9 @@ class FailurePredictor:
     def fit(self, trials: Sequence[TrialReps]) -> FailurePredictor:
         unknown = sorted(set(self.exclude) - set(FEATURE_NAMES))
         if unknown:
-            raise FailureError(f"unknown feature(s) to exclude: {', '.join(unknown)}; see FEATURE_NAMES")
+            raise FailureError(
+                f"unknown feature(s) to exclude: {', '.join(unknown)}; known: {', '.join(FEATURE_NAMES)}"
+            )
         self.exclude = tuple(self.exclude)
         rows = build_rows(trials, self.rule)
         self.mean_ = rows.X.mean(0)
@@ -197,7 +199,7 @@ class FailurePredictor:
         }
 
     def save(self, path: str | Path) -> Path:
-        return atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
+        return atomic_write_text(path, json_text(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path: str | Path) -> FailurePredictor:

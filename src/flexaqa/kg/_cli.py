@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import textwrap
 
 from flexaqa._args import add_json, add_out
+from flexaqa._io import json_text
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -70,7 +70,7 @@ def cmd_list(args) -> int:
     ]
     headers = ("index", "class_id", "slug", "name", "equipment", "keysteps", "slots", "total_weight")
     if args.json:
-        print(json.dumps([dict(zip(headers, r, strict=True)) for r in rows], indent=2))
+        print(json_text([dict(zip(headers, r, strict=True)) for r in rows], indent=2))
     else:
         print(format_table(headers, rows, align="<<<<<>>>"))
     return 0
@@ -119,16 +119,20 @@ def cmd_validate(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from flexaqa._io import check_output_file
     from flexaqa.kg.export import write_export
 
+    check_output_file(args.out)
     path = write_export(_kg(args), args.format, args.out)
     print(f"wrote {path}")
     return 0
 
 
 def cmd_draw(args) -> int:
+    from flexaqa._io import check_output_file
     from flexaqa.kg.draw import draw_action
 
+    check_output_file(args.out)
     kg = _kg(args)
     path = draw_action(kg, kg.action(args.action), args.out)
     print(f"wrote {path}")
@@ -141,7 +145,7 @@ def cmd_score(args) -> int:
     kg = _kg(args)
     result = score(args.action, args.errors, kg=kg)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        print(json_text(result.to_dict(), indent=2, ensure_ascii=False))
         return 0
     print(format_score(result))
     return 0

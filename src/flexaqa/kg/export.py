@@ -3,11 +3,10 @@ feedback/muscle). Writes are atomic."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_write_text, json_text
 from flexaqa.errors import KGError
 from flexaqa.kg._schema import KnowledgeGraph
 
@@ -244,9 +243,9 @@ def to_graphml(kg: KnowledgeGraph) -> str:
 
 def write_export(kg: KnowledgeGraph, fmt: str, out: str | Path) -> Path:
     if fmt == "json":
-        text = json.dumps(to_json(kg), indent=2, ensure_ascii=False) + "\n"
+        text = json_text(to_json(kg), indent=2, ensure_ascii=False) + "\n"
     elif fmt == "jsonld":
-        text = json.dumps(to_jsonld(kg), indent=2, ensure_ascii=False) + "\n"
+        text = json_text(to_jsonld(kg), indent=2, ensure_ascii=False) + "\n"
     elif fmt == "graphml":
         text = to_graphml(kg)
     else:

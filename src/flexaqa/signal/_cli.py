@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 
 import numpy as np
 
@@ -61,14 +60,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         type=percent,
         default=30.0,
         help="share of the recording assumed at rest, used to estimate the noise floor (default 30); "
-        "lower it (e.g. 10) for a muscle that stays partly active through a continuous set",
+        "lower it (e.g. 5) for a muscle that stays partly active through a continuous set",
     )
     p.add_argument(
         "--min-fraction",
         type=fraction,
         default=0.1,
         help="the on threshold is at least this fraction of the way from the floor to the 99th percentile "
-        "(default 0.1; 0.25 with --quiet-percent 10 separates the repetitions of a continuous set)",
+        "(default 0.1; 0.4 with --quiet-percent 5 separates the repetitions of a continuous set)",
     )
     add_json(p, help="print one JSON object")
     p.set_defaults(func=cmd_bursts)
@@ -84,6 +83,11 @@ def _load(args):
         check_band(args.fs, *args.band)
     except SignalError as exc:
         raise UsageError(f"--fs {args.fs:g} --band {args.band[0]:g} {args.band[1]:g}: {exc}") from None
+    from flexaqa._io import check_output_file
+
+    for out in (getattr(args, "out", None), getattr(args, "plot", None)):
+        if out:
+            check_output_file(out)
     x = read_recording(args.input)
     cfg = EmgConfig(
         band=tuple(args.band), mains=args.mains or None, envelope=args.envelope, rms_window=args.window
@@ -219,7 +223,9 @@ def cmd_bursts(args) -> int:
             "bursts": records,
             "fatigue": summaries,
         }
-        print(json.dumps(out, indent=2, default=lambda v: None if v != v else v))
+        from flexaqa._io import json_text
+
+        print(json_text(out, indent=2))
         return 0
     from flexaqa._text import format_table
 

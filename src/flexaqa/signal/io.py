@@ -18,7 +18,9 @@ def read_recording(path: str | Path, *, key: str | None = None) -> np.ndarray:
     missing or empty files, non-numeric columns, wrong shapes and NaNs."""
     path = Path(path)
     if not path.is_file():
-        raise MissingSignalFileError(f"{path}: no such file")
+        from flexaqa._io import missing_file_message
+
+        raise MissingSignalFileError(missing_file_message(path))
     suffix = path.suffix.lower()
     if suffix == ".npy":
         x = np.load(path, allow_pickle=False)

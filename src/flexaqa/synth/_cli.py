@@ -51,6 +51,9 @@ def add_commands(sub) -> None:
     add_workers(p, default=1, help="parallel worker processes (default 1)")
     add_progress(p, quiet_alias=True)
     p.add_argument(
+        "--force", action="store_true", help="replace the contents of a non-empty or incomplete --out folder"
+    )
+    p.add_argument(
         "--list-errors", action="store_true", help="print each error type's simulated signature and exit"
     )
     p.set_defaults(func=cmd_synth)
@@ -86,7 +89,7 @@ def cmd_synth(args) -> int:
         seed=args.seed,
         workers=args.workers,
     )
-    s = generate(cfg, progress=not args.no_progress)
+    s = generate(cfg, progress=not args.no_progress, force=args.force)
     print(
         f"wrote {s['n_samples']} samples ({s['n_trials']} trials, {s['n_dropped']} repetitions dropped) to {args.out}"
     )

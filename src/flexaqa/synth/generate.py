@@ -6,7 +6,6 @@ Same :class:`SynthConfig` -> identical files: every trial draws from its own see
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import time
 from dataclasses import asdict, dataclass
@@ -14,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_write_text
-from flexaqa.data.native import finalize_dataset, write_trial
+from flexaqa._io import atomic_write_text, json_text, output_dir
+from flexaqa.data.native import write_trial
 from flexaqa.data.release import ReleaseWriter
 from flexaqa.data.schema import Annotation, AnnotatorLabel, Keyframes, PhaseSpan, Stream, Trial, trial_id
 from flexaqa.errors import FlexaqaError
@@ -70,7 +69,11 @@ class SynthConfig:
         if self.fps <= 0:
             raise SynthError(f"--fps must be positive, got {self.fps}")
         kg = load_kg()
-        self.actions = tuple(kg.action(a).slug for a in self.actions) or tuple(a.slug for a in kg.actions)
+        slugs = [kg.action(a).slug for a in self.actions]
+        twice = sorted({s for s in slugs if slugs.count(s) > 1})
+        if twice:
+            raise SynthError(f"--actions names {twice[0]} more than once; give each action once")
+        self.actions = tuple(slugs) or tuple(a.slug for a in kg.actions)
         return self
 
 
@@ -172,24 +175,35 @@ def _task(args):
     }
     if cfg.layout == "native":
         tdir = write_trial(cfg.out, trial)
-        atomic_write_text(tdir / "synth.json", json.dumps(truth_record(sim), indent=1))
+        atomic_write_text(tdir / "synth.json", json_text(truth_record(sim)))
         stats["write_s"] = time.perf_counter() - t2
         return stats, None
     tid = trial_id(sid, load_kg().action(slug).class_id)
     return stats, (trial, tid, truth_record(sim))
 
 
-def generate(cfg: SynthConfig, *, progress: bool = True) -> dict:
-    """Generate the dataset described by ``cfg`` under ``cfg.out``; returns a summary dict (also saved)."""
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to the parent, which stops them and reports once."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def generate(cfg: SynthConfig, *, progress: bool = True, force: bool = False) -> dict:
+    """Generate the dataset described by ``cfg`` under ``cfg.out``; returns a summary dict (also saved).
+
+    The folder must be new or empty (``force`` clears it); it is locked while written and marked incomplete
+    until the summary is written (see :func:`flexaqa._io.output_dir`). Counts come from what was written."""
+    cfg.check()
+    with output_dir(cfg.out, mode="new", force=force) as out:
+        return _generate(cfg, out, progress)
+
+
+def _generate(cfg: SynthConfig, out: Path, progress: bool) -> dict:
     from tqdm import tqdm
 
-    cfg.check()
-    out = Path(cfg.out)
-    if out.exists() and any(out.iterdir()):
-        raise SynthError(
-            f"{out} is not empty; write the synthetic dataset to a new folder (or delete this one)"
-        )
-    out.mkdir(parents=True, exist_ok=True)
+    from flexaqa.synth.subjects import make_roster
+
     ids = subject_ids(cfg.subjects)
     tasks = [(cfg, sid, slug) for sid in ids for slug in cfg.actions]
     t0 = time.perf_counter()
@@ -198,7 +212,7 @@ def generate(cfg: SynthConfig, *, progress: bool = True) -> dict:
     if cfg.layout == "release":
         writer = ReleaseWriter(out, views=cfg.views)
     if cfg.workers > 1:
-        pool = mp.get_context("spawn").Pool(cfg.workers)
+        pool = mp.get_context("spawn").Pool(cfg.workers, initializer=_ignore_sigint)
         it = pool.imap(_task, tasks)
     else:
         pool, it = None, map(_task, tasks)
@@ -208,19 +222,31 @@ def generate(cfg: SynthConfig, *, progress: bool = True) -> dict:
             if payload is not None:
                 trial, tid, truth = payload
                 writer.add_trial(trial)
-                atomic_write_text(out / "synth_truth" / f"{tid}.json", json.dumps(truth, indent=1))
+                atomic_write_text(out / "synth_truth" / f"{tid}.json", json_text(truth))
+    except BaseException:
+        if pool is not None:
+            pool.terminate()
+        raise
     finally:
         if pool is not None:
             pool.close()
             pool.join()
     roster = make_roster(ids, cfg.seed)
     if cfg.layout == "native":
+        from flexaqa.data.native import finalize_dataset, read_manifest
+
         finalize_dataset(
             out, name="flexaqa-synthetic-flex", description=SYNTHETIC_NOTICE, subjects=[s.subject for s in roster],
             seed=cfg.seed,
         )  # fmt: skip
+        records = read_manifest(out)
+        n_trials = len({r.trial for r in records})
     else:
+        from flexaqa.data.release import ReleaseDataset
+
         writer.close(seed=cfg.seed)
+        records = ReleaseDataset(out).records
+        n_trials = len(results)  # the release keeps no trial structure
     elapsed = time.perf_counter() - t0
     scores = np.array([s for r in results for s in r["scores"]])
     durs = np.array([d for r in results for d in r["durations"]]) * 120.0
@@ -234,8 +260,8 @@ def generate(cfg: SynthConfig, *, progress: bool = True) -> dict:
         "notice": SYNTHETIC_NOTICE,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
         "subjects": list(ids),
-        "n_trials": len(results),
-        "n_samples": len(scores),
+        "n_trials": n_trials,
+        "n_samples": len(records),
         "n_dropped": int(sum(r["dropped"] for r in results)),
         "score_mean": float(scores.mean()) if len(scores) else None,
         "score_std": float(scores.std()) if len(scores) else None,
@@ -252,7 +278,7 @@ def generate(cfg: SynthConfig, *, progress: bool = True) -> dict:
         "bytes_written": int(n_bytes),
     }
     atomic_write_text(out / "SYNTHETIC.md", f"# Synthetic data\n\n{SYNTHETIC_NOTICE}\n")
-    atomic_write_text(out / "synth.json", json.dumps(summary, indent=1))
+    atomic_write_text(out / "synth.json", json_text(summary))
     return summary
 
 

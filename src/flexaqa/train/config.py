@@ -119,6 +119,11 @@ def load_config(
     """Defaults, then the YAML file at ``path``, then ``overrides`` (``key=value``; ``model_args.K=V``)."""
     data: dict[str, Any] = {}
     if path is not None:
+        if not Path(path).is_file():
+            from flexaqa._io import missing_file_message
+            from flexaqa.errors import InputError
+
+            raise InputError(missing_file_message(path, "run config file (YAML)"))
         try:
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:

@@ -9,7 +9,6 @@ shard of every epoch and DDP averages the gradients, so all ranks end with the s
 from __future__ import annotations
 
 import copy
-import json
 import math
 import random
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_write_text, json_text
 from flexaqa.errors import FlexaqaError
 from flexaqa.metrics import micro_f1_score, relative_l2_error, spearman_score
 from flexaqa.train.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
@@ -199,7 +198,7 @@ def fit(
                 run_dir / "last.pt", model, config=config, optimizer=opt.state_dict(), epoch=epoch,
                 history=history, best=best, best_epoch=best_epoch, best_state_dict=best_state, rng=rng_state(),
             )  # fmt: skip
-            atomic_write_text(run_dir / "history.json", json.dumps(history, indent=1))
+            atomic_write_text(run_dir / "history.json", json_text(history, indent=1))
     if best_state is not None:
         model.load_state_dict(best_state)
     return FitResult(model=model.eval(), best_epoch=best_epoch, best=best or {}, history=history)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from flexaqa._args import (
     positive_float,
     positive_int,
 )
+from flexaqa._io import json_text
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -91,9 +91,11 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 def _splits(args):
     from flexaqa.data import open_dataset
+    from flexaqa.data.splits import require_samples
 
     source = open_dataset(args.data)
     splits = source.splits(args.protocol, seed=args.split_seed)
+    require_samples(source, splits, ["train", args.split], args.protocol)
     if not splits.get("val"):  # carve a validation set from train (whole subjects when we know them)
         train = splits["train"]
         subj = sorted({source.record(i).subject or i for i in train})
@@ -117,6 +119,7 @@ def _splits(args):
 
 
 def _report(run, examples, out, n_plot: int) -> dict:
+
     from flexaqa._io import atomic_write_text
     from flexaqa.video2emg.evaluate import plot_envelopes
     from flexaqa.video2emg.train import evaluate_run
@@ -125,7 +128,7 @@ def _report(run, examples, out, n_plot: int) -> dict:
     report["n_samples"] = len(examples)
     report["input"] = run.config.input
     out = Path(out)
-    atomic_write_text(out / "metrics.json", json.dumps(report, indent=1))
+    atomic_write_text(out / "metrics.json", json_text(report, indent=1))
     atomic_write_text(out / "metrics.md", format_report(report))
     if n_plot > 0:
         plot_envelopes(examples, pred, out / "envelopes.png", baseline=env, n=n_plot)
@@ -156,10 +159,18 @@ def format_report(report: dict) -> str:
 
 
 def cmd_train(args) -> int:
+    from flexaqa._io import check_output_dir, output_dir
+
+    check_output_dir(args.out)
+    source, splits = _splits(args)
+    with output_dir(args.out, mode="overwrite"):
+        return _train(args, source, splits)
+
+
+def _train(args, source, splits) -> int:
     from flexaqa.video2emg.data import load_examples
     from flexaqa.video2emg.train import Video2EMGConfig, fit_video2emg
 
-    source, splits = _splits(args)
     device = args.device
     if device == "auto":
         import torch
@@ -186,9 +197,15 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+
+    from flexaqa._io import check_input_file, check_output_dir, output_dir, require_complete
     from flexaqa.video2emg.data import load_examples
     from flexaqa.video2emg.train import load_model
 
+    check_output_dir(args.out)
+    require_complete(
+        Path(check_input_file(args.checkpoint, "checkpoint file (best.pt)")).parent, "run folder"
+    )
     run = load_model(args.checkpoint)
     cfg = run.config
     source, splits = _splits(args)
@@ -196,5 +213,6 @@ def cmd_eval(args) -> int:
         source, splits[args.split], input=cfg.input, stride=cfg.stride, view=cfg.view, size=tuple(cfg.size),
         window=cfg.window, progress=not args.no_progress,
     )  # fmt: skip
-    _report(run, examples, args.out, args.plot_samples)
+    with output_dir(args.out, mode="overwrite"):
+        _report(run, examples, args.out, args.plot_samples)
     return 0

@@ -5,7 +5,6 @@ best epoch chosen on the validation split, checkpoints that carry the config and
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 import torch
 
 import flexaqa.video2emg.models  # noqa: F401  (registers video2emg / pose2emg)
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_write_text, json_text
 from flexaqa.models import create_model
 from flexaqa.train.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
 from flexaqa.train.trainer import seed_everything
@@ -188,7 +187,7 @@ def fit_video2emg(
         templates = {a: t.tolist() for a, t in baseline.templates_.items()}
         save_checkpoint(run_dir / "best.pt", model, config=cfg, norm=norm.to_dict(), best_epoch=best_epoch,
                         history=history, baseline=templates)  # fmt: skip
-        atomic_write_text(run_dir / "history.json", json.dumps(history, indent=1))
+        atomic_write_text(run_dir / "history.json", json_text(history, indent=1))
     return Video2EMGRun(model, norm, cfg, history, best_epoch, baseline)
 
 

@@ -4,8 +4,8 @@ libraries load inside the ``eval`` handler."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import sys
 from pathlib import Path
 
 from flexaqa._args import (
@@ -19,6 +19,7 @@ from flexaqa._args import (
     positive_float,
     positive_int,
 )
+from flexaqa._io import json_text
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -108,6 +109,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_build(args) -> int:
+    from flexaqa._io import check_output_dir, output_dir
+
+    check_output_dir(args.out)
+    with output_dir(args.out, mode="overwrite"):
+        return _build(args)
+
+
+def _build(args) -> int:
     from flexaqa.vqa import build_qa_set, read_sources
 
     if args.sources:
@@ -141,32 +150,54 @@ def cmd_export(args) -> int:
         max_frames=args.max_frames,
         media_root=args.media_root,
     )
-    counts = export_qa_set(args.qa, args.out, options=options, splits=args.split)
+    from flexaqa._io import output_dir
+
+    with output_dir(
+        args.out, mode="update", inputs=[args.qa]
+    ):  # e.g. LLaMA-Factory's data/: files are merged
+        counts = export_qa_set(args.qa, args.out, options=options, splits=args.split)
     print(f"exported {', '.join(f'{k}: {v} dialogues' for k, v in counts.items())} to {args.out}")
     return 0
 
 
 def cmd_answer(args) -> int:
+    import os
+
+    from flexaqa._io import check_output_file, output_file_lock
     from flexaqa.vqa import VQAError, load_qa_set
     from flexaqa.vqa.answerers import (
         ChatEndpointAnswerer,
         KGCoachAnswerer,
+        PredictionAppender,
         read_model_predictions,
+        read_partial_predictions,
         write_predictions,
     )
 
+    check_output_file(args.out)
     refs = load_qa_set(args.refs, args.split)
     if args.kg_coach:
         answers = KGCoachAnswerer(read_model_predictions(args.kg_coach)).answer(refs)
-    else:
-        if not args.model:
-            raise VQAError("--endpoint needs --model (the served model name)")
-        key = os.environ.get(args.api_key_env) if args.api_key_env else None
-        answerer = ChatEndpointAnswerer(
-            args.endpoint, args.model, mode=args.mode, api_key=key, media=args.media
-        )
-        answers = answerer.answer(refs, workers=args.workers, progress=True)
-    write_predictions(args.out, answers)
+        write_predictions(args.out, answers)
+        print(f"wrote {len(answers)} answers to {args.out}")
+        return 0
+    if not args.model:
+        raise VQAError("--endpoint needs --model (the served model name)")
+    key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    answerer = ChatEndpointAnswerer(args.endpoint, args.model, mode=args.mode, api_key=key, media=args.media)
+    with output_file_lock(args.out) as out:
+        done = read_partial_predictions(out, [qa.id for qa in refs])
+        if done:
+            print(f"resuming: keeping the {len(done)} answers already in {out}", file=sys.stderr)
+        sink = PredictionAppender(out)
+        try:
+            answers = answerer.answer(refs, workers=args.workers, progress=True, done=done, sink=sink)
+        except BaseException as exc:
+            exc.add_note(f"{out} keeps the finished answers; run the same command again to ask only the rest")
+            raise
+        finally:
+            sink.close()
+        write_predictions(out, answers)  # complete: rewritten in the references' order
     print(f"wrote {len(answers)} answers to {args.out}")
     return 0
 
@@ -176,6 +207,11 @@ def cmd_eval(args) -> int:
     from flexaqa.vqa.evaluate import evaluate_answers, format_markdown, read_predictions, write_report
     from flexaqa.vqa.metrics import BertScoreModel, default_bertscore_model
 
+    if args.out:
+        from flexaqa._io import check_output_file
+
+        for suffix in (".md", ".json"):
+            check_output_file(str(Path(args.out).with_suffix(suffix)))
     refs = load_qa_set(args.refs, args.split)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     model = None
@@ -213,12 +249,19 @@ def cmd_setup_wordnet(args) -> int:
 
 
 def cmd_synth(args) -> int:
+
+    from flexaqa._io import output_dir
     from flexaqa.vqa._records import write_jsonl
     from flexaqa.vqa.synthetic import make_predictions, make_sources
 
-    out = Path(args.out)
-    sources = make_sources(out / "media", args.samples, seed=args.seed)
-    write_jsonl(out / "sources.jsonl", (s.to_dict() for s in sources))
-    write_jsonl(out / "predictions.jsonl", make_predictions(sources, seed=args.seed))
-    print(json.dumps({"sources": str(out / "sources.jsonl"), "predictions": str(out / "predictions.jsonl")}))
+    with output_dir(args.out, mode="overwrite") as out:
+        sources = make_sources(out / "media", args.samples, seed=args.seed)
+        write_jsonl(out / "sources.jsonl", (s.to_dict() for s in sources))
+        write_jsonl(out / "predictions.jsonl", make_predictions(sources, seed=args.seed))
+    print(
+        json_text(
+            {"sources": str(out / "sources.jsonl"), "predictions": str(out / "predictions.jsonl")},
+            indent=None,
+        )
+    )
     return 0

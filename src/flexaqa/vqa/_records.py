@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_write_text, json_text, missing_file_message
 from flexaqa.errors import BadDataError, MissingFileError
 from flexaqa.timebase import CINEMA_FPS
 
@@ -189,7 +189,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, object)`` for each non-blank line of a JSONL file, with clear format errors."""
     path = Path(path)
     if not path.is_file():
-        raise MissingVQAFileError(f"{path}: no such file")
+        raise MissingVQAFileError(missing_file_message(path))
     with path.open("r", encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -210,7 +210,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
 
 def write_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> Path:
     """Write one JSON object per line, atomically."""
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    text = "".join(json_text(r, ensure_ascii=False, indent=None) + "\n" for r in rows)
     return atomic_write_text(path, text)
 
 

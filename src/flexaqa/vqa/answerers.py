@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flexaqa._io import json_text
 from flexaqa.kg import KnowledgeGraph, load_kg
 from flexaqa.vqa._records import QA, VQAError, iter_jsonl, write_jsonl
 from flexaqa.vqa.dialogue import render_answers, sample_rng
@@ -47,6 +47,50 @@ def dialogues(refs: Iterable[QA]) -> list[list[QA]]:
 def write_predictions(path: str | Path, answers: Mapping[str, str]) -> Path:
     """Write ``{"id", "answer"}`` lines, the format ``flexaqa vqa eval --preds`` reads."""
     return write_jsonl(path, ({"id": k, "answer": v} for k, v in answers.items()))
+
+
+def read_partial_predictions(path: str | Path, ids: Iterable[str]) -> dict[str, str]:
+    """The answers an earlier, unfinished run appended to ``path`` (none when it does not exist), limited to
+    ``ids``; a last line cut short by a crash is dropped. The file is rewritten without it."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows = []
+    for k, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            rows.append((str(obj["id"]), str(obj["answer"])))
+        except (ValueError, KeyError, TypeError):
+            if k == len(lines):  # the line being written when the run stopped
+                break
+            raise VQAError(
+                f"{path}:{k}: not a prediction line {{id, answer}}; move the file away to answer from scratch"
+            ) from None
+    wanted = set(ids)
+    done = {i: a for i, a in rows if i in wanted}
+    write_predictions(path, dict(rows))
+    return done
+
+
+class PredictionAppender:
+    """Append each finished dialogue's answers to a predictions JSONL file as they arrive (flushed and synced),
+    so an interrupted or failing run keeps what it has."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._fh = self.path.open("a", encoding="utf-8")
+
+    def __call__(self, turns: Sequence[QA], answers: Sequence[str]) -> None:
+        for qa, a in zip(turns, answers, strict=True):
+            self._fh.write(json_text({"id": qa.id, "answer": a}, ensure_ascii=False, indent=None) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
 
 
 # ----------------------------------------------------------------------------------------------- KG coach
@@ -144,6 +188,8 @@ class ChatEndpointAnswerer:
         views: which views to send (default: every view, sorted by name).
         clip_dir: where clips of windowed samples (a repetition inside a longer video) are cut to with PyAV;
             default a folder in the system's temporary directory.
+        retries: how often a request is retried on HTTP 429/5xx, a timeout or a dropped connection, waiting
+            ``backoff`` x 2^k seconds (or the server's ``Retry-After``) between tries (urllib3's ``Retry``).
     """
 
     def __init__(
@@ -160,6 +206,8 @@ class ChatEndpointAnswerer:
         timeout: float = 120.0,
         clip_dir: str | Path | None = None,
         kg: KnowledgeGraph | None = None,
+        retries: int = 4,
+        backoff: float = 1.0,
     ) -> None:
         if mode not in MODES:
             raise VQAError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -174,6 +222,10 @@ class ChatEndpointAnswerer:
         self.max_tokens, self.temperature, self.timeout = max_tokens, temperature, timeout
         self.clip_dir = Path(clip_dir) if clip_dir else Path(tempfile.gettempdir()) / "flexaqa-vqa-clips"
         self.kg = kg or load_kg()
+        if retries < 0 or backoff < 0:
+            raise VQAError(f"retries and backoff must be >= 0, got {retries} and {backoff}")
+        self.retries, self.backoff = retries, backoff
+        self._http = None
 
     def guidelines(self, action: str) -> str:
         """The rules-mode prompt: the action's keysteps, phase by phase."""
@@ -214,15 +266,27 @@ class ChatEndpointAnswerer:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url, json.dumps(body).encode("utf-8"), headers, method="POST")
+        import urllib3
+
+        if self._http is None:
+            self._http = urllib3.PoolManager(maxsize=16)
+        retry = urllib3.Retry(
+            total=self.retries, backoff_factor=self.backoff, status_forcelist=(429, 500, 502, 503, 504),
+            allowed_methods=None, raise_on_status=False, respect_retry_after_header=True,
+        )  # fmt: skip
+        tries = f" (after {self.retries + 1} tries)" if self.retries else ""
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
-                payload = resp.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode("utf-8", "replace")
-            raise VQAError(f"{self.url}: HTTP {exc.code} from the endpoint: {detail}") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise VQAError(f"{self.url}: cannot reach the endpoint ({exc})") from None
+            resp = self._http.request(
+                "POST", self.url, body=json.dumps(body).encode("utf-8"), headers=headers,
+                timeout=urllib3.Timeout(total=self.timeout), retries=retry,
+            )  # fmt: skip
+        except urllib3.exceptions.HTTPError as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise VQAError(f"{self.url}: cannot reach the endpoint{tries} ({reason})") from None
+        payload = resp.data
+        if resp.status >= 400:
+            detail = payload[:300].decode("utf-8", "replace")
+            raise VQAError(f"{self.url}: HTTP {resp.status} from the endpoint{tries}: {detail}")
         try:
             content = json.loads(payload)["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
@@ -246,24 +310,58 @@ class ChatEndpointAnswerer:
             answers.append(answer)
         return answers
 
-    def answer(self, refs: Sequence[QA], *, workers: int = 1, progress: bool = False) -> dict[str, str]:
+    def answer(
+        self,
+        refs: Sequence[QA],
+        *,
+        workers: int = 1,
+        progress: bool = False,
+        done: Mapping[str, str] | None = None,
+        sink: Callable[[Sequence[QA], Sequence[str]], None] | None = None,
+    ) -> dict[str, str]:
         """Answers of every dialogue in ``refs``; ``workers`` dialogues are in flight at once (servers such as
-        vLLM batch concurrent requests)."""
+        vLLM batch concurrent requests).
+
+        ``done`` holds answers of an earlier run: dialogues it answers completely are not asked again. ``sink``
+        receives each finished dialogue as it arrives (:class:`PredictionAppender` keeps it on disk). A dialogue
+        that still fails after the retries does not stop the others; at the end :class:`VQAError` says how many
+        are missing and why (the first error).
+        """
+        from concurrent.futures import as_completed
+
         from tqdm import tqdm
 
+        done = dict(done or {})
         groups = dialogues(refs)
-        out: dict[str, str] = {}
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            answered = pool.map(self.answer_dialogue, groups)
-            for turns, answers in tqdm(
-                zip(groups, answered, strict=True),
-                total=len(groups),
-                desc=f"asking {self.model}",
-                disable=not progress,
+        out = {qa.id: done[qa.id] for turns in groups if all(q.id in done for q in turns) for qa in turns}
+        todo = [turns for turns in groups if not all(q.id in done for q in turns)]
+        failed: list[tuple[list[QA], Exception]] = []
+        pool = ThreadPoolExecutor(max_workers=max(1, workers))
+        futures = {pool.submit(self.answer_dialogue, turns): turns for turns in todo}
+        try:
+            for fut in tqdm(
+                as_completed(futures), total=len(todo), desc=f"asking {self.model}", disable=not progress,
                 unit="sample",
-            ):
+            ):  # fmt: skip
+                turns = futures[fut]
+                try:
+                    answers = fut.result()
+                except VQAError as exc:
+                    failed.append((turns, exc))
+                    continue
                 out.update({qa.id: a for qa, a in zip(turns, answers, strict=True)})
-        return out
+                if sink is not None:
+                    sink(turns, answers)
+        except BaseException:  # Ctrl-C: drop the dialogues not started; what the sink got is kept
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+        if failed:
+            raise VQAError(
+                f"{len(failed)} of {len(groups)} dialogue(s) have no answer ({len(groups) - len(failed)} answered"
+                f"{', kept' if sink is not None else ''}); the first failure: {failed[0][1]}"
+            )
+        return {qa.id: out[qa.id] for turns in groups for qa in turns}
 
 
 REPHRASE_PROMPT = (

@@ -14,7 +14,6 @@ labels. Answers are phrased from a few templates chosen by a seeded generator, s
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -22,9 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_write_text, json_text, require_complete
 from flexaqa.kg import Action, KnowledgeGraph, load_kg, resolve_slots, score
-from flexaqa.vqa._records import QA, QUESTION_TYPES, QASource, VQAError, iter_jsonl, write_jsonl
+from flexaqa.vqa._records import (
+    QA,
+    QUESTION_TYPES,
+    MissingVQAFileError,
+    QASource,
+    VQAError,
+    iter_jsonl,
+    write_jsonl,
+)
 from flexaqa.vqa.metrics import parse_score
 
 QUESTIONS = {
@@ -360,7 +367,7 @@ def build_qa_set(
         "splits": counts,
         "samples": len(sources),
     }
-    atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    atomic_write_text(out_dir / "manifest.json", json_text(manifest, indent=2) + "\n")
     return counts
 
 
@@ -368,7 +375,11 @@ def qa_files(qa_dir: str | Path) -> dict[str, Path]:
     """Split name -> QA file of a folder written by :func:`build_qa_set`."""
     qa_dir = Path(qa_dir)
     if not qa_dir.is_dir():
-        raise VQAError(f"{qa_dir}: not a folder of QA files (build one with `flexaqa vqa build`)")
+        what = "is a file" if qa_dir.exists() else "no such folder"
+        raise MissingVQAFileError(
+            f"{qa_dir}: {what}; expected a folder of QA files (`flexaqa vqa build` writes one)"
+        )
+    require_complete(qa_dir, "QA folder")
     files = {p.stem[len("qa_") :]: p for p in sorted(qa_dir.glob("qa_*.jsonl"))}
     if not files:
         raise VQAError(f"{qa_dir}: no qa_<split>.jsonl files (build them with `flexaqa vqa build`)")

@@ -7,14 +7,13 @@ the evaluated split.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import atomic_write_text, json_text
 from flexaqa.metrics import relative_l2_error
 from flexaqa.vqa._records import QA, QUESTION_TYPES, VQAError, iter_jsonl
 from flexaqa.vqa.metrics import (
@@ -43,6 +42,11 @@ TEXT_METRICS = ("bleu", "rouge_l", "meteor", "chrf_pp", "bertscore_f1")
 def read_predictions(path: str | Path, refs: Sequence[QA]) -> dict[str, str]:
     """QA id -> predicted answer, checked against ``refs``: every id known, none missing, none twice, no empty."""
     path = Path(path)
+    if not path.is_file():
+        from flexaqa._io import missing_file_message
+        from flexaqa.vqa._records import MissingVQAFileError
+
+        raise MissingVQAFileError(missing_file_message(path, "predictions file (.jsonl)"))
     if path.suffix.lower() not in (".jsonl", ".ndjson"):
         raise VQAError(
             f"{path}: predictions must be a .jsonl file with one {{'id', 'answer'}} object per line"
@@ -207,5 +211,5 @@ def write_report(results: Mapping[str, Any], out_prefix: str | Path) -> tuple[Pa
     """Write ``<prefix>.md`` and ``<prefix>.json``."""
     out_prefix = Path(out_prefix)
     md = atomic_write_text(out_prefix.with_suffix(".md"), format_markdown(results))
-    js = atomic_write_text(out_prefix.with_suffix(".json"), json.dumps(results, indent=2) + "\n")
+    js = atomic_write_text(out_prefix.with_suffix(".json"), json_text(results, indent=2) + "\n")
     return md, js

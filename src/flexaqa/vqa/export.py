@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from flexaqa._io import atomic_save, atomic_write_text
+from flexaqa._io import atomic_save, atomic_write_text, json_text
 from flexaqa.errors import require
 from flexaqa.timebase import index_to_seconds, seconds_to_index
 from flexaqa.vqa._records import QA, VQAError, iter_jsonl, write_jsonl
@@ -248,7 +248,7 @@ def export_qa_set(
             conversations.append({"id": sample_id, "messages": messages, "videos": videos})
         name = f"{DATASET_PREFIX}_{split}"
         atomic_write_text(
-            out_dir / f"{name}.json", json.dumps(conversations, indent=1, ensure_ascii=False) + "\n"
+            out_dir / f"{name}.json", json_text(conversations, indent=1, ensure_ascii=False) + "\n"
         )
         write_jsonl(out_dir / f"{name}.jsonl", lines)
         info[name] = dataset_info_entry(f"{name}.json")
@@ -259,7 +259,7 @@ def export_qa_set(
         "llamafactory_args": {"video_fps": options.fps, "video_maxlen": options.max_frames},
         "splits": counts,
     }
-    atomic_write_text(out_dir / "export_config.json", json.dumps(config, indent=2) + "\n")
+    atomic_write_text(out_dir / "export_config.json", json_text(config, indent=2) + "\n")
     return counts
 
 
@@ -288,7 +288,7 @@ def _merge_dataset_info(path: Path, entries: dict[str, Any]) -> None:
         if not isinstance(current, dict):
             raise VQAError(f"{path}: existing dataset_info.json must hold a JSON object")
     current.update(entries)
-    atomic_write_text(path, json.dumps(current, indent=2) + "\n")
+    atomic_write_text(path, json_text(current, indent=2) + "\n")
 
 
 def load_export(out_dir: str | Path, split: str) -> tuple[list[dict], list[dict], Path | None]:
