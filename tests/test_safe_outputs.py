@@ -54,7 +54,7 @@ def _wait_for(cond, timeout=120.0):
         time.sleep(0.05)
 
 
-SYNTH = ("synth", "--subjects", "1", "--views", "View-1", "--size", "32x32", "--quiet")
+SYNTH = ("synth", "--subjects", "1", "--views", "View-1", "--size", "32x32", "--no-progress")
 
 
 # ------------------------------------------------------------------------------------------------ 1. locks
@@ -139,8 +139,8 @@ def test_ctrl_c_in_training_exits_130(tmp_path):
     data = tmp_path / "d"
     make_tiny_dataset(data, subjects=("P01", "A01", "N01", "N02"), actions=("squat",), reps=2)
     run_dir = tmp_path / "run"
-    p = flexaqa("train", "--data", data, "--out", run_dir, "--model", "error_aware", "--variant", "pose", "--set", "model_args.hidden=16",
-                "--epochs", "100000", "--split", "random", "--quiet")  # fmt: skip
+    p = flexaqa("aqa", "train", "--data", data, "--out", run_dir, "--model", "error_aware", "--variant", "pose",
+                "--set", "model_args.hidden=16", "--epochs", "100000", "--protocol", "random", "--no-progress")  # fmt: skip
     _wait_for(lambda: (run_dir / WRITER_NAME).exists() or p.poll() is not None)
     time.sleep(3.0)  # inside the training loop
     ctrl_c(p)
@@ -157,15 +157,15 @@ def test_export_release_refuses_its_own_input_and_non_empty_folders(tmp_path, ca
     make_tiny_dataset(src, subjects=("P01", "N01"), actions=("squat",), reps=2)
     before = sorted(p.relative_to(src) for p in src.rglob("*"))
     for out in (src, src / "release"):
-        assert main(["data", "export-release", str(src), str(out)]) == 73
+        assert main(["data", "export-release", str(src), str(out), "--views", "View-1"]) == 73
         assert "inside the input" in capsys.readouterr().err
     assert sorted(p.relative_to(src) for p in src.rglob("*")) == before
     other = tmp_path / "other"
     other.mkdir()
     (other / "keep.txt").write_text("mine")
-    assert main(["data", "export-release", str(src), str(other)]) == 73
+    assert main(["data", "export-release", str(src), str(other), "--views", "View-1"]) == 73
     assert "not empty" in capsys.readouterr().err and (other / "keep.txt").read_text() == "mine"
-    assert main(["data", "export-release", str(src), str(other), "--force"]) == 0
+    assert main(["data", "export-release", str(src), str(other), "--views", "View-1", "--force"]) == 0
     assert not (other / "keep.txt").exists() and main(["data", "validate", str(other)]) == 0
 
 
@@ -201,8 +201,9 @@ def test_read_only_dataset_points_to_cache(read_only_dataset, tmp_path):
         pytest.skip("needs setpriv to drop root")
     out = Path(tempfile.mkdtemp(prefix="flexaqa-run-"))
     out.chmod(0o777)
-    base = [sys.executable, "-m", "flexaqa", "train", "--data", str(read_only_dataset), "--model", "error_aware", "--set", "model_args.hidden=16",
-            "--variant", "pose", "--epochs", "1", "--split", "random", "--quiet"]  # fmt: skip
+    base = [sys.executable, "-m", "flexaqa", "aqa", "train", "--data", str(read_only_dataset), "--model", "error_aware",
+            "--set", "model_args.hidden=16", "--variant", "pose", "--epochs", "1", "--protocol", "random",
+            "--no-progress"]  # fmt: skip
     r = _as_nobody([*base, "--out", str(out / "run")])
     assert r.returncode == 73 and "--cache" in r.stderr and str(read_only_dataset) in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and not (out / "run").exists()
@@ -238,13 +239,17 @@ def test_os_errors_are_one_line_with_the_path(tmp_path, capsys, monkeypatch):
 
 
 def test_counts_come_from_what_was_written(tmp_path, capsys):
-    assert main(["synth", "--out", str(tmp_path / "s"), "--actions", "squat,squat", "--no-video"]) == 2
-    assert "squat more than once" in capsys.readouterr().err and not (tmp_path / "s").exists()
-    assert main(["data", "tiny", str(tmp_path / "t"), "--subjects", "P01,P01,N01"]) == 2
-    assert "P01 more than once" in capsys.readouterr().err and not (tmp_path / "t").exists()
-    assert main(["data", "tiny", str(tmp_path / "t"), "--reps", "0"]) == 2
-    assert "reps" in capsys.readouterr().err and not (tmp_path / "t").exists()
-    assert main(["data", "tiny", str(tmp_path / "t"), "--subjects", "P01,N01", "--actions", "squat"]) == 0
+    from flexaqa.synth.generate import SynthConfig, SynthError, generate
+
+    with pytest.raises(SynthError, match="squat more than once"):  # the library refuses what the parser does
+        generate(SynthConfig(out=str(tmp_path / "s"), actions=("squat", "A16"), video=False))
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(ValueError, match="P01 more than once"):  # the library refuses what the parser does
+        make_tiny_dataset(tmp_path / "t", subjects=("P01", "P01", "N01"))
+    with pytest.raises(ValueError, match="reps must be at least 1"):
+        make_tiny_dataset(tmp_path / "t", reps=0)
+    assert not (tmp_path / "t").exists()
+    assert main(["data", "tiny", str(tmp_path / "t"), "--subject-ids", "P01,N01", "--actions", "squat"]) == 0
     assert "wrote 6 samples" in capsys.readouterr().out
 
 
@@ -300,7 +305,7 @@ def test_release_without_skeleton_or_split_and_native_without_emg(tmp_path, caps
 @pytest.mark.parametrize(("umask", "mode"), [(0o002, 0o664), (0o022, 0o644), (0o077, 0o600)])
 def test_written_files_follow_the_umask(tmp_path, umask, mode):
     out = tmp_path / "d"
-    code = f"import os; os.umask({umask}); from flexaqa.cli import main; raise SystemExit(main(['data', 'tiny', {str(out)!r}, '--subjects', 'P01', '--actions', 'squat', '--reps', '1']))"
+    code = f"import os; os.umask({umask}); from flexaqa.cli import main; raise SystemExit(main(['data', 'tiny', {str(out)!r}, '--subject-ids', 'P01', '--actions', 'squat', '--reps', '1']))"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
     modes = {stat.S_IMODE(p.stat().st_mode) for p in out.rglob("*") if p.is_file()}
     assert modes == {mode}

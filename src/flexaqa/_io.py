@@ -32,6 +32,7 @@ MODES = ("new", "overwrite", "update")
 
 _umask: int | None = None
 _command: str | None = None
+_writing: set[Path] = set()  # the output folders this process holds now
 
 
 # ------------------------------------------------------------------------------------------------ atomic writes
@@ -275,8 +276,8 @@ def require_complete(folder: str | Path, what: str = "folder") -> None:
     """Refuse to read a folder that another process is writing, or whose writer did not finish."""
     folder = Path(folder)
     info = _read_writer(folder)
-    if info is None or info.get("mode") == "update" or info.get("pid") == os.getpid():
-        return  # finished, only gaining files, or being written by this very process
+    if info is None or info.get("mode") == "update" or folder.resolve() in _writing:
+        return  # finished, only gaining files, or being written right now by this very process
     if _is_locked(folder):
         raise BusyError(f"{folder}: this {what} is being written by {_holder(info)}; wait for it to finish")
     raise IncompleteError(
@@ -363,12 +364,15 @@ def output_dir(
             "mode": mode,
         }
         atomic_write_text(folder / WRITER_NAME, json.dumps(info, indent=1))
+        _writing.add(folder.resolve())
         try:
             yield folder
         except BaseException as exc:
             if mode != "update" and hasattr(exc, "add_note"):
                 exc.add_note(f"{folder} is incomplete; run {_redo_hint(info)}")
             raise
+        finally:
+            _writing.discard(folder.resolve())
         ok = True
     finally:
         if ok or mode == "update" or (created and {c.name for c in folder.iterdir()} <= _OWN_FILES):
