@@ -311,11 +311,20 @@ def test_errors_exit_with_their_class_code(argv, code, message, tmp_path, capsys
 
 def test_os_errors_and_ctrl_c_exit_with_their_codes(tmp_path, capsys, monkeypatch):
     (tmp_path / "file").write_text("")
-    assert main(["kg", "export", "--format", "json", "--out", str(tmp_path / "file" / "kg.json")]) == 74
+    # an output under a file is refused before any work (73); an OSError during the work exits 74
+    assert main(["kg", "export", "--format", "json", "--out", str(tmp_path / "file" / "kg.json")]) == 73
     err = capsys.readouterr().err
     assert err.startswith("flexaqa: error:") and str(tmp_path / "file") in err and "Traceback" not in err
 
     from flexaqa.kg import _cli
+
+    def denied(args):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "kg.json"))
+
+    monkeypatch.setattr(_cli, "cmd_list", denied)
+    assert main(["kg", "list"]) == 74
+    err = capsys.readouterr().err
+    assert err.startswith("flexaqa: error:") and str(tmp_path / "kg.json") in err and err.count("\n") == 1
 
     def interrupted(args):
         raise KeyboardInterrupt
