@@ -245,6 +245,14 @@ CASES = [
     ("failure eval --data {ds} --model {dir} --out {new2}", 9, ["{dir}", "is a folder"]),
     ("failure eval --data {ds} --model {file} --out {new2}", 3, ["{file}"]),
     ("failure eval --data {ds} --model {file} --out {file}", 73, ["{file}"]),
+    # annotate
+    ("annotate agreement --data {ds} --out {file}", 73, ["{file}", "is a file"]),
+    ("annotate agreement --data {ds} --out {file}/x", 73, ["{file}"]),
+    ("annotate labelstudio config squat --out {dir}", 73, ["{dir}", "folder"]),
+    ("annotate labelstudio config nope --out {new}.xml", 2, ["nope"]),
+    ("annotate labelstudio tasks --data {ds} --document-root {fx_root} --out {dir}", 73, ["{dir}", "folder"]),
+    ("annotate labelstudio tasks --data {new} --document-root {fx_root} --out {new2}.json", 9, ["{new}"]),
+    ("annotate import {new}.jsonl --db sqlite:///{new2}.sqlite", 9, ["{new}.jsonl"]),
     # demo
     ("demo --out {file}", 73, ["{file}"]),
     ("demo --out {file}/x", 73, ["{file}"]),
@@ -294,4 +302,4 @@ def test_the_sweep_is_large_enough():
     commands = {c[0].split()[0] for c in CASES}
     assert len(CASES) >= 100
     assert commands >= {"kg", "score", "data", "synth", "emg", "vqa", "train", "eval", "predict", "bench",
-                        "coach", "video2emg", "failure", "demo"}  # fmt: skip
+                        "coach", "video2emg", "failure", "demo", "annotate"}  # fmt: skip

@@ -328,20 +328,27 @@ def cmd_status(args) -> int:
 
 
 def cmd_agreement(args) -> int:
+    from flexaqa._io import check_output_dir, output_dir
     from flexaqa.annotation.agreement import agreement_report, markdown, write_agreement
 
+    check_output_dir(args.out)
     with _open(args) as store:
         rep = agreement_report(store, top=args.top)
-    paths = write_agreement(rep, args.out)
+    with output_dir(args.out, mode="overwrite"):
+        paths = write_agreement(rep, args.out)
     print(markdown(rep))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
 
 def cmd_export(args) -> int:
+    import contextlib
+
+    from flexaqa._io import output_dir
     from flexaqa.annotation.export import export_labels
 
-    with _open(args) as store:
+    writing = output_dir(args.data, mode="update") if args.data else contextlib.nullcontext()
+    with _open(args) as store, writing:  # the labels are written into the dataset: one writer at a time
         rep = export_labels(store, args.data, partial=args.partial)
     print(f"{rep.root}: {rep.n_samples} sample(s) exported, {len(rep.changed)} file(s) changed")
     if rep.unresolved:
@@ -429,9 +436,11 @@ def add_labelstudio_commands(
 
 
 def cmd_labelstudio_config(args) -> int:
-    from flexaqa._io import atomic_write_text
+    from flexaqa._io import atomic_write_text, check_output_file
     from flexaqa.annotation.labelstudio import labelling_config
 
+    if args.out:
+        check_output_file(args.out)
     xml = labelling_config(args.action)
     if args.out:
         atomic_write_text(args.out, xml)
@@ -442,8 +451,11 @@ def cmd_labelstudio_config(args) -> int:
 
 
 def cmd_labelstudio_tasks(args) -> int:
+
+    from flexaqa._io import check_output_file
     from flexaqa.annotation.labelstudio import write_tasks
 
+    check_output_file(args.out)
     out = write_tasks(
         args.data, args.out, document_root=args.document_root, view=args.view, action=args.action
     )
