@@ -23,6 +23,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from flexaqa.errors import BusyError, IncompleteError, InputError, OutputError
 
 LOCK_NAME = ".flexaqa.lock"
@@ -252,7 +254,6 @@ def _is_locked(folder: Path) -> bool:
     lock_path = folder / LOCK_NAME
     if not lock_path.exists():
         return False
-    from filelock import FileLock, Timeout
 
     probe = FileLock(str(lock_path), timeout=0)
     try:
@@ -298,7 +299,6 @@ def _clear(folder: Path) -> None:
 
 class _Lock:
     def __init__(self, folder: Path):
-        from filelock import FileLock, Timeout
 
         self.path = folder / LOCK_NAME
         self.lock = FileLock(str(self.path), timeout=0)
@@ -389,7 +389,6 @@ def output_file_lock(path: str | Path) -> Iterator[Path]:
     """Hold ``<path>.lock`` while a long-running command appends to the file ``path``."""
     path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from filelock import FileLock, Timeout
 
     lock_path = path.with_name(path.name + ".lock")
     lock = FileLock(str(lock_path), timeout=0)

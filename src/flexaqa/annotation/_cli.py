@@ -4,6 +4,7 @@ store (SQLAlchemy) and the statistics are imported inside the handlers."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections import Counter
@@ -342,7 +343,6 @@ def cmd_agreement(args) -> int:
 
 
 def cmd_export(args) -> int:
-    import contextlib
 
     from flexaqa._io import output_dir
     from flexaqa.annotation.export import export_labels

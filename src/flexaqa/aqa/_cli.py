@@ -7,7 +7,10 @@ line on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+from pathlib import Path
 
 from flexaqa._args import (
     VIEWS,
@@ -235,8 +238,6 @@ def cmd_train(args) -> int:
 
 def _run_folder(out: str):
     """Lock the run folder (rank 0 of a torchrun job holds it for every rank)."""
-    import contextlib
-    import os
 
     from flexaqa._io import output_dir
 
@@ -249,7 +250,6 @@ def _check_cache(args) -> None:
     """A feature cache that cannot be written fails now, not after the first action."""
     if getattr(args, "end_to_end", False):
         return
-    from pathlib import Path
 
     from flexaqa._io import check_input_dir
     from flexaqa.aqa.features import cache_writer

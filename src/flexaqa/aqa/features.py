@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from flexaqa._io import check_output_dir, output_dir
 from flexaqa.aqa import AQAError
 from flexaqa.aqa.keysteps import rules_digest, sample_keystep_margins
 from flexaqa.data.cache import FeatureCache, build_feature_cache
-from flexaqa.errors import reject_unknown_keys
+from flexaqa.errors import OutputError, reject_unknown_keys
 from flexaqa.kg import load_kg
 from flexaqa.signal import relative_muscle_contribution, relative_muscle_contribution_envelope
 from flexaqa.skeleton import J, joint_angle
@@ -317,8 +318,6 @@ def extract_features(
 def cache_writer(root: Path, *, default: bool):
     """Lock the feature cache folder ``root`` for writing; a read-only default cache (inside the dataset) says
     to pass ``--cache``."""
-    from flexaqa._io import check_output_dir, output_dir
-    from flexaqa.errors import OutputError
 
     try:
         check_output_dir(root)

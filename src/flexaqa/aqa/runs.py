@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_write_text, json_text
+from flexaqa._io import atomic_write_text, json_text, require_complete
 from flexaqa.aqa import AQAError
 from flexaqa.aqa.features import FeatureSpec, extract_features
 from flexaqa.data import open_dataset
@@ -363,7 +363,6 @@ def train_run(
 
 def read_run(run: str | Path) -> dict:
     """``run.json`` of a run folder (raises :class:`AQAError` when it is not one)."""
-    from flexaqa._io import require_complete
 
     if Path(run).is_dir():
         require_complete(run, "run folder")

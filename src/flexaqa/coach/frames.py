@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from flexaqa._io import missing_file_message
 from flexaqa.coach._types import BadVideoError, MissingVideoError
 from flexaqa.errors import require
 
@@ -224,8 +225,6 @@ def iter_video(
     av = require("av", "video", "reading video files")
     path = Path(path)
     if not path.is_file():
-        from flexaqa._io import missing_file_message
-
         raise MissingVideoError(missing_file_message(path, "video file"))
     try:
         container = av.open(str(path))

@@ -20,6 +20,7 @@ smoothed with a Savitzky-Golay filter within each run of valid frames.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from collections.abc import Iterable, Iterator
@@ -57,8 +58,6 @@ def _hide_native_logs() -> None:
     """Point file descriptor 2 at /dev/null for native code (Python-level logging cannot reach those lines;
     MediaPipe's threads write them while its graph runs), while Python's ``sys.stderr`` keeps writing to the
     real stderr through a duplicate descriptor. Nested calls count; :func:`_show_native_logs` undoes one."""
-    import os
-    import sys
 
     if _NATIVE_LOGS:
         return
@@ -83,8 +82,6 @@ def _hide_native_logs() -> None:
 
 
 def _show_native_logs() -> None:
-    import os
-    import sys
 
     if _hidden["depth"] == 0:
         return

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flexaqa._io import check_input_dir, require_complete
 from flexaqa.data.schema import DataError, MissingDatasetError, Sample, SampleRecord
 from flexaqa.data.splits import get_splits
 from flexaqa.timebase import seconds_to_index
@@ -122,7 +123,6 @@ def register_layout(cls: type[DatasetSource]) -> type[DatasetSource]:
 
 def open_dataset(root: str | Path) -> DatasetSource:
     """Open a FLEX dataset folder in the native layout (``dataset.json``) or the official release layout."""
-    from flexaqa._io import check_input_dir, require_complete
 
     root = Path(root)
     if not root.exists():

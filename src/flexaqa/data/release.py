@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_save, atomic_write_text
+from flexaqa._io import atomic_save, atomic_write_text, output_dir
 from flexaqa.data.base import (
     CORE_NUM_FRAMES,
     DatasetSource,
@@ -197,7 +197,6 @@ def export_release(
     ``out/flexaqa_ids.csv`` (the baseline code ignores that file). ``out`` must be new or empty (``force``
     clears it) and outside the source; it is locked while written and marked incomplete until the end.
     """
-    from flexaqa._io import output_dir
 
     sp = source.splits(protocol, seed=seed)
     inputs = [source.root] if getattr(source, "root", None) is not None else []

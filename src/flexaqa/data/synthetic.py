@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from flexaqa._io import output_dir
 from flexaqa.data.native import finalize_dataset, write_trial
+from flexaqa.data.release import ReleaseWriter
 from flexaqa.data.schema import (
     Annotation,
     AnnotatorLabel,
@@ -30,6 +32,7 @@ from flexaqa.data.schema import (
     skill_of,
 )
 from flexaqa.data.video import moving_blob_video
+from flexaqa.errors import UsageError
 from flexaqa.kg import load_kg
 from flexaqa.timebase import CINEMA_FPS, EMG_HZ, PHONE_FPS
 
@@ -166,8 +169,6 @@ def make_tiny_dataset(
     The release layout keeps only View-1 (as 103 JPEGs per sample); its ids are ``A16_001``... in trial order.
     ``root`` must be new or empty (``force`` clears it); duplicate subjects or actions are refused.
     """
-    from flexaqa._io import output_dir
-    from flexaqa.errors import UsageError
 
     if layout not in ("native", "release"):
         raise UsageError(f"layout must be 'native' or 'release', got {layout!r}")
@@ -208,8 +209,6 @@ def _make_tiny(root: Path, layout, subjects, actions, reps, size, seed, lossless
         kg = load_kg()
         ids = [sample_id(t.subject, kg.action(t.action).class_id, a.rep) for t in trials for a in t.reps]
     else:
-        from flexaqa.data.release import ReleaseWriter
-
         w = ReleaseWriter(root, views=("View-1",))
         ids = [i for t in trials for i in w.add_trial(t)]
         w.close(seed=seed)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flexaqa._io import require_complete
 from flexaqa.data.base import CORE_NUM_FRAMES, read_csv_dicts
 from flexaqa.data.native import FORMAT_NAME, MANIFEST_COLUMNS, STREAMS
 from flexaqa.data.release import (
@@ -32,7 +33,7 @@ from flexaqa.data.release import (
 from flexaqa.data.schema import SKILL_LEVELS, Annotation, CorruptSampleError, DataError
 from flexaqa.data.splits import load_splits, split_problems
 from flexaqa.data.video import count_frames, probe_video, read_frames
-from flexaqa.errors import KGError
+from flexaqa.errors import BusyError, IncompleteError, KGError
 from flexaqa.kg import load_kg
 from flexaqa.kg import score as fkg_score
 
@@ -73,8 +74,6 @@ def validate_dataset(
     if not root.is_dir():
         rep.add(root, "is a file, not a dataset folder" if root.exists() else "no such dataset folder")
         return rep.problems
-    from flexaqa._io import require_complete
-    from flexaqa.errors import BusyError, IncompleteError
 
     try:
         require_complete(root, "dataset")

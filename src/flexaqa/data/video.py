@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flexaqa._io import temp_sibling
 from flexaqa.data.schema import CorruptSampleError, DataError
 from flexaqa.errors import require
 
@@ -50,8 +51,6 @@ def write_mp4(
     (even width and height required). ``gop`` is the keyframe interval in frames (default: about 1 s), which
     bounds how much a seek has to decode.
     """
-
-    from flexaqa._io import temp_sibling
 
     av = _av()
     frames = np.asarray(frames)

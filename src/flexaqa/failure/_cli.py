@@ -99,7 +99,6 @@ def format_report(report: dict) -> str:
 
 
 def _report(model, trials, out) -> None:
-    from pathlib import Path
 
     from flexaqa._io import atomic_write_text, write_json
     from flexaqa.failure.model import evaluate_failure, plot_by_k
@@ -141,7 +140,6 @@ def cmd_eval(args) -> int:
     from flexaqa.failure.model import FailurePredictor
 
     check_output_dir(args.out)
-    from pathlib import Path
 
     from flexaqa._io import require_complete
 

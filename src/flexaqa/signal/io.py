@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flexaqa._io import missing_file_message
 from flexaqa.signal._common import MissingSignalFileError, SignalError
 
 __all__ = ["read_recording"]
@@ -18,8 +19,6 @@ def read_recording(path: str | Path, *, key: str | None = None) -> np.ndarray:
     missing or empty files, non-numeric columns, wrong shapes and NaNs."""
     path = Path(path)
     if not path.is_file():
-        from flexaqa._io import missing_file_message
-
         raise MissingSignalFileError(missing_file_message(path))
     suffix = path.suffix.lower()
     if suffix == ".npy":

@@ -7,6 +7,7 @@ Same :class:`SynthConfig` -> identical files: every trial draws from its own see
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from flexaqa._io import atomic_write_text, json_text, output_dir
-from flexaqa.data.native import write_trial
-from flexaqa.data.release import ReleaseWriter
+from flexaqa.data.native import finalize_dataset, read_manifest, write_trial
+from flexaqa.data.release import ReleaseDataset, ReleaseWriter
 from flexaqa.data.schema import Annotation, AnnotatorLabel, Keyframes, PhaseSpan, Stream, Trial, trial_id
 from flexaqa.errors import FlexaqaError
 from flexaqa.kg import load_kg
@@ -184,7 +185,6 @@ def _task(args):
 
 def _ignore_sigint() -> None:
     """Pool workers leave Ctrl-C to the parent, which stops them and reports once."""
-    import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -201,8 +201,6 @@ def generate(cfg: SynthConfig, *, progress: bool = True, force: bool = False) ->
 
 def _generate(cfg: SynthConfig, out: Path, progress: bool) -> dict:
     from tqdm import tqdm
-
-    from flexaqa.synth.subjects import make_roster
 
     ids = subject_ids(cfg.subjects)
     tasks = [(cfg, sid, slug) for sid in ids for slug in cfg.actions]
@@ -233,8 +231,6 @@ def _generate(cfg: SynthConfig, out: Path, progress: bool) -> dict:
             pool.join()
     roster = make_roster(ids, cfg.seed)
     if cfg.layout == "native":
-        from flexaqa.data.native import finalize_dataset, read_manifest
-
         finalize_dataset(
             out, name="flexaqa-synthetic-flex", description=SYNTHETIC_NOTICE, subjects=[s.subject for s in roster],
             seed=cfg.seed,
@@ -242,8 +238,6 @@ def _generate(cfg: SynthConfig, out: Path, progress: bool) -> dict:
         records = read_manifest(out)
         n_trials = len({r.trial for r in records})
     else:
-        from flexaqa.data.release import ReleaseDataset
-
         writer.close(seed=cfg.seed)
         records = ReleaseDataset(out).records
         n_trials = len(results)  # the release keeps no trial structure

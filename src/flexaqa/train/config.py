@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from flexaqa._io import atomic_write_text
-from flexaqa.errors import FlexaqaError
+from flexaqa._io import atomic_write_text, missing_file_message
+from flexaqa.errors import FlexaqaError, InputError
 
 
 class ConfigError(FlexaqaError, ValueError):
@@ -120,9 +120,6 @@ def load_config(
     data: dict[str, Any] = {}
     if path is not None:
         if not Path(path).is_file():
-            from flexaqa._io import missing_file_message
-            from flexaqa.errors import InputError
-
             raise InputError(missing_file_message(path, "run config file (YAML)"))
         try:
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))

@@ -161,7 +161,6 @@ def cmd_export(args) -> int:
 
 
 def cmd_answer(args) -> int:
-    import os
 
     from flexaqa._io import check_output_file, output_file_lock
     from flexaqa.vqa import VQAError, load_qa_set

@@ -17,10 +17,12 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import urllib3
 
 from flexaqa._io import json_text
 from flexaqa.kg import KnowledgeGraph, load_kg
@@ -266,7 +268,6 @@ class ChatEndpointAnswerer:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        import urllib3
 
         if self._http is None:
             self._http = urllib3.PoolManager(maxsize=16)
@@ -327,7 +328,6 @@ class ChatEndpointAnswerer:
         that still fails after the retries does not stop the others; at the end :class:`VQAError` says how many
         are missing and why (the first error).
         """
-        from concurrent.futures import as_completed
 
         from tqdm import tqdm
 

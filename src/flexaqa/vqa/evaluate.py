@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from flexaqa._io import atomic_write_text, json_text
+from flexaqa._io import atomic_write_text, json_text, missing_file_message
 from flexaqa.metrics import relative_l2_error
-from flexaqa.vqa._records import QA, QUESTION_TYPES, VQAError, iter_jsonl
+from flexaqa.vqa._records import QA, QUESTION_TYPES, MissingVQAFileError, VQAError, iter_jsonl
 from flexaqa.vqa.metrics import (
     BertScoreModel,
     bertscore_f1_scores,
@@ -43,9 +43,6 @@ def read_predictions(path: str | Path, refs: Sequence[QA]) -> dict[str, str]:
     """QA id -> predicted answer, checked against ``refs``: every id known, none missing, none twice, no empty."""
     path = Path(path)
     if not path.is_file():
-        from flexaqa._io import missing_file_message
-        from flexaqa.vqa._records import MissingVQAFileError
-
         raise MissingVQAFileError(missing_file_message(path, "predictions file (.jsonl)"))
     if path.suffix.lower() not in (".jsonl", ".ndjson"):
         raise VQAError(
