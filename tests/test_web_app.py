@@ -345,3 +345,13 @@ def test_a_keypoint_file_is_coached_like_the_cli(tmp_path, fmt):
             "/api/coach", data={**data, "kind": "flex"}, files={"file": ("a.exe", b"1")}, headers=h
         )
         assert suffix.status_code == 400 and ".csv" in suffix.json()["detail"]
+
+
+def test_a_second_server_on_the_same_jobs_folder_is_refused(tmp_path):
+    from flexaqa.errors import BusyError
+
+    app = make_app(tmp_path)
+    with pytest.raises(BusyError, match="pid"):
+        make_app(tmp_path)
+    app.state.jobs.close()
+    make_app(tmp_path).state.jobs.close()  # free again once the first one stopped

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import write_json
 from flexaqa.coach import CoachError
 from flexaqa.coach.formats import PoseFormatError, read_keypoints
 from flexaqa.coach.keypoints import coach_keypoints
@@ -73,7 +72,7 @@ def run_job(job, folder: Path, path: Path, progress: Callable[[float, str], None
         result = coach_keypoints(path, job.pose_format, job.action, fps=job.fps)
     except CoachError as exc:
         if exc.report is not None:
-            atomic_write_text(folder / "report.json", json.dumps(exc.report, indent=2, ensure_ascii=False))
+            write_json(folder / "report.json", exc.report, indent=2, ensure_ascii=False)
         raise
     progress(0.9, "writing the report")
     write_outputs(result, folder)
@@ -90,7 +89,7 @@ def run_video_job(job, folder: Path, video: Path, progress: Callable[[float, str
         )
     except CoachError as exc:
         if exc.report is not None:  # what could be done is still worth showing
-            atomic_write_text(folder / "report.json", json.dumps(exc.report, indent=2, ensure_ascii=False))
+            write_json(folder / "report.json", exc.report, indent=2, ensure_ascii=False)
         raise
     progress(0.9, "writing the report and the annotated video")
     write_outputs(result, folder, video=video, annotate=True)

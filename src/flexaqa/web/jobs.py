@@ -7,6 +7,7 @@ looking complete. ``job.json`` is written atomically at every state change.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import threading
@@ -16,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from flexaqa._io import atomic_write_text
+from flexaqa._io import output_dir, write_json
 from flexaqa.errors import FlexaqaError
 from flexaqa.web.settings import WebError
 
@@ -55,7 +56,8 @@ Runner = Callable[[Job, Path, Path, Callable[[float, str], None]], float | None]
 class JobQueue:
     def __init__(self, root: str | Path, runner: Runner, *, size: int = 4, workers: int = 1):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._hold = contextlib.ExitStack()  # one server per jobs folder: a second one is refused (busy)
+        self._hold.enter_context(output_dir(self.root, mode="update"))
         self.size = size
         self._runner = runner
         self._lock = threading.Lock()
@@ -77,7 +79,7 @@ class JobQueue:
         return self.root / (job if isinstance(job, str) else job.id)
 
     def _save(self, job: Job) -> None:
-        atomic_write_text(self.folder(job) / "job.json", json.dumps(job.to_dict(), indent=2))
+        write_json(self.folder(job) / "job.json", job.to_dict(), indent=2)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -157,3 +159,4 @@ class JobQueue:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._hold.close()
