@@ -98,7 +98,10 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=positive_int, help="shortcut for --set epochs=N")
     add_seed(p, default=None, help="seed of the split, the encoders and training (default: the config's, 0)")
     add_out(p, required=True, help="run folder")
-    p.add_argument("--resume", action="store_true", help="continue each action from its last.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue each action from its last.pt (same settings; only --epochs may grow)")  # fmt: skip
+    p.add_argument("--force", action="store_true",
+                   help="OUT holds another run: delete its checkpoints and start over")  # fmt: skip
     add_device(p, default=None, help="auto (a CUDA GPU when one is visible), cuda or cpu (default: cpu for "
                "frozen heads, auto for --end-to-end)")  # fmt: skip
     _feature_options(p)
@@ -172,6 +175,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-i3d-timing", action="store_true", help="skip timing one I3D clip (the CoRe cost ratio)"
     )
+    p.add_argument("--allow-random-encoders", action="store_true",
+                   help="run i3d / stgcn features without their pretrained weights (rows marked 'random init')")  # fmt: skip
     _feature_options(p)
     p.set_defaults(func=cmd_bench_aqa)
 
@@ -205,7 +210,8 @@ def _train_end_to_end(args, config):
     )  # fmt: skip
     return train_end_to_end(
         args.data, out=args.out, model=args.model, variant=args.variant, action=args.action, split=args.protocol,
-        config=config, spec=spec, resume=args.resume, progress=not args.no_progress, workers=args.workers or 0,
+        config=config, spec=spec, resume=args.resume, force=args.force, progress=not args.no_progress,
+        workers=args.workers or 0,
         clip_grad=5.0 if args.clip_grad is None else args.clip_grad, amp=not args.no_amp,
         cache_mb=1024.0 if args.memory_cache is None else args.memory_cache,
     )  # fmt: skip
@@ -269,7 +275,7 @@ def _train(args, config) -> int:
             results = train_run(
                 args.data, out=args.out, model=args.model, variant=args.variant, action=args.action,
                 split=args.protocol, config=config, spec=_spec(args, config.seed), cache_root=args.cache,
-                resume=args.resume, progress=not args.no_progress,
+                resume=args.resume, force=args.force, progress=not args.no_progress,
             )  # fmt: skip
         import torch.distributed as dist
 
@@ -357,7 +363,7 @@ def cmd_bench_aqa(args) -> int:
     doc = run_benchmark(
         args.data, seeds=seeds, epochs=epochs, actions=actions, split=args.protocol, spec=_spec(args),
         cache_root=args.cache, overrides=parse_overrides(args.set), measure_i3d=not (args.quick or args.no_i3d_timing),
-        progress=not args.no_progress,
+        progress=not args.no_progress, allow_random_encoders=args.allow_random_encoders,
     )  # fmt: skip
     doc["command"] = (
         f"flexaqa bench aqa --data {args.data}" + " --quick" * args.quick

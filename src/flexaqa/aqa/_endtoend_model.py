@@ -16,7 +16,7 @@ from torch import nn
 
 from flexaqa.aqa import AQAError
 from flexaqa.aqa.features import EMG_FEATURES, _check_views, emg_feature
-from flexaqa.aqa.runs import from_model_scale
+from flexaqa.aqa.protocol import from_model_scale
 from flexaqa.data.datasets import FlexSampleDataset
 from flexaqa.errors import reject_unknown_keys
 from flexaqa.kg import load_kg

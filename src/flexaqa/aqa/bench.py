@@ -20,23 +20,18 @@ import numpy as np
 from flexaqa._io import atomic_write_text, json_text
 from flexaqa.aqa import AQAError
 from flexaqa.aqa.features import FEATURE_KEYS, FeatureSpec
-from flexaqa.aqa.keysteps import rule_slot_mask
 from flexaqa.aqa.runs import (
+    FrozenMode,
     action_list,
     action_split,
     et_reports,
     fit_transform,
     load_action_data,
-    model_args_for,
     needs_slots,
-    predict_arrays,
     resolve_split,
     score_metrics,
     summarize,
 )
-from flexaqa.data import open_dataset
-from flexaqa.kg import load_kg, score_from_mask
-from flexaqa.train import config_from_dict
 
 ROWS: tuple[tuple[str, str, str], ...] = (  # (row name, model, variant); the first four are paper Table 4
     ("Single view (SV)", "core_gart", "sv"),
@@ -118,6 +113,9 @@ def _fit_text(row: dict) -> str:
 def _rule_predictions(data, action, *, calibrate: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Test scores and ``(n, S)`` slot decisions of the coach rules on the test split's keystep features;
     ``calibrate`` maps the scores by a least-squares line fitted on the training split."""
+    from flexaqa.aqa.keysteps import rule_slot_mask
+    from flexaqa.kg import load_kg, score_from_mask
+
     act = load_kg().action(action)
 
     def scores(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -133,6 +131,104 @@ def _rule_predictions(data, action, *, calibrate: bool = False) -> tuple[np.ndar
     return pred, mask
 
 
+def _load_features(source, acts, protocol, splits, spec, cache_root, progress) -> tuple[dict, float]:
+    """``({action: (ActionData of every key the dataset has, {key: why not})}, seconds)``."""
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    per_action = {}
+    for act in tqdm(acts, desc="features", disable=not progress):
+        ids = action_split(source, splits, act, seed=0, protocol=protocol)
+        per_action[act] = _available(source, ids, act, spec, cache_root, progress=False)
+    return per_action, time.perf_counter() - t0
+
+
+def _skip_reason(model: str, keys, per_action: dict, spec: FeatureSpec) -> str | None:
+    why = [m[k] for d, m in per_action.values() for k in keys if k in m]
+    if needs_slots(model) and any(d.slots is None for d, _ in per_action.values()):
+        why.append("the dataset has no (keystep, error) labels")
+    if model in RULES_MODELS and "keysteps" not in spec.pose:
+        why.append("needs the keystep-margin pose feature (--pose keysteps)")
+    return why[0] if why else None
+
+
+def _fit_action(
+    mode: FrozenMode, config, full, act, model, variant, keys
+) -> tuple[dict, dict, dict, float, float]:
+    """One trained head on one action: ``(test metrics, prediction, ActionData, fit s, predict s)``."""
+    ad = type(full)(full.action, full.ids, {k: {x: f[x] for x in keys} for k, f in full.features.items()},
+                    full.scores, full.slots if needs_slots(model) else None, keys)  # fmt: skip
+    arrays, meta = fit_transform(ad, normalize=not needs_slots(model))
+    t = time.perf_counter()
+    fitted, _ = mode.fit(
+        config, None, ad, arrays, meta, model=model, variant=variant, run_dir=None, resume=False
+    )
+    fit_s = time.perf_counter() - t
+    t = time.perf_counter()
+    pred = mode.predict(fitted.model, None, ad, "test", arrays, meta, batch_size=config.batch_size)
+    pred_s = time.perf_counter() - t
+    return score_metrics(ad.scores["test"], pred["score"], meta["score_range"]), pred, ad, fit_s, pred_s
+
+
+def _row_seed(mode, config, model, variant, keys, acts, per_action, bar) -> dict:
+    """One row x one seed over every action: per-action metrics, their summary, timings, ET P/R/F1."""
+    res, fit_s, pred_s, n_test, truth, probs = {}, 0.0, 0.0, 0, [], []
+    for act in acts:
+        full, _ = per_action[act]
+        if model in RULES_MODELS:  # the coach's decisions, scored through the FKG
+            pred, mask = _rule_predictions(full, act, calibrate=model == "coach_rules_cal")
+            res[act] = score_metrics(
+                full.scores["test"], pred, fit_transform(full, normalize=False)[1]["score_range"]
+            )
+            n_test += len(pred)
+            if full.slots is not None:
+                truth.append(full.slots["test"])
+                probs.append(mask)
+        else:
+            res[act], pred, ad, f_s, p_s = _fit_action(mode, config, full, act, model, variant, keys)
+            fit_s, pred_s, n_test = fit_s + f_s, pred_s + p_s, n_test + len(ad.scores["test"])
+            if "slot_probs" in pred:
+                truth.append(ad.slots["test"])
+                probs.append(pred["slot_probs"][:, : ad.slots["test"].shape[1]])
+        bar.update(1)
+    entry = {
+        "per_action": res,
+        **summarize(res),
+        "fit_s": fit_s,
+        "predict_ms_per_sample": 1e3 * pred_s / n_test,
+    }
+    if truth:
+        ets = et_reports(truth, probs, acts)
+        entry["errors"] = ets
+        entry["et_macro_f1"] = float(np.mean([e["f1"] for e in ets if e["support"] > 0] or [math.nan]))
+    return entry
+
+
+def _aggregate(row: dict, n_actions: int, epochs: int) -> None:
+    """Mean ± std over seeds of a row's summaries, its fit and predict timings."""
+    runs = list(row["seeds"].values())
+    if not runs:
+        return
+    for key in ("spearman_fisher_z", "rl2_mean", "et_macro_f1"):
+        vals = [r[key] for r in runs if key in r]
+        if vals:
+            row[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals))}
+    row["fit_s_per_action_epoch"] = float(np.mean([r["fit_s"] for r in runs])) / (n_actions * epochs)
+    row["predict_ms_per_sample"] = float(np.mean([r["predict_ms_per_sample"] for r in runs]))
+
+
+def check_random_encoders(spec: FeatureSpec, *, allow: bool) -> list[str]:
+    """The encoders of ``spec`` that would run with random weights; refused unless ``allow``."""
+    random_init = FrozenMode(spec).random_init(FEATURE_KEYS)
+    if random_init and not allow:
+        raise AQAError(
+            f"bench aqa refuses random encoder weights ({', '.join(random_init)}): their rows would look like "
+            "benchmark results; give --video-weights / --pose-weights, or --allow-random-encoders to run them "
+            "anyway (every affected row is marked 'random init')"
+        )
+    return random_init
+
+
 def run_benchmark(
     data: str | Path,
     *,
@@ -146,123 +242,71 @@ def run_benchmark(
     overrides: dict | None = None,
     measure_i3d: bool = True,
     progress: bool = True,
+    allow_random_encoders: bool = False,
 ) -> dict:
-    """Run ``rows`` x ``seeds`` x ``actions``; returns the JSON document (see :func:`write_results`)."""
+    """Run ``rows`` x ``seeds`` x ``actions``; returns the JSON document (see :func:`write_results`).
+
+    I3D or ST-GCN features without their pretrained weights are refused unless ``allow_random_encoders``
+    (then the rows that read them say ``random init``)."""
     from tqdm.auto import tqdm
 
-    from flexaqa.train.trainer import fit
+    from flexaqa.data import open_dataset
+    from flexaqa.models import VARIANTS
+    from flexaqa.train import config_from_dict
 
     t_start = time.perf_counter()
     spec = spec or FeatureSpec()
+    random_init = check_random_encoders(spec, allow=allow_random_encoders)
     source = open_dataset(data)
-    protocol, splits = resolve_split(source, split, seed=0)
+    protocol, splits, split_seed = resolve_split(source, split, seed=0)
     acts = action_list(source, actions)
-    t0 = time.perf_counter()
-    per_action = {}
-    for act in tqdm(acts, desc="features", disable=not progress):
-        ids = action_split(source, splits, act, seed=0, protocol=protocol)
-        per_action[act] = _available(source, ids, act, spec, cache_root, progress=False)
-    feature_s = time.perf_counter() - t0
-    n_samples = sum(sum(len(v) for v in d.ids.values()) for d, _ in per_action.values())
+    per_action, feature_s = _load_features(source, acts, protocol, splits, spec, cache_root, progress)
     overrides = dict(overrides or {})
     extra_args = {
         k.split(".", 1)[1]: overrides.pop(k) for k in list(overrides) if k.startswith("model_args.")
     }
+    mode = FrozenMode(spec, cache_root)
     doc_rows = []
     jobs = [(r, s) for r in rows for s in seeds]
     bar = tqdm(total=len(jobs) * len(acts), desc="fits", disable=not progress)
     for (name, model, variant), seed in jobs:
-        from flexaqa.models import VARIANTS
-
         keys = VARIANTS[variant]
         row = next((x for x in doc_rows if x["row"] == name), None)
         if row is None:
-            row = {"row": name, "model": model, "variant": variant, "seeds": {}, "skipped": None}
+            row = {"row": name, "model": model, "variant": variant, "seeds": {}, "skipped": None,
+                   "random_init": mode.random_init(keys)}  # fmt: skip
             doc_rows.append(row)
-        why = [m[k] for d, m in per_action.values() for k in keys if k in m]
-        if needs_slots(model) and any(d.slots is None for d, _ in per_action.values()):
-            why.append("the dataset has no (keystep, error) labels")
-        if model in RULES_MODELS and "keysteps" not in spec.pose:
-            why.append("needs the keystep-margin pose feature (--pose keysteps)")
-        if why:
-            row["skipped"] = why[0]
+        row["skipped"] = _skip_reason(model, keys, per_action, spec)
+        if row["skipped"]:
             bar.update(len(acts))
             continue
-        res, fit_s, pred_s, n_test, truth, probs = {}, 0.0, 0.0, 0, [], []
-        for act in acts:
-            full, _ = per_action[act]
-            if model in RULES_MODELS:  # the coach's decisions, scored through the FKG
-                pred, mask = _rule_predictions(full, act, calibrate=model == "coach_rules_cal")
-                res[act] = score_metrics(
-                    full.scores["test"], pred, fit_transform(full, normalize=False)[1]["score_range"]
-                )
-                n_test += len(pred)
-                if full.slots is not None:
-                    truth.append(full.slots["test"])
-                    probs.append(mask)
-                bar.update(1)
-                continue
-            ad = type(full)(full.action, full.ids, {k: {x: f[x] for x in keys} for k, f in full.features.items()},
-                            full.scores, full.slots if needs_slots(model) else None, keys)  # fmt: skip
-            arrays, meta = fit_transform(ad, normalize=not needs_slots(model))
-            cfg = {"model": model, "model_args": model_args_for(model, variant, ad, extra_args), "epochs": epochs,
-                   "seed": seed, "progress": False, "select_metric": "rl2",
-                   "score_range": [0.0, 100.0] if meta["normalized"] else meta["score_range"]}  # fmt: skip
-            cfg.update(overrides)
-            t = time.perf_counter()
-            fitted = fit(config_from_dict(cfg), arrays["train"], arrays["val"])
-            fit_s += time.perf_counter() - t
-            t = time.perf_counter()
-            pred = predict_arrays(fitted.model, arrays["test"], meta)
-            pred_s += time.perf_counter() - t
-            n_test += len(ad.scores["test"])
-            res[act] = score_metrics(ad.scores["test"], pred["score"], meta["score_range"])
-            if "slot_probs" in pred:
-                truth.append(ad.slots["test"])
-                probs.append(pred["slot_probs"][:, : ad.slots["test"].shape[1]])
-            bar.update(1)
-        entry = {
-            "per_action": res,
-            **summarize(res),
-            "fit_s": fit_s,
-            "predict_ms_per_sample": 1e3 * pred_s / n_test,
-        }
-        if truth:
-            ets = et_reports(truth, probs, acts)
-            entry["errors"] = ets
-            entry["et_macro_f1"] = float(np.mean([e["f1"] for e in ets if e["support"] > 0] or [math.nan]))
-        row["seeds"][str(seed)] = entry
+        config = config_from_dict({"epochs": epochs, "seed": seed, "progress": False, "select_metric": "rl2",
+                                   **overrides, "model_args": extra_args})  # fmt: skip
+        row["seeds"][str(seed)] = _row_seed(mode, config, model, variant, keys, acts, per_action, bar)
     bar.close()
     for row in doc_rows:
-        runs = list(row["seeds"].values())
-        if not runs:
-            continue
-        for key in ("spearman_fisher_z", "rl2_mean", "et_macro_f1"):
-            vals = [r[key] for r in runs if key in r]
-            if vals:
-                row[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals))}
-        row["fit_s_per_action_epoch"] = float(np.mean([r["fit_s"] for r in runs])) / (len(acts) * epochs)
-        row["predict_ms_per_sample"] = float(np.mean([r["predict_ms_per_sample"] for r in runs]))
-    wall = time.perf_counter() - t_start
+        _aggregate(row, len(acts), epochs)
     doc = {
         "synthetic": bool((Path(data) / "SYNTHETIC.md").is_file()),
         "data": str(data),
         "layout": source.layout,
         "split": protocol,
+        "split_seed": split_seed,
         "split_sizes": {a: {k: len(v) for k, v in d.ids.items()} for a, (d, _) in per_action.items()},
         "seeds": list(seeds),
         "epochs": epochs,
         "select_metric": overrides.get("select_metric", "rl2"),
         "actions": acts,
         "features": spec.to_dict(),
+        "random_init": random_init,
         "feature_dims": {
             k: int(v.shape[1]) for k, v in next(iter(per_action.values()))[0].features["train"].items()
         },
         "feature_extraction_s": feature_s,
-        "samples": n_samples,
+        "samples": sum(sum(len(v) for v in d.ids.values()) for d, _ in per_action.values()),
         "rows": doc_rows,
         "hardware": hardware(),
-        "wall_s": wall,
+        "wall_s": time.perf_counter() - t_start,
     }
     doc["cost"] = cost_comparison(doc, i3d_clip_seconds() if measure_i3d else None)
     doc["wall_s"] = time.perf_counter() - t_start
@@ -311,11 +355,12 @@ def markdown(doc: dict) -> str:
     for r in doc["rows"]:
         paper = PAPER_TABLE4.get(r["row"])
         ptxt = f"{paper[0]:.4f} / {paper[1]:.4f}" if paper else ""
+        name = r["row"] + (f" (random init: {', '.join(r['random_init'])})" if r.get("random_init") else "")
         if r.get("skipped"):
-            lines.append(f"| {r['row']} | skipped: {r['skipped']} | | | {ptxt} | |")
+            lines.append(f"| {name} | skipped: {r['skipped']} | | | {ptxt} | |")
             continue
         lines.append(
-            f"| {r['row']} | {_pm(r.get('spearman_fisher_z'), 4)} | {_pm(r.get('rl2_mean'), 3)} | "
+            f"| {name} | {_pm(r.get('spearman_fisher_z'), 4)} | {_pm(r.get('rl2_mean'), 3)} | "
             f"{_pm(r.get('et_macro_f1'), 3)} | {ptxt} | {_fit_text(r)} |"
         )
     c, h = doc["cost"], doc["hardware"]
@@ -343,6 +388,7 @@ def markdown(doc: dict) -> str:
 
 def write_results(doc: dict, out: str | Path) -> tuple[Path, Path]:
     """Write ``<out>.json`` and ``<out>.md``."""
+
     out = Path(out)
     j = atomic_write_text(out.with_suffix(".json"), json_text(doc, indent=1) + "\n")
     m = atomic_write_text(out.with_suffix(".md"), markdown(doc))

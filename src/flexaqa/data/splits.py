@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +29,33 @@ PROTOCOLS = ("random", "cross_subject", "cross_skill")
 SPLIT_NAMES = ("train", "val", "test")
 
 
-def _take(items: Sequence[str], fraction: float, rng: np.random.Generator) -> tuple[list[str], list[str]]:
-    """Split ``items`` into (rest, taken) with ``round(fraction * n)`` taken (at least 1 and at most n-1 if n>1)."""
+def hold_out(
+    items: Sequence[str],
+    fraction: float,
+    rng: np.random.Generator,
+    *,
+    group_of: Callable[[str], str] | None = None,
+    min_rest: int = 1,
+) -> tuple[list[str], list[str]]:
+    """Split ``items`` into ``(rest, taken)``, both sorted: ``round(fraction * n)`` of the ``n`` groups drawn
+    by ``rng`` (at least 1 when ``fraction > 0``, and never more than leaves ``min_rest`` groups), every item
+    of a drawn group taken. Groups are the items themselves, or ``group_of(item)`` (e.g. the subject, so a
+    subject is never on both sides). The one way flexaqa carves a validation (or test) split from another.
+
+    >>> hold_out(["a", "b", "c", "d"], 0.5, np.random.default_rng(0))
+    (['b', 'd'], ['a', 'c'])
+    >>> hold_out(["a", "b"], 0.1, np.random.default_rng(0), min_rest=2)
+    (['a', 'b'], [])
+    """
     items = sorted(items)
-    n = len(items)
-    k = round(fraction * n)
-    k = (min(max(k, 1), n - 1) if fraction > 0 else 0) if n > 1 else 0
-    perm = rng.permutation(n)
-    taken = {items[i] for i in perm[:k]}
-    return [x for x in items if x not in taken], sorted(taken)
+    key = group_of or (lambda x: x)
+    groups = sorted({key(x) for x in items})
+    n = len(groups)
+    k = max(round(fraction * n), 1) if fraction > 0 else 0
+    k = max(min(k, n - min_rest), 0)
+    taken_groups = {groups[i] for i in rng.permutation(n)[:k]}
+    taken = [x for x in items if key(x) in taken_groups]
+    return [x for x in items if key(x) not in taken_groups], taken
 
 
 def generate_splits(
@@ -60,8 +78,8 @@ def generate_splits(
         for r in records:
             by_action[r.action].append(r.id)
         for action in sorted(by_action):
-            train, test = _take(by_action[action], test_fraction, rng)
-            train, val = _take(train, val_fraction, rng)
+            train, test = hold_out(by_action[action], test_fraction, rng)
+            train, val = hold_out(train, val_fraction, rng)
             out["train"] += train
             out["val"] += val
             out["test"] += test
@@ -83,12 +101,12 @@ def generate_splits(
     else:
         test_subj, train_pool = set(), {}
         for skill in sorted(by_skill):
-            rest, taken = _take(sorted(by_skill[skill]), test_fraction, rng)
+            rest, taken = hold_out(sorted(by_skill[skill]), test_fraction, rng)
             test_subj |= set(taken)
             train_pool[skill] = set(rest)
     val_subj: set[str] = set()
     for skill in sorted(train_pool):
-        _, taken = _take(sorted(train_pool[skill]), val_fraction, rng)
+        _, taken = hold_out(sorted(train_pool[skill]), val_fraction, rng)
         val_subj |= set(taken)
     for r in records:
         key = "test" if r.subject in test_subj else "val" if r.subject in val_subj else "train"
@@ -129,6 +147,16 @@ def saved_seed(root: str | Path, protocol: str) -> int | None:
             f"{path}: expected a JSON object with train/val/test lists of sample ids ({exc})"
         ) from exc
     return None if seed is None else int(seed)
+
+
+def used_split_seed(root: str | Path, protocol: str, seed: int) -> int | None:
+    """The seed behind the splits :func:`get_splits` hands out for ``protocol``: the one saved with a split file
+    (``None`` for the official lists or a saved file that records none), else ``seed`` (generated now)."""
+    if protocol == "official":
+        return None
+    if not (Path(root) / "splits" / f"{protocol}.json").is_file():
+        return seed
+    return saved_seed(root, protocol)
 
 
 def split_problems(splits: dict[str, list[str]], known_ids: set[str]) -> list[str]:

@@ -23,6 +23,7 @@ from flexaqa._args import (
     positive_int,
 )
 from flexaqa._io import json_text
+from flexaqa.data.splits import hold_out
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -97,16 +98,11 @@ def _splits(args):
     splits = source.splits(args.protocol, seed=args.split_seed)
     require_samples(source, splits, ["train", args.split], args.protocol)
     if not splits.get("val"):  # carve a validation set from train (whole subjects when we know them)
-        train = splits["train"]
-        subj = sorted({source.record(i).subject or i for i in train})
-        rng = np.random.default_rng(args.split_seed)
-        held = (
-            set(rng.choice(subj, size=max(1, len(subj) // 8), replace=False).tolist())
-            if len(subj) > 1
-            else set()
-        )
-        splits = dict(splits, val=[i for i in train if (source.record(i).subject or i) in held])
-        splits["train"] = [i for i in train if i not in set(splits["val"])] or train
+        train, val = hold_out(
+            splits["train"], 1 / 8, np.random.default_rng(args.split_seed),
+            group_of=lambda i: source.record(i).subject or i,
+        )  # fmt: skip
+        splits = dict(splits, train=train, val=val)
     if args.limit:
         splits = {k: v[: args.limit] for k, v in splits.items()}
     if not splits.get(args.split):
