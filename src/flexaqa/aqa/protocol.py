@@ -424,8 +424,8 @@ def check_run_folder(out: Path, doc: dict, *, resume: bool, force: bool) -> None
         return
     if resume:
         check_resume_mode(out, doc["mode"])
-    free = FREE_SETTINGS | {"epochs"} if resume else FREE_SETTINGS | {"config"}
-    diff = _differences({k: v for k, v in old.items() if k != "random_init"}, doc, free=free)
+    free = FREE_SETTINGS | {"random_init"} | ({"epochs"} if resume else {"config"})
+    diff = _differences(old, doc, free=free)
     if diff:
         k = diff[0]
         at = k.split(".")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from flexaqa._io import atomic_save
+from flexaqa._io import atomic_write_bytes
 from flexaqa.errors import BadDataError, MissingFileError, require
 
 FORMAT = "flexaqa-checkpoint/1"
@@ -35,7 +36,11 @@ def save_checkpoint(path: str | Path, model, *, config=None, **extra: Any) -> Pa
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         **extra,
     }
-    return atomic_save(path, lambda tmp: torch.save(payload, tmp), suffix=".tmp")
+    # into memory first: saved to a path, torch names the archive after the (random) temporary file, so the
+    # same weights would give different bytes; from a buffer the archive is always "archive" (byte-reproducible)
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
