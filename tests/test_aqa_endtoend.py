@@ -16,7 +16,6 @@ from flexaqa.aqa.endtoend import (  # noqa: E402
     EndToEndSpec,
     RawAQADataset,
     _loader,
-    _optimizer,
     build_model,
     load_end_to_end,
     train_end_to_end,
@@ -27,7 +26,7 @@ from flexaqa.data import open_dataset  # noqa: E402
 from flexaqa.testing import make_tiny_dataset  # noqa: E402
 from flexaqa.train import config_from_dict, load_config  # noqa: E402
 from flexaqa.train.checkpoint import load_checkpoint  # noqa: E402
-from flexaqa.train.trainer import seed_everything  # noqa: E402
+from flexaqa.train.trainer import make_optimizer, seed_everything  # noqa: E402
 
 SPEC = dict(video="small3d_tiny", pose="stgcn_tiny", views=("View-1", "View-5"), frames=6, size=32)
 
@@ -138,7 +137,7 @@ def test_encoder_and_head_learning_rates_and_old_configs():
     cfg = config_from_dict({"lr": 0.01, "progress": False})  # a config written before encoder_lr existed
     assert cfg.encoder_lr == pytest.approx(1e-4)
     net = build_model("usdl_tiny", "pose+emg", EndToEndSpec(**SPEC), "squat")
-    groups = {g["name"]: g for g in _optimizer(net, cfg).param_groups}
+    groups = {g["name"]: g for g in make_optimizer(net, cfg).param_groups}
     assert groups["encoders"]["lr"] == pytest.approx(1e-4) and groups["head"]["lr"] == pytest.approx(0.01)
     n_enc = sum(p.numel() for p in groups["encoders"]["params"])
     assert n_enc == sum(p.numel() for p in net.pose_encoder.parameters() if p.requires_grad) > 0
