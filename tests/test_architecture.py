@@ -85,18 +85,9 @@ HEAVY = frozenset(
     }
 )
 # Import cycles still being removed, each with the work that removes it (empty when there is none).
-KNOWN_CYCLES: tuple[frozenset[str], ...] = (
-    # runs.eval_run/predict_samples hand end-to-end runs to endtoend, which reuses runs' helpers: removed by the
-    # one AQA protocol runner with the frozen-feature and end-to-end modes as two implementations (issue 13,
-    # part 2, the "train" work)
-    frozenset({"flexaqa.aqa.runs", "flexaqa.aqa.endtoend", "flexaqa.aqa._endtoend_model"}),
-)
+KNOWN_CYCLES: tuple[frozenset[str], ...] = ()
 # Private names still used across packages, ``(importing module, imported module)``, with the work removing them.
-KNOWN_PRIVATE: tuple[tuple[str, str], ...] = (
-    # fit_end_to_end, the second training loop, borrows train.trainer's internals: removed by the one training
-    # loop in train/ (issue 13, part 2, the "train" work)
-    ("flexaqa.aqa.endtoend", "flexaqa.train.trainer"),
-)
+KNOWN_PRIVATE: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import numpy as np
 from flexaqa._io import atomic_write_text, json_text
 from flexaqa.aqa import AQAError
 from flexaqa.aqa.features import FEATURE_KEYS, FeatureSpec
+from flexaqa.aqa.keysteps import rule_slot_mask
 from flexaqa.aqa.runs import (
     FrozenMode,
     action_list,
@@ -32,6 +33,10 @@ from flexaqa.aqa.runs import (
     score_metrics,
     summarize,
 )
+from flexaqa.data import open_dataset
+from flexaqa.kg import load_kg, score_from_mask
+from flexaqa.models import VARIANTS, create_model
+from flexaqa.train import config_from_dict
 
 ROWS: tuple[tuple[str, str, str], ...] = (  # (row name, model, variant); the first four are paper Table 4
     ("Single view (SV)", "core_gart", "sv"),
@@ -92,8 +97,6 @@ def i3d_clip_seconds(repeats: int = 2) -> float:
     """Wall time of one I3D forward pass over a 16 x 224 x 224 clip on this machine (random weights)."""
     import torch
 
-    from flexaqa.models import create_model
-
     model = create_model("i3d").eval()
     x = torch.randn(1, 3, 16, 224, 224)
     with torch.no_grad():
@@ -113,9 +116,6 @@ def _fit_text(row: dict) -> str:
 def _rule_predictions(data, action, *, calibrate: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Test scores and ``(n, S)`` slot decisions of the coach rules on the test split's keystep features;
     ``calibrate`` maps the scores by a least-squares line fitted on the training split."""
-    from flexaqa.aqa.keysteps import rule_slot_mask
-    from flexaqa.kg import load_kg, score_from_mask
-
     act = load_kg().action(action)
 
     def scores(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -249,10 +249,6 @@ def run_benchmark(
     I3D or ST-GCN features without their pretrained weights are refused unless ``allow_random_encoders``
     (then the rows that read them say ``random init``)."""
     from tqdm.auto import tqdm
-
-    from flexaqa.data import open_dataset
-    from flexaqa.models import VARIANTS
-    from flexaqa.train import config_from_dict
 
     t_start = time.perf_counter()
     spec = spec or FeatureSpec()
@@ -388,7 +384,6 @@ def markdown(doc: dict) -> str:
 
 def write_results(doc: dict, out: str | Path) -> tuple[Path, Path]:
     """Write ``<out>.json`` and ``<out>.md``."""
-
     out = Path(out)
     j = atomic_write_text(out.with_suffix(".json"), json_text(doc, indent=1) + "\n")
     m = atomic_write_text(out.with_suffix(".md"), markdown(doc))

@@ -58,10 +58,15 @@ from flexaqa.aqa.protocol import (
     needs_slots,
     predict_actions,
     random_init_encoders,
+    read_run,
     score_metrics,
     slot_matrix,
     train_actions,
 )
+from flexaqa.models import create_model, load_i3d_weights, load_stgcn_weights
+from flexaqa.train import RunConfig, config_from_dict
+from flexaqa.train.distributed import init_distributed
+from flexaqa.train.trainer import LoopHooks, LoopOptions, rank_and_world, seed_everything, train_loop
 
 __all__ = [
     "MODEL_NAME",
@@ -121,9 +126,7 @@ def fit_end_to_end(
     encoders before the first epoch and after every epoch (its hooks). ``run_dir`` and ``resume`` are the
     loop's; under ``torch.distributed`` each rank trains on its shard.
     """
-    from flexaqa.train.trainer import LoopHooks, LoopOptions, _dist, train_loop
-
-    rank, world = _dist()
+    rank, world = rank_and_world()
     device = torch.device(config.device)
     model.to(device)
     sampler = None
@@ -163,8 +166,6 @@ def _scores(source, ids: Sequence[str], *, required: bool = True) -> np.ndarray:
 
 def build_model(model: str, variant: str, spec: EndToEndSpec, action: str, model_args: dict | None = None):
     """An :class:`EndToEndAQA` for ``model`` (head) x ``variant`` x ``spec`` (loads the spec's weights)."""
-    from flexaqa.models import create_model, load_i3d_weights, load_stgcn_weights
-
     keys = check_model(model, variant)
     width = {}
     if any(k in VIDEO_KEYS for k in keys):
@@ -220,9 +221,6 @@ class EndToEndMode:
                              slots=a.get("slots"), cache_mb=self.cache_mb if split != "test" else 0.0)  # fmt: skip
 
     def fit(self, config, source, data, arrays, meta, *, model, variant, run_dir, resume):
-        from flexaqa.train import config_from_dict
-        from flexaqa.train.trainer import seed_everything
-
         cfg = config.to_dict()
         cfg.update(
             device=self.device, score_range=[0.0, 100.0] if meta["normalized"] else meta["score_range"]
@@ -289,9 +287,6 @@ def train_end_to_end(
     :func:`flexaqa.aqa.runs.train_run`; ``config.device`` may be ``auto``. The best epoch is picked on
     validation, never on test.
     """
-    from flexaqa.train import RunConfig
-    from flexaqa.train.distributed import init_distributed
-
     config = config or RunConfig()
     _, world = init_distributed()
     device = resolve_device(config.device)
@@ -311,14 +306,10 @@ def train_end_to_end(
 def eval_end_to_end(run: str | Path, *, data=None, split: str = "test", progress: bool = True) -> dict:
     """:func:`flexaqa.aqa.runs.eval_run` for an end-to-end run: re-encodes the raw samples of ``split`` with
     the fine-tuned encoders. Writes ``eval.json`` in the run."""
-    from flexaqa.aqa.protocol import read_run
-
     return eval_actions(EndToEndMode.from_run(read_run(run)), run, data=data, split=split, progress=progress)
 
 
 def predict_end_to_end(run: str | Path, samples, *, data=None, threshold: float = 0.5) -> list[dict]:
     """:func:`flexaqa.aqa.runs.predict_samples` for an end-to-end run (same item layout)."""
-    from flexaqa.aqa.protocol import read_run
-
     mode = EndToEndMode.from_run(read_run(run))
     return predict_actions(mode, run, samples, data=data, threshold=threshold)

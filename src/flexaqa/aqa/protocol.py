@@ -12,6 +12,7 @@ range), and the per-feature mean/std of the training split that standardises eve
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import shutil
@@ -25,7 +26,13 @@ import numpy as np
 
 from flexaqa._io import atomic_write_text, json_text, require_complete
 from flexaqa.aqa import AQAError
+from flexaqa.data import open_dataset
 from flexaqa.data.splits import hold_out, used_split_seed
+from flexaqa.kg import load_kg
+from flexaqa.metrics import fisher_z_mean, precision_recall_f1, relative_l2_error, spearman_score
+from flexaqa.models import VARIANTS, model_entry
+from flexaqa.train import RunConfig
+from flexaqa.train.distributed import init_distributed
 
 RUN_FORMAT = "flexaqa-aqa-run/1"
 VAL_FRACTION = 0.1  # carved from train when a protocol has no validation split (official Split_4)
@@ -38,8 +45,6 @@ def needs_slots(model: str) -> bool:
 
 def check_model(model: str, variant: str) -> tuple[str, ...]:
     """Validate a scoring-head name and a Table-4 variant; returns the feature keys the variant reads."""
-    from flexaqa.models import VARIANTS, model_entry
-
     entry = model_entry(model)  # unknown names raise ModelError with suggestions
     if entry.kind != "aqa":
         raise AQAError(
@@ -71,8 +76,6 @@ def resolve_split(
 
 def action_list(source, action: str | Sequence[str] = "all") -> list[str]:
     """Slugs of the requested actions present in ``source`` (``all``, one key, or comma-separated keys)."""
-    from flexaqa.kg import load_kg
-
     kg = load_kg()
     present = sorted({r.action for r in source.records}, key=lambda s: kg.action(s).index)
     if action in ("all", None):
@@ -108,8 +111,6 @@ def action_split(
 
 def slot_matrix(source, ids: Sequence[str], action) -> np.ndarray:
     """``(n, S)`` 0/1 of the action's (keystep, error) slots in each sample's final annotation."""
-    from flexaqa.kg import load_kg
-
     act = load_kg().action(action)
     col = {s.id: j for j, s in enumerate(act.slots)}
     out = np.zeros((len(ids), len(act.slots)), dtype=np.float32)
@@ -190,11 +191,6 @@ def from_model_scale(scores, meta: dict) -> np.ndarray:
 
 def model_args_for(model: str, variant: str, data: ActionData, extra: dict | None = None) -> dict:
     """Builder arguments: the variant, feature widths the builder accepts, the action for error-aware models."""
-    import inspect
-
-    from flexaqa.kg import load_kg
-    from flexaqa.models import model_entry
-
     params = inspect.signature(model_entry(model).fn).parameters
     args = {"variant": variant}
     widths = {"video_dim": ("video_v1", "video_v2"), "pose_dim": ("pose",), "emg_dim": ("emg",)}
@@ -213,8 +209,6 @@ def model_args_for(model: str, variant: str, data: ActionData, extra: dict | Non
 
 def score_metrics(true, pred, score_range) -> dict[str, float]:
     """``{"spearman", "rl2" (x100 over score_range), "n"}`` on the original score scale."""
-    from flexaqa.metrics import relative_l2_error, spearman_score
-
     return {
         "spearman": spearman_score(true, pred),
         "rl2": relative_l2_error(true, pred, score_range=tuple(score_range), percent=True),
@@ -224,9 +218,6 @@ def score_metrics(true, pred, score_range) -> dict[str, float]:
 
 def et_reports(truth: list[np.ndarray], probs: list[np.ndarray], actions: list[str]) -> list[dict]:
     """Per-error-type precision/recall/F1 over every (sample, slot) decision of that type, all actions pooled."""
-    from flexaqa.kg import load_kg
-    from flexaqa.metrics import precision_recall_f1
-
     kg = load_kg()
     pairs: dict[str, tuple[list, list]] = {}
     for t, p, a in zip(truth, probs, actions, strict=True):
@@ -247,8 +238,6 @@ def et_reports(truth: list[np.ndarray], probs: list[np.ndarray], actions: list[s
 
 def summarize(per_action: dict[str, dict]) -> dict[str, float]:
     """Fisher-z average ρ and mean R-ℓ2 over actions."""
-    from flexaqa.metrics import fisher_z_mean
-
     rhos = [m["spearman"] for m in per_action.values()]
     return {
         "spearman_fisher_z": fisher_z_mean(rhos) if rhos else math.nan,
@@ -459,10 +448,6 @@ def train_actions(
     ``config`` (a :class:`~flexaqa.train.RunConfig`) seeds the split, its validation carving and training.
     Under ``torchrun`` rank 0 writes the files.
     """
-    from flexaqa.data import open_dataset
-    from flexaqa.train import RunConfig
-    from flexaqa.train.distributed import init_distributed
-
     keys = check_model(model, variant)
     config = config or RunConfig()
     rank, _ = init_distributed()
@@ -504,8 +489,6 @@ def train_actions(
 
 
 def _open(doc: dict, data):
-    from flexaqa.data import open_dataset
-
     return open_dataset(data or doc["data"])
 
 

@@ -49,6 +49,10 @@ from flexaqa.aqa.protocol import (
     train_actions,
     transform,
 )
+from flexaqa.train import RunConfig, config_from_dict
+from flexaqa.train.checkpoint import model_from_checkpoint
+from flexaqa.train.distributed import init_distributed
+from flexaqa.train.trainer import fit, predict
 
 __all__ = [
     "RUN_FORMAT",
@@ -116,8 +120,6 @@ def load_action_data(
 
 def predict_arrays(model, arrays: dict, meta: dict) -> dict[str, np.ndarray]:
     """``{"score": original scale, ["slot_probs"]}`` of the model on one split's arrays."""
-    from flexaqa.train.trainer import predict
-
     out = predict(model, {k: v for k, v in arrays.items() if k != "slots"})
     res = {"score": from_model_scale(out["score"], meta)}
     if "slot_logits" in out:
@@ -147,8 +149,6 @@ class FrozenMode:
         pass  # extract_features names a missing view or modality itself
 
     def prepare(self, source, ids, action, *, model, keys, progress) -> ActionData:
-        from flexaqa.train.distributed import init_distributed
-
         rank, world = init_distributed()
         load = dict(keys=keys, cache_root=self.cache_root, with_slots=needs_slots(model), progress=progress)
         if rank == 0:
@@ -162,9 +162,6 @@ class FrozenMode:
         return ad
 
     def fit(self, config, source, data, arrays, meta, *, model, variant, run_dir, resume):
-        from flexaqa.train import config_from_dict
-        from flexaqa.train.trainer import fit
-
         cfg = config.to_dict()
         cfg.update(model=model, model_args=model_args_for(model, variant, data, config.model_args))
         cfg["score_range"] = [0.0, 100.0] if meta["normalized"] else meta["score_range"]
@@ -232,8 +229,6 @@ def train_run(
     :func:`~flexaqa.aqa.protocol.check_run_folder`). Under ``torchrun`` rank 0 extracts the features first and
     writes the files.
     """
-    from flexaqa.train import RunConfig
-
     config = config or RunConfig()
     mode = FrozenMode(spec or FeatureSpec(seed=config.seed), cache_root)
     return train_actions(
@@ -247,8 +242,6 @@ def train_run(
 
 def load_action_model(run: str | Path, action: str):
     """``(model, meta)`` of one trained action of a run (best validation weights)."""
-    from flexaqa.train.checkpoint import model_from_checkpoint
-
     d = Path(run) / action
     if not (d / "best.pt").is_file() or not (d / "meta.json").is_file():
         raise AQAError(f"{d}: action {action} has no trained model (best.pt and meta.json)")

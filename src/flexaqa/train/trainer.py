@@ -127,7 +127,7 @@ def make_optimizer(model, config: RunConfig) -> torch.optim.Optimizer:
         return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def _dist():
+def rank_and_world():
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
@@ -198,7 +198,7 @@ def train_loop(
     from tqdm.auto import tqdm
 
     options, hooks = options or LoopOptions(), hooks or LoopHooks()
-    rank, world = _dist()
+    rank, world = rank_and_world()
     device = next(model.parameters()).device
     opt = make_optimizer(model, config)
     use_amp = bool(options.amp) and device.type == "cuda"
@@ -288,7 +288,7 @@ def fit(
     that model (:func:`train_loop` does the epochs; ``run_dir`` and ``resume`` are its)."""
     from flexaqa.models import create_model
 
-    rank, world = _dist()
+    rank, world = rank_and_world()
     seed_everything(config.seed)
     device = torch.device(config.device)
     train_t, val_t = to_tensors(train, device), dict(val)
