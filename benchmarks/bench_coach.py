@@ -460,7 +460,8 @@ def _stream_video_parity() -> dict:
     except ImportError as exc:
         return {"skipped": str(exc)}
     from flexaqa.coach import Coach
-    from flexaqa.coach.pipeline import coach_video, iter_video
+    from flexaqa.coach.frames import iter_video
+    from flexaqa.coach.pipeline import coach_video
 
     tmp = Path(tempfile.mkdtemp(prefix="coach-stream-"))
     try:

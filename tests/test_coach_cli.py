@@ -35,9 +35,17 @@ def test_run_that_is_not_a_run_folder_exits_2(tmp_path, capsys):
     assert code == 2 and "not a flexaqa AQA run folder" in err
 
 
-@pytest.mark.parametrize("content", [b"", b"this is not a video" * 20])
-def test_unreadable_video_exits_3(tmp_path, capsys, content):
+@pytest.fixture
+def no_mediapipe(monkeypatch):
+    """Bad video files are caught before MediaPipe loads: these tests need PyAV only."""
+    import sys
+
     pytest.importorskip("av")
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # `import mediapipe` raises ImportError
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not a video" * 20])
+def test_unreadable_video_exits_3(tmp_path, capsys, content, no_mediapipe):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(content)
     code, _, err = _run(capsys, bad, "--action", "squat", "--out", tmp_path / "out")
@@ -47,8 +55,7 @@ def test_unreadable_video_exits_3(tmp_path, capsys, content):
     assert "Could not finish" in (tmp_path / "out" / "report.html").read_text()
 
 
-def test_missing_video_exits_3(tmp_path, capsys):
-    pytest.importorskip("av")
+def test_missing_video_exits_3(tmp_path, capsys, no_mediapipe):
     code, _, err = _run(capsys, tmp_path / "nope.mp4", "--action", "squat", "--out", tmp_path / "out")
     assert code == 9 and "no such video file" in err
 
@@ -113,7 +120,7 @@ def test_several_people():
 
 def test_iter_video_stride_keeps_times(tmp_path):
     pytest.importorskip("av")
-    from flexaqa.coach.pipeline import iter_video
+    from flexaqa.coach.frames import iter_video
     from flexaqa.data.video import moving_blob_video, write_mp4
 
     path = write_mp4(tmp_path / "blob.mp4", moving_blob_video(10, 32, 32), 30, lossless=True)
@@ -124,7 +131,7 @@ def test_iter_video_stride_keeps_times(tmp_path):
 
 def test_iter_video_pose_fps_keeps_exact_times(tmp_path):
     pytest.importorskip("av")
-    from flexaqa.coach.pipeline import iter_video
+    from flexaqa.coach.frames import iter_video
     from flexaqa.data.video import moving_blob_video, write_mp4
 
     path = write_mp4(tmp_path / "blob60.mp4", moving_blob_video(12, 32, 32), 60, lossless=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -151,3 +152,36 @@ def test_full_video_pipeline_on_a_real_person(tmp_path):
 
     assert report_problems(json.loads(Path(files["json"]).read_text())) == []
     assert "data:image/png;base64," in Path(files["html"]).read_text()
+
+
+def test_a_partly_assessed_slot_is_not_counted_clean():
+    """AK08:ET015 of the curl has two rules: from the front one of them cannot be measured and the other does
+    not fire. The slot is then not assessed (its error may be there), never clean; in 3D both run: clean."""
+    from flexaqa.coach import load_rules, synthetic_set
+
+    action, slot = "barbell-biceps-curl", "AK08:ET015"
+    assert len(load_rules(action).rules[slot]) == 2
+    s = synthetic_set(action, n_reps=1, errors=[()], seed=0)
+    front = analyse_pose(s.pose, action, segmenter=s.segmenter, view="front")
+    rep = front["repetitions"][0]
+    assert slot not in {c["slot"] for c in rep["clean"]} and slot not in rep["detected"]
+    reasons = {x["slot"]: x["reason"] for x in rep["not_assessed"]}
+    assert reasons[slot]  # says which measure the view cannot give
+    assert slot not in front["coverage"]["assessed"]
+    full = analyse_pose(s.pose, action, segmenter=s.segmenter, view="3d")["repetitions"][0]
+    assert slot in {c["slot"] for c in full["clean"]}
+    assert rep["assessed_weight"] < full["assessed_weight"]
+
+
+def test_evidence_spans_are_merged_runs_of_frames_and_oblique_confidence_is_discounted():
+    s = synthetic_set("squat", n_reps=2, errors=[(), ("AK44:ET056",)])
+    for view, top in (("3d", 1.0), ("oblique", 0.75)):
+        rep = analyse_pose(s.pose, "squat", segmenter=s.segmenter, view=view)["repetitions"][1]
+        fired = [ev for e in rep["errors"] for ev in e["evidence"] if ev.get("fired")]
+        assert fired and all(0.0 < ev["confidence"] <= top for ev in fired)
+        for ev in fired:
+            spans = ev["spans"]
+            assert spans and all(a <= b for a, b in spans)
+            # runs of consecutive frames are one span: the next span starts more than one frame later
+            assert all(nxt[0] - prev[1] > 1.5 / s.pose.fps for prev, nxt in itertools.pairwise(spans))
+            assert any(b - a >= 1.5 / s.pose.fps for a, b in spans)

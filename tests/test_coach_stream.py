@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from flexaqa.coach import Coach, analyse_pose
-from flexaqa.coach.frames import capture_frames, latest_only, prefetch, rate_filter
+from flexaqa.coach.frames import capture_frames, latest_only, prefetch
 from flexaqa.coach.pose import clean_pose, estimate_pose
 from flexaqa.coach.stream import run_camera
 from flexaqa.coach.synthetic import synthetic_set
 from flexaqa.skeleton import MEDIAPIPE33_TO_FLEX21, J
+from flexaqa.timebase import rate_filter
 
 
 def test_prefetch_keeps_order_and_reports_waiting():
@@ -238,7 +239,7 @@ def test_streaming_update_on_real_mediapipe_matches_the_file_pipeline(tmp_path):
     path = write_mp4(tmp_path / "pan.mp4", panned_photo_video(8, step=4), 30, lossless=True)
     raw = video_pose(path, max_width=None)
     coach = Coach("squat")
-    from flexaqa.coach.pipeline import iter_video
+    from flexaqa.coach.frames import iter_video
 
     for f, t, _ in iter_video(path, max_width=None):
         coach.update(f, t)

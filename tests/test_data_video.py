@@ -4,7 +4,7 @@ import pytest
 pytest.importorskip("av")
 
 from flexaqa.data import CorruptSampleError, DataError
-from flexaqa.data.video import moving_blob_video, probe_video, read_frames, write_mp4
+from flexaqa.data.video import EncodedVideo, moving_blob_video, probe_video, read_frames, write_mp4
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_bad_input_errors(tmp_path, clip):
         write_mp4(tmp_path / "odd.mp4", np.zeros((2, 31, 32, 3), np.uint8), 30)
     with pytest.raises(DataError, match="uint8"):
         write_mp4(tmp_path / "f.mp4", np.zeros((2, 32, 32, 3), np.float32), 30)
-    with pytest.raises(CorruptSampleError, match="missing"):
+    with pytest.raises(CorruptSampleError, match="no such file"):
         read_frames(tmp_path / "none.mp4", [0])
     path, _ = clip
     with pytest.raises(CorruptSampleError, match="frame 400 is missing"):
@@ -62,3 +62,45 @@ def test_truncated_file_names_the_file(tmp_path, clip):
     with pytest.raises(CorruptSampleError) as err:
         read_frames(bad, [0, 299])
     assert str(bad) in str(err.value)
+
+
+def test_encoded_video_window_by_time_seeks_and_keeps_times(clip):
+    path, frames = clip  # 300 frames at 120 fps, frame i shows i % 256 in its top-left pixel
+    with EncodedVideo(path) as video:
+        assert video.duration == 2.5
+        late = video.get_clip(2.1, 2.2)  # past SEEK_AFTER_S: decoding starts at a keyframe, not frame 0
+        np.testing.assert_array_equal(late.frames, frames[252:264])
+        np.testing.assert_allclose(late.times, np.arange(252, 264) / 120)
+        early = video.get_clip(0.0, 0.05, fps=60)  # one frame in two, with the frames' own times
+        assert early.frames[:, 0, 0, 0].tolist() == [0, 2, 4]
+        np.testing.assert_allclose(early.times, [0, 2 / 120, 4 / 120])
+        # the same open file read again from the start (a second pass seeks back)
+        strided = [int(f[0, 0, 0]) for f, _ in video.iter_frames(stride=100)]
+        assert strided == [0, 100, 200 % 256]
+        assert video.get_clip(0.0, 0.1, max_frames=3).frames.shape == (3, 32, 48, 3)
+        assert video.get_clip(1.0, 1.0).frames.shape == (0, 32, 48, 3)
+        assert video.get_clip(0, 0.01, max_width=24).frames.shape == (2, 16, 24, 3)
+
+
+def test_encoded_video_errors_name_the_file_with_the_callers_error(tmp_path):
+    class Mine(Exception):
+        pass
+
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video" * 30)
+    for path, words in ((tmp_path / "gone.mp4", "no such file"), (bad, "cannot open as a video")):
+        with pytest.raises(Mine, match=words) as err:
+            EncodedVideo(path, error=lambda p, m: Mine(f"{p}: {m}"))
+        assert str(path) in str(err.value)
+
+
+def test_write_mp4_streams_an_iterable_of_frames(tmp_path, clip):
+    _, frames = clip
+    path = write_mp4(tmp_path / "it.mp4", (f for f in frames[:20]), 30.0, lossless=True)
+    np.testing.assert_array_equal(read_frames(path), frames[:20])
+    assert probe_video(path).fps == 30.0
+    with pytest.raises(DataError, match="every frame must be 48x32"):
+        write_mp4(tmp_path / "mixed.mp4", iter([frames[0], frames[1, :16]]), 30.0, lossless=True)
+    with pytest.raises(DataError, match="no frames"):
+        write_mp4(tmp_path / "none.mp4", iter([]), 30.0)
+    assert not (tmp_path / "mixed.mp4").exists()

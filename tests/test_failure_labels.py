@@ -11,13 +11,12 @@ from flexaqa.failure import (
     FailureRule,
     TrialReps,
     build_rows,
-    f1_binary,
     later_failure,
     reference_score,
     rep_failures,
-    roc_auc_score,
     trial_features,
 )
+from flexaqa.metrics import f1_score, roc_auc_score
 
 
 def _trial(scores, weights, tid="T1", durations=None) -> TrialReps:
@@ -101,4 +100,4 @@ def test_auroc_and_f1():
     assert roc_auc_score([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8]) == 1.0
     assert roc_auc_score([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]) == 0.5
     assert np.isnan(roc_auc_score([1, 1], [0.2, 0.3]))
-    assert f1_binary([1, 1, 0, 0], [1, 0, 1, 0]) == pytest.approx(0.5)
+    assert f1_score([1, 1, 0, 0], [1, 0, 1, 0]) == pytest.approx(0.5)

@@ -152,6 +152,7 @@ def test_windowed_sample_is_cut_to_its_clip(tmp_path):
     assert Path(clip).parent.name == "rep1"
     with av.open(clip) as c:
         assert sum(1 for _ in c.decode(video=0)) == 18  # 1.5 s at 12 fps
+        assert c.streams.video[0].average_rate == 12  # the clip keeps the video's frame rate
     export_qa_set(tmp_path / "qa", tmp_path / "frames", options=VideoOptions("frames", fps=2.0))
     conversations, _, _ = load_export(tmp_path / "frames", "test")
     (frames,) = conversations[0]["videos"]

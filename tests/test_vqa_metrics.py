@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from flexaqa.vqa import parse_score
@@ -40,6 +41,16 @@ def test_bleu_matches_sacrebleu():
     expected = sacrebleu.corpus_bleu(HYPS, [REFS]).score / 100.0
     assert bleu_score(REFS, HYPS) == pytest.approx(expected, abs=1e-12)
     assert bleu_score(REFS, REFS) == pytest.approx(1.0)
+
+
+def test_bleu_and_rouge_l_against_values_worked_out_by_hand():
+    pytest.importorskip("sacrebleu")
+    pytest.importorskip("rouge_score")
+    # every n-gram of the 6-word prediction is in the 7-word reference: BLEU is the brevity penalty exp(1 - 7/6)
+    ref, pred = "the cat sat on the mat today", "the cat sat on the mat"
+    assert bleu_score([ref], [pred]) == pytest.approx(np.exp(1 - 7 / 6), abs=1e-9)
+    # the longest common subsequence is 5 words: precision 5/5, recall 5/6, F = 2PR / (P + R) = 10/11
+    assert rouge_l_scores(["the cat sat on the mat"], ["the cat on the mat"])[0] == pytest.approx(10 / 11)
 
 
 def test_chrf_pp_matches_sacrebleu():

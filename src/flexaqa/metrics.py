@@ -1,6 +1,12 @@
-"""AQA metrics, named the scikit-learn way: ``*_score`` is better higher, ``*_error`` better lower.
+"""Every metric of flexaqa, named the scikit-learn way: ``*_score`` is better higher, ``*_error`` better lower.
 
 Every metric takes ``(y_true, y_pred, *, ...)``. numpy/scipy only: importing this module never pulls torch.
+
+NaN behaviour, the same for every metric: a NaN or infinite input, mismatched lengths or an empty input raise
+:class:`MetricError`; nothing NaN goes in silently. A metric that is *undefined* on valid input (a correlation
+with a constant side, an F1 with nothing to find and nothing flagged, an AUROC with one class absent) returns
+its ``zero_division`` argument (scikit-learn's name): 0.0 by default ("no correlation", "nothing found"), except
+:func:`roc_auc_score`, whose default is NaN (0.0 would read as "always wrong"; a NaN is visible in a report).
 
 >>> round(spearman_score([10, 20, 30, 40], [1.0, 2.5, 2.0, 4.0]), 6)
 0.8
@@ -8,6 +14,10 @@ Every metric takes ``(y_true, y_pred, *, ...)``. numpy/scipy only: importing thi
 0.5
 >>> round(fisher_z_mean([0.5, 0.9]), 4)
 0.7661
+>>> roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+0.75
+>>> mean_absolute_error([0.0, 1.0, 2.0], [1.0, 3.0, 5.0]), round(root_mean_squared_error([0, 1, 2], [1, 3, 5]), 6)
+(2.0, 2.160247)
 """
 
 from __future__ import annotations
@@ -36,11 +46,15 @@ def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     return t, p
 
 
-def spearman_score(y_true, y_pred) -> float:
+def _has_spread(t: np.ndarray, p: np.ndarray) -> bool:
+    return t.size > 1 and np.ptp(t) > 0 and np.ptp(p) > 0
+
+
+def spearman_score(y_true, y_pred, *, zero_division: float = 0.0) -> float:
     """Spearman rank correlation ρ between true and predicted scores (paper Table 4, higher is better).
 
-    A constant ``y_pred`` (or ``y_true``) has no ranking and gives 0.0 instead of scipy's NaN, so a
-    constant predictor scores as "no correlation" in averages.
+    A constant ``y_pred`` (or ``y_true``) has no ranking and gives ``zero_division`` (0.0) instead of scipy's
+    NaN, so a constant predictor scores as "no correlation" in averages.
 
     >>> spearman_score([1, 2, 3], [3, 2, 1])
     -1.0
@@ -50,9 +64,33 @@ def spearman_score(y_true, y_pred) -> float:
     from scipy.stats import spearmanr
 
     t, p = _pair(y_true, y_pred)
-    if t.size < 2 or np.ptp(t) == 0 or np.ptp(p) == 0:
-        return 0.0
+    if not _has_spread(t, p):
+        return float(zero_division)
     return float(spearmanr(t, p).statistic)
+
+
+def pearson_score(y_true, y_pred, *, zero_division: float = 0.0) -> float:
+    """Pearson correlation r (``zero_division`` when either side is constant).
+
+    >>> pearson_score([0, 1, 2], [1, 3, 5]), pearson_score([1, 2, 3], [2, 2, 2])
+    (1.0, 0.0)
+    """
+    t, p = _pair(y_true, y_pred)
+    if not _has_spread(t, p):
+        return float(zero_division)
+    return float(np.corrcoef(t, p)[0, 1])
+
+
+def mean_absolute_error(y_true, y_pred) -> float:
+    """mean(|ŷ − y|), lower is better."""
+    t, p = _pair(y_true, y_pred)
+    return float(np.abs(p - t).mean())
+
+
+def root_mean_squared_error(y_true, y_pred) -> float:
+    """sqrt(mean((ŷ − y)²)), lower is better."""
+    t, p = _pair(y_true, y_pred)
+    return float(np.sqrt(((p - t) ** 2).mean()))
 
 
 def relative_l2_error(y_true, y_pred, *, score_range: tuple[float, float], percent: bool = False) -> float:
@@ -143,15 +181,44 @@ def precision_recall_f1(
     return out
 
 
-def micro_f1_score(y_true, y_pred, *, threshold: float = 0.5) -> float:
-    """F1 over all (sample, slot) decisions pooled; 0.0 when nothing is present or predicted.
+def micro_f1_score(y_true, y_pred, *, threshold: float = 0.5, zero_division: float = 0.0) -> float:
+    """F1 over all (sample, slot) decisions pooled; ``zero_division`` when nothing is present or predicted.
 
     >>> micro_f1_score([[1, 0], [1, 1]], [[1, 1], [0, 1]])
     0.6666666666666666
     """
-    t = np.asarray(y_true, dtype=float) > 0.5
-    p = np.asarray(y_pred, dtype=float) >= threshold
+    t, p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
     if t.shape != p.shape:
         raise MetricError(f"y_true and y_pred shapes differ: {t.shape} vs {p.shape}")
+    return f1_score(t.reshape(-1), p.reshape(-1) >= threshold, zero_division=zero_division)
+
+
+def f1_score(y_true, y_pred, *, zero_division: float = 0.0) -> float:
+    """F1 of the positive class of 0/1 (or boolean) labels; ``zero_division`` when there is nothing to find and
+    nothing is flagged.
+
+    >>> f1_score([1, 1, 0, 0], [1, 0, 1, 0])
+    0.5
+    """
+    t, p = _pair(y_true, y_pred)
+    t, p = t > 0.5, p > 0.5
     tp, fp, fn = (t & p).sum(), (~t & p).sum(), (t & ~p).sum()
-    return float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn > 0 else 0.0
+    return float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn > 0 else float(zero_division)
+
+
+def roc_auc_score(y_true, y_score, *, zero_division: float = float("nan")) -> float:
+    """Area under the ROC curve: the Mann-Whitney U of the scores of the positives against the negatives, tied
+    scores counted half; ``zero_division`` (NaN) when one class is absent.
+
+    >>> roc_auc_score([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5])
+    0.5
+    """
+    from scipy.stats import rankdata
+
+    t, s = _pair(y_true, y_score)
+    t = t > 0.5
+    n_pos, n_neg = int(t.sum()), int((~t).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float(zero_division)
+    r = rankdata(s)
+    return float((r[t].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

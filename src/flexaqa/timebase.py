@@ -13,12 +13,22 @@ conversion between them goes through these functions.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import numpy as np
 
 # Nominal FLEX rates (paper section 3.2).
 CINEMA_FPS = 120.0
 PHONE_FPS = 60.0
 EMG_HZ = 2000.0
+
+# CoRe (Yu et al. 2021) feeds I3D 103 frames as 10 overlapping 16-frame clips starting at these frames:
+# ``start_idx = [0,10,20,30,40,50,60,70,80,86]`` in ``I3D_backbone.forward`` of CoRe's code (yuxumin/CoRe,
+# models/Backbone.py, commit 0fdb37e). The last clip is frames 86..101 of 0..102: CoRe never reads frame 102.
+CORE_NUM_FRAMES = 103
+CORE_CLIP_LEN = 16
+CORE_CLIP_STARTS = (0, 10, 20, 30, 40, 50, 60, 70, 80, 86)
 
 
 def _check_rate(rate: float) -> float:
@@ -64,3 +74,35 @@ def sample_times(n: int, rate: float, *, start: float = 0.0) -> np.ndarray:
 def n_samples(duration: float, rate: float) -> int:
     """Number of samples covering ``duration`` seconds at ``rate`` Hz (rounded to nearest)."""
     return seconds_to_index(duration, rate)
+
+
+def rate_filter(pose_fps: float | None, rate: float | None = None) -> Callable[[float], bool]:
+    """A predicate ``keep(t)`` that keeps one frame per ``1 / pose_fps`` seconds, counted from the first frame.
+
+    ``rate`` is the stream's nominal frame rate: frames whose time stamp is up to a quarter frame early still
+    count for the next slot, so jittery time stamps do not skip frames. With ``pose_fps`` unset, or not below
+    ``rate``, every frame is kept. Kept frames keep their own time stamps (no resampling).
+
+    >>> keep = rate_filter(30, 60)
+    >>> [i for i in range(8) if keep(i / 60)]
+    [0, 2, 4, 6]
+    """
+    if not pose_fps:
+        return lambda t: True
+    if pose_fps <= 0:
+        raise ValueError(f"pose_fps must be positive, got {pose_fps}")
+    if rate and pose_fps >= rate * 0.999:
+        return lambda t: True
+    tol = 0.25 * pose_fps / rate if rate else 0.0
+    state = {"t0": None, "slot": -1}
+
+    def keep(t: float) -> bool:
+        if state["t0"] is None:
+            state["t0"] = t
+        slot = math.floor((t - state["t0"]) * pose_fps + tol + 1e-9)
+        if slot > state["slot"]:
+            state["slot"] = slot
+            return True
+        return False
+
+    return keep

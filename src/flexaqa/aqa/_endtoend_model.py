@@ -20,12 +20,12 @@ from flexaqa.aqa.protocol import from_model_scale
 from flexaqa.data.datasets import FlexSampleDataset
 from flexaqa.errors import reject_unknown_keys
 from flexaqa.kg import load_kg
+from flexaqa.models.fusion import VIDEO_KEYS
 from flexaqa.train.checkpoint import load_checkpoint
 
 MODEL_NAME = "aqa_end_to_end"  # checkpoint model name; rebuilt by load_end_to_end, not by the registry
 VIDEO_MODELS = ("small3d", "i3d", "small3d_tiny", "i3d_tiny")
 POSE_MODELS = ("stgcn", "stgcn_tiny")
-VIDEO_KEYS = ("video_v1", "video_v2")
 
 
 @dataclass
@@ -95,6 +95,7 @@ class EndToEndAQA(nn.Module):
         super().__init__()
         from flexaqa.models import create_model
         from flexaqa.models.fusion import AQAHead
+        from flexaqa.models.video import IMAGENET_MEAN, IMAGENET_STD
 
         self.keys = tuple(keys)
         self.video_clips = bool(video and video.startswith("i3d"))  # CoRe's 10 x 16-frame clip protocol
@@ -112,10 +113,8 @@ class EndToEndAQA(nn.Module):
         self.adapters = nn.ModuleDict(
             {k: nn.Linear(widths[k], dims[k]) for k in dims if widths[k] != dims[k]}
         )
-        self.register_buffer(
-            "mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1, 1), persistent=False
-        )
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1), persistent=False)
         self.needs_bank = type(self.head).prepare is not AQAHead.prepare  # CoRe's exemplar bank
         self.model_name = MODEL_NAME
         self.model_args = dict(head=head, head_args=dict(head_args), keys=list(self.keys), video=video,

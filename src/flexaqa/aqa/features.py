@@ -210,13 +210,14 @@ def _video_encoder(spec: FeatureSpec):
     import torch
 
     from flexaqa.models import clip_features, create_model, load_i3d_weights
+    from flexaqa.models.video import IMAGENET_MEAN, IMAGENET_STD
 
     torch.manual_seed(spec.seed)
     model = create_model(spec.video).eval()
     if spec.video == "i3d" and spec.video_weights:
         load_i3d_weights(model, spec.video_weights)
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
 
     @torch.no_grad()
     def encode(frames: np.ndarray) -> np.ndarray:

@@ -118,16 +118,7 @@ def analyse_pose(
     rs = rules or load_rules(act, kg=kg)
     if reps is None:
         reps = (segmenter or signal_segmenter)(pose, act)
-    report = {
-        "schema": SCHEMA_ID,
-        "flexaqa_version": __version__,
-        "status": "ok",
-        "problems": [],
-        "warnings": [],
-        "action": {"slug": act.slug, "name": act.name, "class_id": act.class_id, "total_weight": act.total_weight},
-        "input": {"source": pose.source, "frames": len(pose), "fps": round(pose.fps, 3), "duration": round(pose.duration, 3), "view": view},
-        "pose": pose_summary(pose),
-    }  # fmt: skip
+    report = _header(pose, act, view)
     if not reps:
         report["status"] = "failed"
         msg = (
@@ -144,95 +135,20 @@ def analyse_pose(
 
         rm = run if isinstance(run, RunModel) else load_run_model(run, act, kg=kg)
         model_preds = predict_reps(rm, pose, reps)
-    slot_info = {s.id: s for s in act.slots}
     rep_out, detected_by_rep, assessed_by_rep = [], [], []
-    by_model: set[str] = set()
+    by_model: set[str] = set()  # slots the trained model decided (the rules could not)
     for rep, mp in zip(reps, model_preds, strict=True):
-        errors, not_assessed, detected, assessed_slots, clean = [], [], [], [], []
-        probs = mp["probs"] if mp else {}
-        for slot in act.slots:
-            if slot.id in rs.skipped:
-                if slot.id in probs:
-                    _model_decision(kg, slot, probs[slot.id], errors, clean, detected, assessed_slots)
-                    by_model.add(slot.id)
-                continue
-            results = _evaluate_slot(rs.rules[slot.id], pose, rep, feats, view, rs)
-            done = [r for r in results if r.assessed]
-            fired = [r for r in done if r.fired]
-            if fired:
-                detected.append(slot.id)
-                assessed_slots.append(slot.id)
-                et = kg.errors[slot.error]
-                errors.append(
-                    {
-                        "slot": slot.id, "keystep": slot.keystep, "error": slot.error, "phase": slot.phase,
-                        "weight": slot.weight, "text": et.text, "severity": et.severity,
-                        "feedback": kg.feedback(slot.error, slot.keystep),
-                        "confidence": max(r.confidence for r in fired),
-                        "evidence": [_evidence(r, pose.t) for r in results], "source": "rules",
-                    }
-                )  # fmt: skip
-                if slot.id in probs:
-                    errors[-1]["model_probability"] = probs[slot.id]
-            elif done and len(done) == len(results):
-                assessed_slots.append(slot.id)
-                clean.append(
-                    {"slot": slot.id, "confidence": min(r.confidence for r in done), "source": "rules"}
-                )
-                if slot.id in probs:
-                    clean[-1]["model_probability"] = probs[slot.id]
-            elif slot.id in probs:  # the rules cannot (fully) assess it: the trained model decides
-                _model_decision(kg, slot, probs[slot.id], errors, clean, detected, assessed_slots)
-                by_model.add(slot.id)
-            elif done:  # some rules could run and none fired: only partly assessed -> count as not assessed
-                not_assessed.append(
-                    {"slot": slot.id, "reason": "; ".join(r.reason for r in results if not r.assessed)}
-                )
-            else:
-                not_assessed.append(
-                    {"slot": slot.id, "reason": "; ".join(dict.fromkeys(r.reason for r in results))}
-                )
-        res = score(act, detected, kg=kg)
-        unassessed = [s for s in act.slots if s.id not in assessed_slots]
-        worst = score(act, detected + [s.id for s in unassessed], kg=kg)
-        w_assessed = sum(slot_info[s].weight for s in assessed_slots)
-        rep_out.append(
-            {
-                **rep.to_dict(),
-                "score": round(res.score, 2),
-                "penalty": res.penalty,
-                "score_range": [round(worst.score, 2), round(res.score, 2)],
-                "assessed_weight": w_assessed,
-                "assessed_share": round(w_assessed / act.total_weight, 4),
-                "detected": detected,
-                "errors": errors,
-                "clean": clean,
-                "not_assessed": not_assessed,
-            }
-        )
-        if mp:
-            rep_out[-1]["model_score"] = mp["score"]
+        out, detected, assessed = _assess_rep(rep, mp, pose, feats, view, act, rs, kg, by_model)
+        rep_out.append(out)
         detected_by_rep.append(detected)
-        assessed_by_rep.append(set(assessed_slots))
+        assessed_by_rep.append(assessed)
     report["repetitions"] = rep_out
     report["coverage"] = _coverage(act, rs, assessed_by_rep, rep_out)
     report["set"] = _set_summary(act, rep_out, detected_by_rep)
     report["feedback"] = _feedback(kg, act, rep_out, detected_by_rep, assessed_by_rep, by_model)
     report["thresholds"] = _threshold_table(rs)
     if rm is not None:
-        report["coverage"]["by_model"] = [s.id for s in act.slots if s.id in by_model]
-        report["model"] = {**rm.describe(), "decided_slots": report["coverage"]["by_model"]}
-        if by_model:
-            w = sum(slot_info[s].weight for s in by_model)
-            report["warnings"].append(
-                f"{len(by_model)} slot(s) ({w} of {act.total_weight} error weight) that the rules cannot assess "
-                f"were decided by the trained model alone ({rm.run}): their errors are model predictions, with "
-                "the model's probability as confidence, not measured evidence"
-            )
-        if any(m is None for m in model_preds):
-            report["warnings"].append(
-                "the trained model could not score repetitions with under 2 pose frames"
-            )
+        _add_model_section(report, act, rm, by_model, model_preds)
     partial = [r for r in reps if r.partial is not None]
     if partial:
         report["warnings"].append(
@@ -246,6 +162,107 @@ def analyse_pose(
             "this video; the score leaves most errors unchecked"
         )
     return report
+
+
+def _header(pose: PoseSequence, act, view: str) -> dict:
+    """The report's first sections: schema, status, action, input and pose summary."""
+
+    return {
+        "schema": SCHEMA_ID,
+        "flexaqa_version": __version__,
+        "status": "ok",
+        "problems": [],
+        "warnings": [],
+        "action": {"slug": act.slug, "name": act.name, "class_id": act.class_id, "total_weight": act.total_weight},
+        "input": {"source": pose.source, "frames": len(pose), "fps": round(pose.fps, 3), "duration": round(pose.duration, 3), "view": view},
+        "pose": pose_summary(pose),
+    }  # fmt: skip
+
+
+def _assess_rep(rep: Rep, mp, pose, feats, view: str, act, rs: RuleSet, kg, by_model: set[str]):
+    """One repetition: every slot detected, clean or not assessed (rules first, then the trained model's
+    probability ``mp`` where the rules cannot decide), and its FKG score range.
+
+    Returns ``(the repetition's report entry, detected slot ids, assessed slot ids)``; slots the model decided
+    are added to ``by_model``."""
+
+    errors, not_assessed, detected, assessed_slots, clean = [], [], [], [], []
+    probs = mp["probs"] if mp else {}
+    for slot in act.slots:
+        if slot.id in rs.skipped:
+            if slot.id in probs:
+                _model_decision(kg, slot, probs[slot.id], errors, clean, detected, assessed_slots)
+                by_model.add(slot.id)
+            continue
+        results = _evaluate_slot(rs.rules[slot.id], pose, rep, feats, view, rs)
+        done = [r for r in results if r.assessed]
+        fired = [r for r in done if r.fired]
+        if fired:
+            detected.append(slot.id)
+            assessed_slots.append(slot.id)
+            et = kg.errors[slot.error]
+            errors.append(
+                {
+                    "slot": slot.id, "keystep": slot.keystep, "error": slot.error, "phase": slot.phase,
+                    "weight": slot.weight, "text": et.text, "severity": et.severity,
+                    "feedback": kg.feedback(slot.error, slot.keystep),
+                    "confidence": max(r.confidence for r in fired),
+                    "evidence": [_evidence(r, pose.t) for r in results], "source": "rules",
+                }
+            )  # fmt: skip
+            if slot.id in probs:
+                errors[-1]["model_probability"] = probs[slot.id]
+        elif done and len(done) == len(results):
+            assessed_slots.append(slot.id)
+            clean.append({"slot": slot.id, "confidence": min(r.confidence for r in done), "source": "rules"})
+            if slot.id in probs:
+                clean[-1]["model_probability"] = probs[slot.id]
+        elif slot.id in probs:  # the rules cannot (fully) assess it: the trained model decides
+            _model_decision(kg, slot, probs[slot.id], errors, clean, detected, assessed_slots)
+            by_model.add(slot.id)
+        elif done:  # some rules could run and none fired: only partly assessed -> count as not assessed
+            not_assessed.append(
+                {"slot": slot.id, "reason": "; ".join(r.reason for r in results if not r.assessed)}
+            )
+        else:
+            not_assessed.append(
+                {"slot": slot.id, "reason": "; ".join(dict.fromkeys(r.reason for r in results))}
+            )
+    res = score(act, detected, kg=kg)
+    unassessed = [s for s in act.slots if s.id not in assessed_slots]
+    worst = score(act, detected + [s.id for s in unassessed], kg=kg)
+    weight = {s.id: s.weight for s in act.slots}
+    w_assessed = sum(weight[s] for s in assessed_slots)
+    out = {
+        **rep.to_dict(),
+        "score": round(res.score, 2),
+        "penalty": res.penalty,
+        "score_range": [round(worst.score, 2), round(res.score, 2)],
+        "assessed_weight": w_assessed,
+        "assessed_share": round(w_assessed / act.total_weight, 4),
+        "detected": detected,
+        "errors": errors,
+        "clean": clean,
+        "not_assessed": not_assessed,
+    }
+    if mp:
+        out["model_score"] = mp["score"]
+    return out, detected, set(assessed_slots)
+
+
+def _add_model_section(report: dict, act, rm, by_model: set[str], model_preds: list) -> None:
+    """What the trained model decided, and the warnings that say so."""
+    report["coverage"]["by_model"] = [s.id for s in act.slots if s.id in by_model]
+    report["model"] = {**rm.describe(), "decided_slots": report["coverage"]["by_model"]}
+    if by_model:
+        w = sum(s.weight for s in act.slots if s.id in by_model)
+        report["warnings"].append(
+            f"{len(by_model)} slot(s) ({w} of {act.total_weight} error weight) that the rules cannot assess "
+            f"were decided by the trained model alone ({rm.run}): their errors are model predictions, with "
+            "the model's probability as confidence, not measured evidence"
+        )
+    if any(m is None for m in model_preds):
+        report["warnings"].append("the trained model could not score repetitions with under 2 pose frames")
 
 
 def _model_decision(kg, slot, p: float, errors, clean, detected, assessed_slots) -> None:

@@ -1,10 +1,10 @@
 """Frame sources for the coach: video files, a background reader, the analysis frame rate, and cameras.
 
-* :func:`iter_video` decodes a video file (PyAV) into downscaled RGB frames with their time stamps.
+* :func:`iter_video` reads a video file through :class:`flexaqa.data.video.EncodedVideo`, downscaled and at the
+  analysis frame rate (:func:`flexaqa.timebase.rate_filter` keeps one frame per ``1 / pose_fps`` seconds of the
+  stream's own time stamps: a 60 fps phone video is analysed at 30 fps with its exact times).
 * :func:`prefetch` runs a frame iterator (PyAV decoding and downscaling) in a thread, a bounded number of frames
   ahead, so decoding overlaps with pose estimation (MediaPipe releases the GIL while it works).
-* :func:`rate_filter` keeps one frame per ``1 / pose_fps`` seconds of the stream's own time stamps: a 60 fps phone
-  video is analysed at 30 fps with its exact times.
 * :func:`capture_frames` turns an OpenCV-like capture (``read() -> (ok, BGR frame)``) into ``(RGB frame, t)``
   pairs; :func:`latest_only` hands a slow consumer the newest frame and drops the ones it had no time for, as a live
   coach must. :func:`open_camera` is the one place that imports OpenCV, so tests can put a fake camera there.
@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
@@ -22,9 +21,49 @@ from typing import Any
 
 from flexaqa._io import missing_file_message
 from flexaqa.coach._types import BadVideoError, MissingVideoError
+from flexaqa.data.video import EncodedVideo
 from flexaqa.errors import require
 
 _END = object()
+
+
+def open_video(path: str | Path) -> EncodedVideo:
+    """Open a video file for the coach: a :class:`~flexaqa.coach._types.MissingVideoError` when there is no such
+    file, a :class:`~flexaqa.coach._types.BadVideoError` naming the file when it does not open as a video or
+    does not decode."""
+    if not Path(path).is_file():
+        raise MissingVideoError(missing_file_message(Path(path), "video file"))
+    return EncodedVideo(path, error=lambda p, message: BadVideoError(f"{p}: {message}"))
+
+
+def iter_video(
+    path: str | Path | EncodedVideo,
+    *,
+    max_width: int | None = 640,
+    max_frames: int | None = None,
+    stride: int = 1,
+    pose_fps: float | None = None,
+) -> Iterator:
+    """Yield ``(frame (H, W, 3) uint8 RGB, t seconds, (width, height) of the file)`` from a video file,
+    downscaled to at most ``max_width`` pixels wide (MediaPipe works at 256 px anyway); ``stride`` keeps every
+    n-th frame; ``pose_fps`` keeps one frame per ``1 / pose_fps`` s (a 60 fps video is read at 30 fps). ``t``
+    is always the frame's own time stamp. ``max_frames`` counts decoded frames.
+
+    The file is opened (and checked) at the call, not at the first frame: a missing or unreadable file fails
+    before any model is loaded.
+    """
+    video = path if isinstance(path, EncodedVideo) else open_video(path)
+    return _video_frames(video, max_width=max_width, max_frames=max_frames, stride=stride, pose_fps=pose_fps)
+
+
+def _video_frames(video: EncodedVideo, *, max_width, max_frames, stride, pose_fps) -> Iterator:
+    size = (video.info.width, video.info.height)
+    with video:
+        frames = video.iter_frames(
+            max_width=max_width, fps=pose_fps, stride=stride, max_frames=max_frames, interpolation="AREA"
+        )
+        for img, t in frames:
+            yield img, t, size
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
@@ -84,38 +123,6 @@ def prefetch(items: Iterable, size: int = 8, *, stats: dict | None = None) -> It
         th.join(timeout=5.0)
         if stats is not None:
             stats["wait_s"] = waited
-
-
-def rate_filter(pose_fps: float | None, rate: float | None = None) -> Callable[[float], bool]:
-    """A predicate ``keep(t)`` that keeps one frame per ``1 / pose_fps`` seconds, counted from the first frame.
-
-    ``rate`` is the stream's nominal frame rate: frames whose time stamp is up to a quarter frame early still
-    count for the next slot, so jittery time stamps do not skip frames. With ``pose_fps`` unset, or not below
-    ``rate``, every frame is kept. Kept frames keep their own time stamps (no resampling).
-
-    >>> keep = rate_filter(30, 60)
-    >>> [i for i in range(8) if keep(i / 60)]
-    [0, 2, 4, 6]
-    """
-    if not pose_fps:
-        return lambda t: True
-    if pose_fps <= 0:
-        raise ValueError(f"pose_fps must be positive, got {pose_fps}")
-    if rate and pose_fps >= rate * 0.999:
-        return lambda t: True
-    tol = 0.25 * pose_fps / rate if rate else 0.0
-    state = {"t0": None, "slot": -1}
-
-    def keep(t: float) -> bool:
-        if state["t0"] is None:
-            state["t0"] = t
-        slot = math.floor((t - state["t0"]) * pose_fps + tol + 1e-9)
-        if slot > state["slot"]:
-            state["slot"] = slot
-            return True
-        return False
-
-    return keep
 
 
 def open_camera(index: int):
@@ -207,57 +214,3 @@ def latest_only(items: Iterable, *, stats: dict | None = None) -> Iterator:
         th.join(timeout=5.0)
         if stats is not None:
             stats.update(counts)
-
-
-def iter_video(
-    path: str | Path,
-    *,
-    max_width: int | None = 640,
-    max_frames: int | None = None,
-    stride: int = 1,
-    pose_fps: float | None = None,
-) -> Iterator:
-    """Yield ``(frame (H, W, 3) uint8 RGB, t seconds, (width, height) of the file)`` from a video file,
-    downscaled to at most ``max_width`` pixels wide (MediaPipe works at 256 px anyway); ``stride`` keeps every
-    n-th frame; ``pose_fps`` keeps one frame per ``1 / pose_fps`` s (a 60 fps video is read at 30 fps). ``t``
-    is always the frame's own time stamp. ``max_frames`` counts decoded frames. Frames that are not kept are
-    decoded (the codec needs them) but never converted."""
-    av = require("av", "video", "reading video files")
-    path = Path(path)
-    if not path.is_file():
-        raise MissingVideoError(missing_file_message(path, "video file"))
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise BadVideoError(f"{path}: cannot open as a video ({exc})") from exc
-    with container:
-        if not container.streams.video:
-            raise BadVideoError(f"{path}: the file holds no video stream")
-        s = container.streams.video[0]
-        s.thread_type = "AUTO"
-        w, h = int(s.codec_context.width), int(s.codec_context.height)
-        rate = float(s.average_rate or s.guessed_rate or 30.0)
-        keep = rate_filter(pose_fps, rate / max(stride, 1))
-        ow, oh = w, h
-        if max_width and w > max_width:
-            ow, oh = max_width, round(h * max_width / w / 2) * 2
-        try:
-            for i, frame in enumerate(container.decode(s)):
-                if max_frames is not None and i >= max_frames:
-                    break
-                if i % stride:
-                    continue
-                t = float(frame.pts * s.time_base) if frame.pts is not None else i / rate
-                if not keep(t):
-                    continue
-                # one swscale call converts (and scales) straight to packed RGB
-                img = (
-                    frame.to_ndarray(format="rgb24")
-                    if (ow, oh) == (w, h)
-                    else frame.reformat(
-                        width=ow, height=oh, format="rgb24", interpolation="AREA"
-                    ).to_ndarray()
-                )
-                yield img, t, (w, h)
-        except av.error.FFmpegError as exc:
-            raise BadVideoError(f"{path}: the video does not decode ({exc})") from exc

@@ -11,7 +11,7 @@ import io
 
 import numpy as np
 
-from flexaqa.data.video import probe_video, read_frames
+from flexaqa.data.video import EncodedVideo
 from flexaqa.pose_rules.features import FEATURES, compute_features
 from flexaqa.pose_rules.sequence import PoseSequence
 from flexaqa.skeleton import FLEX21_BONES, J
@@ -129,11 +129,11 @@ def key_frames(report: dict, pose: PoseSequence, *, video=None, limit: int = 6) 
     images = {}
     if video is not None and chosen and pose.image is not None:
         try:
-            rate = probe_video(video).fps  # analysed frame k is the file's frame at time t[k] (any stride)
-            keys = sorted({c[3]["key_frame"] for c in chosen})
-            in_file = [round(float(pose.t[k]) * rate) for k in keys]
-            imgs = read_frames(video, in_file, size=360)
-            images = dict(zip(keys, imgs, strict=True))
+            with EncodedVideo(video) as v:
+                rate = v.info.fps  # analysed frame k is the file's frame at time t[k] (any stride)
+                keys = sorted({c[3]["key_frame"] for c in chosen})
+                in_file = [round(float(pose.t[k]) * rate) for k in keys]
+                images = dict(zip(keys, v.get_frames(in_file, size=360), strict=True))
         except Exception:
             images = {}
     out = []
@@ -182,7 +182,27 @@ def angle_plots(report: dict, pose: PoseSequence) -> str | None:
 
 
 def render_html(report: dict, pose: PoseSequence | None = None, *, video=None) -> str:
-    """The report as one HTML page."""
+    """The report as one HTML page: the header and notices, then (when repetitions were found) the set's
+    score, what to fix, what went well, key moments and measures (with ``pose``), the repetition table, and what
+    could not be checked."""
+    parts = _header_html(report)
+    reps = report.get("repetitions") or []
+    if reps:
+        parts += _score_html(report)
+        parts += _feedback_html(report["feedback"])
+        if pose is not None:
+            parts += _pose_html(report, pose, video)
+        parts += _repetitions_html(reps)
+    cov = report.get("coverage")
+    if cov:
+        parts += _not_checked_html(cov)
+    parts.append(
+        f"<p class='sub'>flexaqa {html.escape(report.get('flexaqa_version', ''))} · FLEX Fitness Knowledge Graph penalty score</p></body></html>"
+    )
+    return "\n".join(parts)
+
+
+def _header_html(report: dict) -> list[str]:
     e = html.escape
     act = report.get("action", {})
     parts = [
@@ -203,81 +223,92 @@ def render_html(report: dict, pose: PoseSequence | None = None, *, video=None) -
             + e(", ".join(report["not_done"]))
             + "</div>"
         )
-    reps = report.get("repetitions") or []
-    if reps:
-        s, cov = report["set"], report["coverage"]
+    return parts
+
+
+def _score_html(report: dict) -> list[str]:
+    e = html.escape
+    s, cov = report["set"], report["coverage"]
+    parts = [
+        f"<div class='card'><div class='big'>{s['score_mean']:.0f}<span class='sub'>/100</span></div>"
+        f"mean FKG score over {s['n_reps']} repetition(s) (range {s['score_min']:.0f}–{s['score_max']:.0f}). "
+        f"<b>{100 * cov['share']:.0f}%</b> of the action's error weight could be checked from this video; "
+        f"unchecked errors are not counted, so the score is an upper bound "
+        f"(it would be {s['score_range_mean'][0]:.0f} if every unchecked error were present).</div>"
+    ]
+    m = report.get("model")
+    if m:
         parts.append(
-            f"<div class='card'><div class='big'>{s['score_mean']:.0f}<span class='sub'>/100</span></div>"
-            f"mean FKG score over {s['n_reps']} repetition(s) (range {s['score_min']:.0f}–{s['score_max']:.0f}). "
-            f"<b>{100 * cov['share']:.0f}%</b> of the action's error weight could be checked from this video; "
-            f"unchecked errors are not counted, so the score is an upper bound "
-            f"(it would be {s['score_range_mean'][0]:.0f} if every unchecked error were present).</div>"
+            f"<div class='card'><b>Trained model:</b> {e(m['model'])} ({e(m['variant'])}) from {e(m['run'])}. "
+            f"Its error probability is shown beside the rules' decisions; {len(m['decided_slots'])} error(s) the "
+            "rules cannot check were decided by the model alone (marked “model only”).</div>"
         )
-        m = report.get("model")
-        if m:
+    parts.append(f"<h2>Score per repetition</h2><img src='{score_chart(report)}'>")
+    return parts
+
+
+def _feedback_html(fb: dict) -> list[str]:
+    e = html.escape
+    parts = ["<h2>What to fix first</h2>"]
+    if fb["fix"]:
+        parts.append("<table><tr><th>cue</th><th>error</th><th>reps</th><th>weight</th></tr>")
+        for f in fb["fix"]:
             parts.append(
-                f"<div class='card'><b>Trained model:</b> {e(m['model'])} ({e(m['variant'])}) from {e(m['run'])}. "
-                f"Its error probability is shown beside the rules' decisions; {len(m['decided_slots'])} error(s) the "
-                "rules cannot check were decided by the model alone (marked “model only”).</div>"
-            )
-        parts.append(f"<h2>Score per repetition</h2><img src='{score_chart(report)}'>")
-        fb = report["feedback"]
-        parts.append("<h2>What to fix first</h2>")
-        if fb["fix"]:
-            parts.append("<table><tr><th>cue</th><th>error</th><th>reps</th><th>weight</th></tr>")
-            for f in fb["fix"]:
-                parts.append(
-                    f"<tr><td class='bad'><b>{e(f['cue'])}</b></td><td>{e(f['text'])} <span class='sub'>({f['slot']})</span></td><td>{', '.join(str(i + 1) for i in f['reps'])}</td><td>{f['weight']}</td></tr>"
-                )
-            parts.append("</table>")
-        else:
-            parts.append("<p class='good'>No error found among the errors that could be checked.</p>")
-        if fb["went_well"]:
-            parts.append(
-                "<h2>What went well</h2><ul>"
-                + "".join(f"<li class='good'>{e(g['text'])}</li>" for g in fb["went_well"][:8])
-                + "</ul>"
-            )
-        if pose is not None:
-            frames = key_frames(report, pose, video=video)
-            if frames:
-                parts.append("<h2>Key moments</h2><div class='frames'>")
-                parts.extend(
-                    f"<figure><img src='{src}'><figcaption>{e(cap)}</figcaption></figure>"
-                    for src, cap in frames
-                )
-                parts.append("</div>")
-            plot = angle_plots(report, pose)
-            if plot:
-                parts.append(
-                    f"<h2>Measures over time</h2><p class='sub'>Repetitions shaded; dashed lines are thresholds.</p><img src='{plot}'>"
-                )
-        parts.append(
-            "<h2>Repetitions</h2><table><tr><th>#</th><th>time (s)</th><th>score</th><th>errors</th></tr>"
-        )
-        for r in reps:
-            errs = (
-                "; ".join(
-                    f"{x['text']} ({x['confidence']:.2f}{', model only' if x.get('source') == 'model' else ''})"
-                    for x in r["errors"]
-                )
-                or "none found"
-            )
-            parts.append(
-                f"<tr><td>{r['index'] + 1}</td><td>{r['start']:.2f}–{r['end']:.2f}</td><td>{r['score']:.1f}</td><td>{e(errs)}</td></tr>"
+                f"<tr><td class='bad'><b>{e(f['cue'])}</b></td><td>{e(f['text'])} <span class='sub'>({f['slot']})</span></td><td>{', '.join(str(i + 1) for i in f['reps'])}</td><td>{f['weight']}</td></tr>"
             )
         parts.append("</table>")
-    cov = report.get("coverage")
-    if cov:
+    else:
+        parts.append("<p class='good'>No error found among the errors that could be checked.</p>")
+    if fb["went_well"]:
         parts.append(
-            "<h2>Not checked from this video</h2><table><tr><th>error</th><th>weight</th><th>why</th></tr>"
+            "<h2>What went well</h2><ul>"
+            + "".join(f"<li class='good'>{e(g['text'])}</li>" for g in fb["went_well"][:8])
+            + "</ul>"
         )
-        for n in cov["not_assessed"]:
-            parts.append(
-                f"<tr><td>{e(n.get('text', ''))} <span class='sub'>({n['slot']})</span></td><td>{n['weight']}</td><td>{e(n['reason'])}</td></tr>"
+    return parts
+
+
+def _pose_html(report: dict, pose: PoseSequence, video) -> list[str]:
+    parts = []
+    frames = key_frames(report, pose, video=video)
+    if frames:
+        parts.append("<h2>Key moments</h2><div class='frames'>")
+        parts.extend(
+            f"<figure><img src='{src}'><figcaption>{html.escape(cap)}</figcaption></figure>"
+            for src, cap in frames
+        )
+        parts.append("</div>")
+    plot = angle_plots(report, pose)
+    if plot:
+        parts.append(
+            f"<h2>Measures over time</h2><p class='sub'>Repetitions shaded; dashed lines are thresholds.</p><img src='{plot}'>"
+        )
+    return parts
+
+
+def _repetitions_html(reps: list[dict]) -> list[str]:
+    parts = ["<h2>Repetitions</h2><table><tr><th>#</th><th>time (s)</th><th>score</th><th>errors</th></tr>"]
+    for r in reps:
+        errs = (
+            "; ".join(
+                f"{x['text']} ({x['confidence']:.2f}{', model only' if x.get('source') == 'model' else ''})"
+                for x in r["errors"]
             )
-        parts.append("</table>")
-    parts.append(
-        f"<p class='sub'>flexaqa {e(report.get('flexaqa_version', ''))} · FLEX Fitness Knowledge Graph penalty score</p></body></html>"
-    )
-    return "\n".join(parts)
+            or "none found"
+        )
+        parts.append(
+            f"<tr><td>{r['index'] + 1}</td><td>{r['start']:.2f}–{r['end']:.2f}</td><td>{r['score']:.1f}</td><td>{html.escape(errs)}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts
+
+
+def _not_checked_html(cov: dict) -> list[str]:
+    e = html.escape
+    parts = ["<h2>Not checked from this video</h2><table><tr><th>error</th><th>weight</th><th>why</th></tr>"]
+    for n in cov["not_assessed"]:
+        parts.append(
+            f"<tr><td>{e(n.get('text', ''))} <span class='sub'>({n['slot']})</span></td><td>{n['weight']}</td><td>{e(n['reason'])}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts

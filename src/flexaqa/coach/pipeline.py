@@ -131,6 +131,7 @@ def video_pose(
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
     reader: dict = {}
+    # iter_video opens the file now: a missing or unreadable video fails before MediaPipe loads
     frames = read_ahead(
         iter_video(path, max_width=max_width, max_frames=max_frames, stride=stride, pose_fps=pose_fps),
         prefetch,

@@ -16,12 +16,8 @@ import numpy as np
 from flexaqa._io import check_input_dir, require_complete
 from flexaqa.data.schema import DataError, MissingDatasetError, Sample, SampleRecord
 from flexaqa.data.splits import get_splits
-from flexaqa.timebase import seconds_to_index
-
-# CoRe (Yu et al. 2021) feeds I3D 103 frames as 10 overlapping 16-frame clips starting at these frames.
-CORE_NUM_FRAMES = 103
-CORE_CLIP_LEN = 16
-CORE_CLIP_STARTS = (0, 10, 20, 30, 40, 50, 60, 70, 80, 87)
+from flexaqa.timebase import CORE_CLIP_LEN, CORE_CLIP_STARTS, seconds_to_index
+from flexaqa.timebase import CORE_NUM_FRAMES as CORE_NUM_FRAMES  # re-exported
 
 
 def core_clip_indices() -> np.ndarray:

@@ -41,7 +41,7 @@ from flexaqa.data.schema import (
     check_modalities,
 )
 from flexaqa.data.splits import generate_splits
-from flexaqa.data.video import _out_size
+from flexaqa.data.video import output_size
 from flexaqa.kg import load_kg
 from flexaqa.skeleton import FLEX21_JOINTS, NUM_JOINTS
 from flexaqa.timebase import CINEMA_FPS, EMG_HZ
@@ -308,17 +308,13 @@ def read_jpeg_frames(paths: Sequence[Path], size: int | tuple[int, int] | None =
         try:
             with Image.open(p) as im:
                 if size is not None:
-                    hw = _target(size, im.height, im.width)
+                    hw = output_size(size, im.height, im.width)
                     im.draft("RGB", (hw[1], hw[0]))  # let the JPEG decoder downscale by 2/4/8 first
                     im = im.resize((hw[1], hw[0]), Image.BILINEAR)
                 out.append(np.asarray(im if im.mode == "RGB" else im.convert("RGB")))
         except (OSError, UnidentifiedImageError) as exc:
             raise CorruptSampleError(p, f"expected a readable JPEG frame ({exc})") from exc
     return np.stack(out) if out else np.zeros((0, 0, 0, 3), np.uint8)
-
-
-def _target(size, h, w):
-    return _out_size(size, h, w)
 
 
 @register_layout

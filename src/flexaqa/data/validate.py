@@ -32,7 +32,7 @@ from flexaqa.data.release import (
 )
 from flexaqa.data.schema import SKILL_LEVELS, Annotation, CorruptSampleError, DataError
 from flexaqa.data.splits import load_splits, split_problems
-from flexaqa.data.video import count_frames, probe_video, read_frames
+from flexaqa.data.video import EncodedVideo
 from flexaqa.errors import BusyError, IncompleteError, KGError
 from flexaqa.kg import load_kg
 from flexaqa.kg import score as fkg_score
@@ -183,6 +183,7 @@ def _validate_native(root: Path, rep: _Report, tol: float, deep: bool, progress:
 
 
 def _validate_trial(tdir: Path, rep: _Report, kg, by_id: dict, tol: float, deep: bool, streams) -> None:
+    """One trial folder: its files and streams, their durations against each other, and its repetitions."""
     meta = _json(tdir / "trial.json", rep)
     anns = _json(tdir / "annotations.json", rep)
     if meta is None:
@@ -192,6 +193,15 @@ def _validate_trial(tdir: Path, rep: _Report, kg, by_id: dict, tol: float, deep:
     except KGError as exc:
         rep.add(tdir / "trial.json", str(exc))
         return
+    durations, periods = _stream_durations(tdir, meta, act, rep, deep, streams)
+    _check_durations(tdir, durations, periods, tol, rep)
+    trial_len = max(durations.values()) if durations else None
+    if anns is not None:
+        _validate_repetitions(tdir / "annotations.json", anns, act, kg, by_id, trial_len, tol, rep)
+
+
+def _stream_durations(tdir: Path, meta: dict, act, rep: _Report, deep: bool, streams):
+    """Check the trial's videos and streams; ``(duration s, sample period s)`` of each one that reads."""
     durations: dict[str, float] = {}
     periods: dict[str, float] = {}  # a stream's duration is only known to within one sample period
     for v in meta.get("views", []):
@@ -221,23 +231,28 @@ def _validate_trial(tdir: Path, rep: _Report, kg, by_id: dict, tol: float, deep:
         if name in ("pose", "emg"):
             durations[name] = len(arr) / float(spec["rate"])
             periods[name] = 1.0 / float(spec["rate"])
-    if durations:
-        ref_name, ref = next(iter(durations.items()))
-        for k, d in durations.items():
-            allowed = tol + max(periods[k], periods[ref_name])
-            if abs(d - ref) > allowed + 1e-9:
-                rep.add(
-                    tdir / "trial.json",
-                    f"{k} lasts {d:.3f} s but {ref_name} lasts {ref:.3f} s "
-                    f"(tolerance {tol} s plus one sample period)",
-                )
-    trial_len = max(durations.values()) if durations else None
-    if anns is None:
+    return durations, periods
+
+
+def _check_durations(tdir: Path, durations: dict, periods: dict, tol: float, rep: _Report) -> None:
+    """Every stream lasts as long as the first one, within ``tol`` plus one sample period."""
+    if not durations:
         return
+    ref_name, ref = next(iter(durations.items()))
+    for k, d in durations.items():
+        allowed = tol + max(periods[k], periods[ref_name])
+        if abs(d - ref) > allowed + 1e-9:
+            rep.add(
+                tdir / "trial.json",
+                f"{k} lasts {d:.3f} s but {ref_name} lasts {ref:.3f} s (tolerance {tol} s plus one sample period)",
+            )
+
+
+def _validate_repetitions(where: Path, anns: dict, act, kg, by_id: dict, trial_len, tol: float, rep: _Report):
+    """The repetitions of ``annotations.json``: ids, labels, scores, key frames, and the manifest's scores."""
     seen = set()
     for r in anns.get("reps", []):
         sid = r.get("sample_id")
-        where = tdir / "annotations.json"
         if sid in seen:
             rep.add(where, f"duplicate sample id {sid}")
         seen.add(sid)
@@ -296,23 +311,26 @@ def sample_frames(n: int, k: int = SAMPLE_FRAMES) -> list[int]:
 
 def _check_video(path: Path, v: dict, rep: _Report, deep: bool) -> int | None:
     try:
-        info = probe_video(path)
-        n = count_frames(path) if deep else info.n_frames
-        if v.get("n_frames") is not None and n != int(v["n_frames"]):
-            rep.add(path, f"holds {n} frames, trial.json says {v['n_frames']}")
-        if (info.width, info.height) != (int(v.get("width", info.width)), int(v.get("height", info.height))):
-            rep.add(
-                path, f"is {info.width}x{info.height}, trial.json says {v.get('width')}x{v.get('height')}"
-            )
-        if not deep and n > 0:
-            for i in sample_frames(n):  # each seeks to its keyframe: damage inside the file fails here
-                read_frames(path, [i], fps=info.fps)
-        return n
+        with EncodedVideo(path) as video:
+            return _check_open_video(video, v, rep, deep)
     except CorruptSampleError as exc:
         rep.add(path, exc.expected)
     except DataError as exc:
         rep.add(path, str(exc))
     return None
+
+
+def _check_open_video(video, v: dict, rep: _Report, deep: bool) -> int:
+    info, path = video.info, video.path
+    n = video.count_frames() if deep else info.n_frames
+    if v.get("n_frames") is not None and n != int(v["n_frames"]):
+        rep.add(path, f"holds {n} frames, trial.json says {v['n_frames']}")
+    if (info.width, info.height) != (int(v.get("width", info.width)), int(v.get("height", info.height))):
+        rep.add(path, f"is {info.width}x{info.height}, trial.json says {v.get('width')}x{v.get('height')}")
+    if not deep and n > 0:
+        for i in sample_frames(n):  # each seeks to its keyframe: damage inside the file fails here
+            video.get_frames([i])
+    return n
 
 
 def _check_npy(path: Path, spec: dict, rep: _Report):
@@ -363,7 +381,7 @@ def _has_jpeg_end(path: Path) -> bool:
 
 
 def _validate_release(root: Path, rep: _Report, progress: bool, deep: bool) -> None:
-    from PIL import Image, UnidentifiedImageError
+    """The official release layout: every sample's frames, skeleton and sEMG, then the split files."""
     from tqdm import tqdm
 
     kg = load_kg()
@@ -372,61 +390,72 @@ def _validate_release(root: Path, rep: _Report, progress: bool, deep: bool) -> N
     except (DataError, CorruptSampleError) as exc:
         rep.add(getattr(exc, "path", root), getattr(exc, "expected", str(exc)))
         return
-    known = {r.id for r in ds.records}
     if ds.records and not (root / "Skeleton").is_dir():
         rep.add(root / "Skeleton", "folder is missing: no sample has its skeleton (skeleton_points.csv)")
     if ds.records and not (root / SPLIT_DIR).is_dir():
         rep.add(root / SPLIT_DIR, "folder is missing: no sample has a score (the official train/test lists)")
     for r in tqdm(ds.records, desc="validate samples", disable=not progress, unit="sample"):
-        c, i = _parse_id(r.id)
-        d = sample_dirs(root, c, i)
-        counts = {}
-        for vdir in sorted(d["video"].glob("View-*")) if d["video"].is_dir() else []:
-            frames = list_frames(vdir)
-            counts[vdir.name] = len(frames)
-            if len(frames) != CORE_NUM_FRAMES:
-                rep.add(vdir, f"holds {len(frames)} frames, expected {CORE_NUM_FRAMES} (img_00001.JPG ..)")
-            expected = [f"img_{k:05d}.JPG" for k in range(1, len(frames) + 1)]
-            if [p.name for p in frames] != expected:
-                rep.add(vdir, "frame files are not numbered img_00001.JPG .. contiguously")
-            for p in frames:
-                try:
-                    with Image.open(p) as im:
-                        if deep:
-                            im.load()
-                        elif im.format != "JPEG":
-                            raise OSError(f"a {im.format} image, not a JPEG")
-                    if not deep and not _has_jpeg_end(p):
-                        raise OSError("no end-of-image marker")
-                except (OSError, UnidentifiedImageError, SyntaxError) as exc:
-                    rep.add(p, f"unreadable or truncated JPEG ({exc})")
-        if len(set(counts.values())) > 1:
-            rep.add(d["video"], f"views hold different numbers of frames: {counts}")
-        sk_path = d["pose"] / "skeleton_points.csv"
-        if sk_path.is_file():
-            try:
-                sk = read_skeleton_csv(sk_path)
-                if counts and len(sk) != next(iter(counts.values())):
-                    rep.add(
-                        sk_path, f"{len(sk)} skeleton rows but {next(iter(counts.values()))} video frames"
-                    )
-                if not np.isfinite(sk).all():
-                    rep.add(sk_path, f"{np.count_nonzero(~np.isfinite(sk))} NaN/inf value(s)")
-            except CorruptSampleError as exc:
-                rep.add(exc.path, exc.expected)
-        emg_path = d["emg"] / "EMG.csv"
-        if emg_path.is_file():
-            try:
-                emg = read_emg_csv(emg_path)
-                want = len(kg.action(c).emg_channels)
-                if emg.shape[1] != want:
-                    rep.add(
-                        emg_path, f"{emg.shape[1]} columns, but {kg.action(c).name} has {want} sEMG channels"
-                    )
-                if not np.isfinite(emg).all():
-                    rep.add(emg_path, f"{np.count_nonzero(~np.isfinite(emg))} NaN/inf value(s)")
-            except CorruptSampleError as exc:
-                rep.add(exc.path, exc.expected)
+        _validate_release_sample(root, r.id, kg, rep, deep)
+    _validate_release_splits(root, {r.id for r in ds.records}, rep)
+
+
+def _validate_release_sample(root: Path, sample_id: str, kg, rep: _Report, deep: bool) -> None:
+    c, i = _parse_id(sample_id)
+    d = sample_dirs(root, c, i)
+    counts = {}
+    for vdir in sorted(d["video"].glob("View-*")) if d["video"].is_dir() else []:
+        counts[vdir.name] = _validate_release_frames(vdir, rep, deep)
+    if len(set(counts.values())) > 1:
+        rep.add(d["video"], f"views hold different numbers of frames: {counts}")
+    sk_path = d["pose"] / "skeleton_points.csv"
+    if sk_path.is_file():
+        try:
+            sk = read_skeleton_csv(sk_path)
+            if counts and len(sk) != next(iter(counts.values())):
+                rep.add(sk_path, f"{len(sk)} skeleton rows but {next(iter(counts.values()))} video frames")
+            if not np.isfinite(sk).all():
+                rep.add(sk_path, f"{np.count_nonzero(~np.isfinite(sk))} NaN/inf value(s)")
+        except CorruptSampleError as exc:
+            rep.add(exc.path, exc.expected)
+    emg_path = d["emg"] / "EMG.csv"
+    if emg_path.is_file():
+        try:
+            emg = read_emg_csv(emg_path)
+            want = len(kg.action(c).emg_channels)
+            if emg.shape[1] != want:
+                rep.add(emg_path, f"{emg.shape[1]} columns, but {kg.action(c).name} has {want} sEMG channels")
+            if not np.isfinite(emg).all():
+                rep.add(emg_path, f"{np.count_nonzero(~np.isfinite(emg))} NaN/inf value(s)")
+        except CorruptSampleError as exc:
+            rep.add(exc.path, exc.expected)
+
+
+def _validate_release_frames(vdir: Path, rep: _Report, deep: bool) -> int:
+    """One view's JPEG frames: their count, numbering and readability; returns the count."""
+    from PIL import Image, UnidentifiedImageError
+
+    frames = list_frames(vdir)
+    if len(frames) != CORE_NUM_FRAMES:
+        rep.add(vdir, f"holds {len(frames)} frames, expected {CORE_NUM_FRAMES} (img_00001.JPG ..)")
+    expected = [f"img_{k:05d}.JPG" for k in range(1, len(frames) + 1)]
+    if [p.name for p in frames] != expected:
+        rep.add(vdir, "frame files are not numbered img_00001.JPG .. contiguously")
+    for p in frames:
+        try:
+            with Image.open(p) as im:
+                if deep:
+                    im.load()
+                elif im.format != "JPEG":
+                    raise OSError(f"a {im.format} image, not a JPEG")
+            if not deep and not _has_jpeg_end(p):
+                raise OSError("no end-of-image marker")
+        except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+            rep.add(p, f"unreadable or truncated JPEG ({exc})")
+    return len(frames)
+
+
+def _validate_release_splits(root: Path, known: set[str], rep: _Report) -> None:
+    """The split files: known samples, listed once, scores within 0..100."""
     seen: dict[str, str] = {}
     for name, (fname, var) in SPLIT_FILES.items():
         path = root / SPLIT_DIR / fname

@@ -1,13 +1,22 @@
-"""H.264 mp4 writing and frame-accurate reading with PyAV (extra ``video``).
+"""The one video reader and writer of flexaqa: H.264 mp4 with PyAV (extra ``video``).
+
+:class:`EncodedVideo` (after pytorchvideo's class of that name) is an open video file: its :attr:`~EncodedVideo.info`
+(frame count, rate, size), the frames between two times at a given size and rate (:meth:`~EncodedVideo.iter_frames`,
+:meth:`~EncodedVideo.get_clip`) and frames by index (:meth:`~EncodedVideo.get_frames`). The dataset readers, the
+coach's background decoder (:func:`flexaqa.coach.frames.iter_video`) and the VideoQA export all read through it;
+:func:`write_mp4` is the one encoder.
 
 Frames are ``(T, H, W, 3)`` uint8 RGB. Frame ``i`` of a file written at ``fps`` has presentation time
 ``i / fps`` seconds; the reader finds frames by that time, so a clip can be cut out of a long trial video by
-seeking to the nearest keyframe instead of decoding from the start.
+seeking to the nearest keyframe instead of decoding from the start. Every problem with a file raises the
+reader's ``error`` (by default :class:`~flexaqa.data.schema.CorruptSampleError`) naming the file.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +26,10 @@ import numpy as np
 from flexaqa._io import temp_sibling
 from flexaqa.data.schema import CorruptSampleError, DataError
 from flexaqa.errors import require
+from flexaqa.timebase import rate_filter
+
+# a seek costs a keyframe search; decoding from the start is cheaper when the first wanted frame is this close
+SEEK_AFTER_S = 2.0
 
 
 def _av():
@@ -37,7 +50,7 @@ class VideoInfo:
 
 def write_mp4(
     path: str | Path,
-    frames: np.ndarray,
+    frames: np.ndarray | Iterable[np.ndarray],
     fps: float,
     *,
     crf: int = 18,
@@ -47,18 +60,24 @@ def write_mp4(
 ) -> Path:
     """Encode ``frames`` ``(T, H, W, 3)`` uint8 RGB as an H.264 mp4 at ``fps``; atomic (temp file + rename).
 
+    ``frames`` may also be an iterable of ``(H, W, 3)`` frames, encoded as they come (a long clip never has
+    to fit in memory).
+
     ``lossless`` uses libx264rgb at crf 0 (exact RGB round trip, for tests); otherwise libx264 yuv420p at ``crf``
     (even width and height required). ``gop`` is the keyframe interval in frames (default: about 1 s), which
     bounds how much a seek has to decode.
     """
 
     av = _av()
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise DataError(f"write_mp4 expects (T, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
-    t, h, w, _ = frames.shape
-    if t == 0:
+    if isinstance(frames, np.ndarray) or not isinstance(frames, Iterable):
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise DataError(f"write_mp4 expects (T, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
         raise DataError(f"{path}: cannot write a video with no frames")
+    h, w = _check_frame(first, None)
     if not lossless and (h % 2 or w % 2):
         raise DataError(f"{path}: H.264 yuv420p needs even width and height, got {w}x{h}")
     path = Path(path)
@@ -75,8 +94,9 @@ def write_mp4(
             opts["g"] = str(gop or max(round(float(fps)), 1))
             opts["bf"] = "0"  # no B-frames: pts == decode order, simple and seek-friendly
             stream.options = opts
-            for i in range(t):
-                frame = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+            for i, img in enumerate(itertools.chain([first], it)):
+                _check_frame(img, (h, w))
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
                 frame.pts = i
                 out.mux(stream.encode(frame))
             out.mux(stream.encode(None))
@@ -87,32 +107,228 @@ def write_mp4(
     return path
 
 
+def _check_frame(img: np.ndarray, hw: tuple[int, int] | None) -> tuple[int, int]:
+    """``(height, width)`` of one RGB frame; :class:`DataError` unless it is ``(H, W, 3)`` uint8 (of size ``hw``)."""
+    if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[-1] != 3 or img.dtype != np.uint8:
+        got = f"{getattr(img, 'shape', '?')} {getattr(img, 'dtype', type(img).__name__)}"
+        raise DataError(f"write_mp4 expects (H, W, 3) uint8 frames, got {got}")
+    if hw is not None and img.shape[:2] != hw:
+        raise DataError(f"write_mp4: every frame must be {hw[1]}x{hw[0]}, got {img.shape[1]}x{img.shape[0]}")
+    return img.shape[0], img.shape[1]
+
+
+ErrorFactory = Callable[[Path, str], Exception]
+
+
+def _corrupt(path: Path, message: str) -> Exception:
+    return CorruptSampleError(path, message)
+
+
+def output_size(
+    size: int | tuple[int, int] | None, h: int, w: int, *, max_width: int | None = None
+) -> tuple[int, int] | None:
+    """``(height, width)`` of frames read at ``size`` from an ``h`` x ``w`` video; ``None``: the video's own.
+
+    ``size``: an int is the short side (aspect kept), ``(height, width)`` is exact. ``max_width`` instead
+    downscales to at most that width, the height rounded to even (what the coach asks for).
+
+    >>> output_size(16, 32, 48), output_size((20, 10), 32, 48), output_size(None, 720, 1280, max_width=640)
+    ((16, 24), (20, 10), (360, 640))
+    """
+    if max_width is not None and size is not None:
+        raise ValueError("give size or max_width, not both")
+    if max_width:
+        return (round(h * max_width / w / 2) * 2, max_width) if w > max_width else None
+    if size is None:
+        return None
+    if isinstance(size, int):
+        if h <= w:
+            return size, max(round(w * size / h), 1)
+        return max(round(h * size / w), 1), size
+    return int(size[0]), int(size[1])
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Frames ``(T, H, W, 3)`` uint8 RGB and their presentation times ``(T,)`` in seconds."""
+
+    frames: np.ndarray
+    times: np.ndarray
+
+
+class EncodedVideo:
+    """An open video file (its first video stream); use ``with`` or call :meth:`close`.
+
+    Opening checks that the file exists, opens as a video and holds a video stream; ``error(path, message)``
+    builds the exception raised for those and for decoding errors later (default
+    :class:`~flexaqa.data.schema.CorruptSampleError`).
+    """
+
+    def __init__(self, path: str | Path, *, error: ErrorFactory = _corrupt):
+        av = _av()
+        self.path = Path(path)
+        self._error = error
+        self._fresh = True  # nothing decoded yet: reading from the start needs no seek
+        if not self.path.is_file():
+            raise error(self.path, "no such file")
+        try:
+            self._container = av.open(str(self.path))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise error(self.path, f"cannot open as a video ({exc})") from exc
+        if not self._container.streams.video:
+            self._container.close()
+            raise error(self.path, "the file holds no video stream")
+        s = self._stream = self._container.streams.video[0]
+        s.thread_type = "AUTO"
+        fps = float(s.average_rate or s.guessed_rate or 0)
+        n = int(s.frames or 0)
+        if n <= 0 and s.duration is not None and fps > 0:
+            n = round(float(s.duration * s.time_base) * fps)
+        self.info = VideoInfo(n, fps, int(s.codec_context.width), int(s.codec_context.height))
+
+    @classmethod
+    def from_path(cls, path: str | Path, *, error: ErrorFactory = _corrupt) -> EncodedVideo:
+        return cls(path, error=error)
+
+    @property
+    def duration(self) -> float:
+        """Seconds, from the frame count and rate of the stream's header."""
+        return self.info.duration
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> EncodedVideo:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _decode(self, start_sec: float, rate: float) -> Iterator[tuple[object, float]]:
+        """``(PyAV frame, t seconds)`` in decoding order, from the keyframe at or before ``start_sec``."""
+        av = _av()
+        c, s = self._container, self._stream
+        try:
+            if start_sec > SEEK_AFTER_S or not self._fresh:
+                # seek targets are in stream time_base units; backward: the keyframe at or before the time
+                c.seek(int(max(start_sec, 0.0) / s.time_base), stream=s, backward=True, any_frame=False)
+            self._fresh = False
+            for n, frame in enumerate(c.decode(s)):
+                yield frame, (float(frame.pts * s.time_base) if frame.pts is not None else n / rate)
+        except av.error.FFmpegError as exc:
+            raise self._error(self.path, f"the video does not decode ({exc})") from exc
+
+    def _rgb(self, frame, out_hw: tuple[int, int] | None, interpolation: str | None) -> np.ndarray:
+        # one swscale call converts (and scales) straight to packed RGB
+        if out_hw is None or out_hw == (self.info.height, self.info.width):
+            return frame.to_ndarray(format="rgb24")
+        return frame.reformat(
+            width=out_hw[1], height=out_hw[0], format="rgb24", interpolation=interpolation
+        ).to_ndarray()
+
+    def iter_frames(
+        self,
+        start_sec: float = 0.0,
+        end_sec: float | None = None,
+        *,
+        size: int | tuple[int, int] | None = None,
+        max_width: int | None = None,
+        fps: float | None = None,
+        stride: int = 1,
+        max_frames: int | None = None,
+        interpolation: str | None = None,
+    ) -> Iterator[tuple[np.ndarray, float]]:
+        """``(frame (H, W, 3) uint8 RGB, t seconds)`` for the frames with ``start_sec <= t < end_sec``.
+
+        ``size``/``max_width`` resize while decoding (see :func:`output_size`; ``interpolation`` is PyAV's
+        name, e.g. ``"AREA"``; default bilinear). ``stride`` keeps every n-th frame of the window, ``fps``
+        one frame per ``1 / fps`` seconds (:func:`~flexaqa.timebase.rate_filter`); ``t`` is always the frame's
+        own time stamp. ``max_frames`` counts the window's decoded frames. Frames that are not kept are decoded
+        (the codec needs them) but never converted.
+        """
+        rate = self.info.fps or 30.0
+        keep = rate_filter(fps, rate / max(stride, 1))
+        out_hw = output_size(size, self.info.height, self.info.width, max_width=max_width)
+        i = 0
+        for frame, t in self._decode(start_sec, rate):
+            if t < start_sec:
+                continue
+            if (end_sec is not None and t >= end_sec) or (max_frames is not None and i >= max_frames):
+                break
+            i += 1
+            if (i - 1) % stride or not keep(t):
+                continue
+            yield self._rgb(frame, out_hw, interpolation), t
+
+    def get_clip(self, start_sec: float = 0.0, end_sec: float | None = None, **kwargs) -> Clip:
+        """The frames of ``[start_sec, end_sec)`` as one :class:`Clip` (keywords as :meth:`iter_frames`)."""
+        pairs = list(self.iter_frames(start_sec, end_sec, **kwargs))
+        if not pairs:
+            h, w = self.info.height, self.info.width
+            hw = output_size(kwargs.get("size"), h, w, max_width=kwargs.get("max_width")) or (h, w)
+            return Clip(np.zeros((0, *hw, 3), np.uint8), np.zeros(0))
+        return Clip(np.stack([f for f, _ in pairs]), np.array([t for _, t in pairs]))
+
+    def get_frames(
+        self,
+        indices=None,
+        *,
+        size: int | tuple[int, int] | None = None,
+        fps: float | None = None,
+        interpolation: str | None = None,
+    ) -> np.ndarray:
+        """The frames at ``indices`` (any order, repeats allowed; ``None`` = all) -> ``(N, H, W, 3)`` uint8.
+
+        Frame ``i`` is the one whose time stamp is nearest ``i / fps`` (``fps``: the stream's own rate when
+        ``None``). Raises ``error`` when the file holds fewer frames than asked.
+        """
+        want = None if indices is None else np.asarray(indices, dtype=np.int64).ravel()
+        if want is not None and want.size and want.min() < 0:
+            raise DataError(f"{self.path}: negative frame index {int(want.min())}")
+        rate = float(fps or self.info.fps)
+        if not rate > 0:
+            raise self._error(self.path, "the video has no frame rate; pass fps")
+        out_hw = output_size(size, self.info.height, self.info.width)
+        if want is None:
+            frames = [self._rgb(f, out_hw, interpolation) for f, _ in self._decode(0.0, rate)]
+            if not frames:
+                raise self._error(self.path, "video holds no frames")
+            return np.stack(frames)
+        if want.size == 0:
+            h, w = out_hw or (0, 0)
+            return np.zeros((0, h, w, 3), np.uint8)
+        targets, last = set(want.tolist()), int(want.max())
+        got: dict[int, np.ndarray] = {}
+        start = want.min() / rate if want.min() > SEEK_AFTER_S * rate else 0.0
+        for frame, t in self._decode(start, rate):
+            i = round(t * rate)
+            if i in targets:
+                got[i] = self._rgb(frame, out_hw, interpolation)
+            if i >= last:
+                break
+        missing = sorted(targets - set(got))
+        if missing:
+            raise self._error(
+                self.path,
+                f"expected frames up to index {last}, but frame {missing[0]} is missing (truncated?)",
+            )
+        return np.stack([got[int(i)] for i in want])
+
+    def count_frames(self) -> int:
+        """Number of frames that actually decode (slow; used by validation to catch truncated files)."""
+        return sum(1 for _ in self._decode(0.0, self.info.fps or 30.0))
+
+
 def probe_video(path: str | Path) -> VideoInfo:
     """Frame count, rate and size of a video file; :class:`CorruptSampleError` if it cannot be opened."""
-    av = _av()
-    path = Path(path)
-    if not path.is_file():
-        raise CorruptSampleError(path, "video file is missing")
-    try:
-        with av.open(str(path)) as c:
-            s = c.streams.video[0]
-            fps = float(s.average_rate or s.guessed_rate or 0)
-            n = int(s.frames or 0)
-            if n <= 0 and s.duration is not None and fps > 0:
-                n = round(float(s.duration * s.time_base) * fps)
-            return VideoInfo(n, fps, int(s.codec_context.width), int(s.codec_context.height))
-    except (av.error.FFmpegError, IndexError) as exc:
-        raise CorruptSampleError(path, f"cannot open as a video ({exc})") from exc
+    with EncodedVideo(path) as video:
+        return video.info
 
 
 def count_frames(path: str | Path) -> int:
     """Number of frames that actually decode (slow; used by validation to catch truncated files)."""
-    av = _av()
-    try:
-        with av.open(str(path)) as c:
-            return sum(1 for _ in c.decode(video=0))
-    except av.error.FFmpegError as exc:
-        raise CorruptSampleError(path, f"video does not decode ({exc})") from exc
+    with EncodedVideo(path) as video:
+        return video.count_frames()
 
 
 def read_frames(
@@ -128,67 +344,8 @@ def read_frames(
     ``fps`` is the file's frame rate (read from the file when ``None``). Raises :class:`CorruptSampleError`
     naming the file when it is missing, does not decode or holds fewer frames than asked.
     """
-    av = _av()
-    path = Path(path)
-    if not path.is_file():
-        raise CorruptSampleError(path, "video file is missing")
-    want = None if indices is None else np.asarray(indices, dtype=np.int64).ravel()
-    if want is not None and want.size and want.min() < 0:
-        raise DataError(f"{path}: negative frame index {int(want.min())}")
-    got: dict[int, np.ndarray] = {}
-    frames_all: list[np.ndarray] = []
-    try:
-        with av.open(str(path)) as c:
-            s = c.streams.video[0]
-            s.thread_type = "AUTO"
-            rate = float(fps or s.average_rate or s.guessed_rate)
-            out_hw = _out_size(size, s.codec_context.height, s.codec_context.width)
-            targets = None if want is None else set(want.tolist())
-            if want is not None and want.size and want.min() > 2 * rate:
-                # seek to the keyframe before the first wanted frame (seek targets are in stream time_base units)
-                c.seek(int((want.min() / rate) / s.time_base), stream=s, backward=True, any_frame=False)
-            last = None if want is None else int(want.max())
-            for frame in c.decode(s):
-                i = round(float(frame.pts * s.time_base) * rate) if frame.pts is not None else len(frames_all)
-                if targets is None:
-                    frames_all.append(_to_rgb(frame, out_hw))
-                    continue
-                if i in targets:
-                    got[i] = _to_rgb(frame, out_hw)
-                if i >= last:
-                    break
-    except av.error.FFmpegError as exc:
-        raise CorruptSampleError(path, f"video does not decode ({exc})") from exc
-    if want is None:
-        if not frames_all:
-            raise CorruptSampleError(path, "video holds no frames")
-        return np.stack(frames_all)
-    if want.size == 0:
-        h, w = out_hw or (0, 0)
-        return np.zeros((0, h, w, 3), np.uint8)
-    missing = sorted(set(want.tolist()) - set(got))
-    if missing:
-        raise CorruptSampleError(
-            path,
-            f"expected frames up to index {int(want.max())}, but frame {missing[0]} is missing (truncated?)",
-        )
-    return np.stack([got[int(i)] for i in want])
-
-
-def _out_size(size, h: int, w: int) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    if isinstance(size, int):
-        if h <= w:
-            return size, max(round(w * size / h), 1)
-        return max(round(h * size / w), 1), size
-    return int(size[0]), int(size[1])
-
-
-def _to_rgb(frame, out_hw) -> np.ndarray:
-    if out_hw is None:
-        return frame.to_ndarray(format="rgb24")
-    return frame.reformat(width=out_hw[1], height=out_hw[0], format="rgb24").to_ndarray()
+    with EncodedVideo(path) as video:
+        return video.get_frames(indices, size=size, fps=fps)
 
 
 def moving_blob_video(n_frames: int, height: int = 32, width: int = 32, *, seed: int = 0) -> np.ndarray:

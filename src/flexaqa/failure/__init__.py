@@ -24,9 +24,7 @@ from flexaqa.failure.model import (
     Rows,
     build_rows,
     evaluate_failure,
-    f1_binary,
     plot_by_k,
-    roc_auc_score,
 )
 
 __all__ = [
@@ -40,12 +38,10 @@ __all__ = [
     "build_rows",
     "emg_markers",
     "evaluate_failure",
-    "f1_binary",
     "later_failure",
     "plot_by_k",
     "reference_score",
     "rep_failures",
-    "roc_auc_score",
     "trial_features",
     "trial_reps_from_sim",
     "trial_reps_from_source",

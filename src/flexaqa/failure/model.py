@@ -1,9 +1,6 @@
 """Early failure prediction from repetitions ``1..k``: ridge regressions for the scores of repetitions
 ``k+1..R`` (one per horizon) and a logistic regression for "some later repetition fails", compared with the
-"last repetition persists" baseline. numpy only; models save as JSON.
-
->>> roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
-0.75
+"last repetition persists" baseline. numpy only; models save as JSON. Metrics come from :mod:`flexaqa.metrics`.
 """
 
 from __future__ import annotations
@@ -25,25 +22,7 @@ from flexaqa.failure.labels import (
     reference_score,
     rep_failures,
 )
-from flexaqa.metrics import micro_f1_score
-
-
-def roc_auc_score(y_true, y_score) -> float:
-    """Area under the ROC curve (Mann-Whitney U with tied scores counted half); NaN if one class is absent."""
-    from scipy.stats import rankdata
-
-    t = np.asarray(y_true).astype(bool).ravel()
-    s = np.asarray(y_score, dtype=float).ravel()
-    n_pos, n_neg = int(t.sum()), int((~t).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    r = rankdata(s)
-    return float((r[t].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def f1_binary(y_true, y_pred) -> float:
-    """F1 of the positive class (0.0 when there is nothing to find and nothing is flagged)."""
-    return micro_f1_score(np.asarray(y_true, float).reshape(-1, 1), np.asarray(y_pred, float).reshape(-1, 1))
+from flexaqa.metrics import f1_score, mean_absolute_error, roc_auc_score
 
 
 @dataclass
@@ -157,7 +136,7 @@ class FailurePredictor:
             self.flag_w_ = _logistic(Z, rows.flag.astype(float), self.alpha)
         p = self.flag_proba(rows.X)
         cands = np.unique(np.r_[p, 0.5])
-        f1s = [f1_binary(rows.flag, p >= c) for c in cands]
+        f1s = [f1_score(rows.flag, p >= c) for c in cands]
         self.threshold_ = float(cands[int(np.argmax(f1s))])
         return self
 
@@ -239,18 +218,17 @@ def evaluate_failure(model: FailurePredictor, trials: Sequence[TrialReps]) -> di
             "n": int(sel.sum()),
             "positive_rate": float(flag.mean()),
             "model": {
-                "mae": float(
-                    np.mean(np.concatenate([np.abs(p - f) for p, f in zip(pred, fut, strict=True)]))
-                ),
+                "mae": mean_absolute_error(np.concatenate(fut), np.concatenate(pred)),
                 "auroc": roc_auc_score(flag, proba[sel]),
-                "f1": f1_binary(flag, proba[sel] >= model.threshold_),
+                "f1": f1_score(flag, proba[sel] >= model.threshold_),
             },
             "last_persists": {
-                "mae": float(
-                    np.mean(np.concatenate([np.abs(f - s) for f, s in zip(fut, last, strict=True)]))
+                "mae": mean_absolute_error(
+                    np.concatenate(fut),
+                    np.concatenate([np.full(len(f), s) for f, s in zip(fut, last, strict=True)]),
                 ),
                 "auroc": roc_auc_score(flag, rows.last_margin[sel]),
-                "f1": f1_binary(flag, rows.last_failed[sel]),
+                "f1": f1_score(flag, rows.last_failed[sel]),
             },
         }
 

@@ -24,6 +24,7 @@ from flexaqa.kg._schema import (
     SeverityClass,
     Slot,
 )
+from flexaqa.kg.breathing import BREATHING_ERROR_PHASE  # breathing errors belong to one phase
 
 SCHEMA_VERSION = 1
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~5x faster
@@ -54,8 +55,6 @@ _ACTION_KEYS = {
 _ET = re.compile(r"^ET\d{3}$")
 _AK = re.compile(r"^AK\d{2}$")
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-# Breathing errors name the breath that is wrong for the phase (section 7.4): inhaling while lifting, etc.
-BREATHING_ERROR_PHASE = {"ET014": "concentric", "ET017": "eccentric"}
 
 
 def default_path() -> Path:
@@ -248,8 +247,27 @@ def _action(
         if m not in muscles:
             p.append(f"{where}.target_muscles: {m!r} is not one of the muscles list")
 
+    channels = _emg_channels(raw.get("emg_channels") or [], emg_muscles, where, p)
+    phases, slots = _phases(raw.get("phases") or [], errors, keysteps, where, p)
+    return Action(
+        index=int(index) if isinstance(index, int) else i + 1,
+        class_id=class_id,
+        slug=slug,
+        name=name,
+        equipment=str(equipment),
+        target_muscles=targets,
+        emg_channels=tuple(channels),
+        phases=tuple(phases),
+        slots=tuple(slots),
+        aliases=tuple(raw.get("aliases") or ()),
+    )
+
+
+def _emg_channels(
+    raw_channels: list, emg_muscles: dict[str, str], where: str, p: list[str]
+) -> list[EmgChannel]:
+    """An action's sEMG channels; a muscle recorded at several sites of one side numbers its sites."""
     channels = []
-    raw_channels = raw.get("emg_channels") or []
     if not raw_channels:
         p.append(f"{where}.emg_channels is empty")
     counts = Counter((c.get("side"), c.get("muscle")) for c in raw_channels)
@@ -263,10 +281,16 @@ def _action(
         seen[(side, muscle)] += 1
         site = seen[(side, muscle)] if counts[(side, muscle)] > 1 else None
         channels.append(EmgChannel(k, str(side), str(muscle), site))
+    return channels
 
+
+def _phases(
+    raw_phases: list, errors: dict[str, ErrorType], keysteps: dict[str, Keystep], where: str, p: list[str]
+) -> tuple[list[Phase], list[Slot]]:
+    """An action's phases (preparation, then concentric and eccentric) and its (keystep, error) slots."""
     phases = []
     slots = []
-    for k, ph in enumerate(raw.get("phases") or []):
+    for k, ph in enumerate(raw_phases):
         pname = ph.get("name")
         if pname not in PHASE_NAMES:
             p.append(f"{where}.phases[{k}].name {pname!r} must be one of {PHASE_NAMES}")
@@ -302,18 +326,7 @@ def _action(
     for ak, n in Counter(aks).items():
         if n > 1:
             p.append(f"{where}: keystep {ak} appears {n} times")
-    return Action(
-        index=int(index) if isinstance(index, int) else i + 1,
-        class_id=class_id,
-        slug=slug,
-        name=name,
-        equipment=str(equipment),
-        target_muscles=targets,
-        emg_channels=tuple(channels),
-        phases=tuple(phases),
-        slots=tuple(slots),
-        aliases=tuple(raw.get("aliases") or ()),
-    )
+    return phases, slots
 
 
 def _cross_checks(

@@ -3,6 +3,7 @@ feedback/muscle). Writes are atomic."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -73,26 +74,29 @@ def _iri(kind: str, *parts: str) -> str:
     return BASE_IRI + kind + "/" + "/".join(p.replace(" ", "_") for p in parts)
 
 
+# the JSON-LD context of :func:`to_jsonld`: our vocabulary (``fkg:``) plus schema.org names
+JSONLD_CONTEXT = {
+    "@vocab": VOCAB_IRI,
+    "fkg": VOCAB_IRI,
+    "schema": "https://schema.org/",
+    "name": "schema:name",
+    "text": "schema:description",
+    "license": {"@id": "schema:license"},
+    "weight": {"@id": "fkg:weight", "@type": "http://www.w3.org/2001/XMLSchema#integer"},
+    "order": {"@id": "fkg:order", "@type": "http://www.w3.org/2001/XMLSchema#integer"},
+    "hasPhase": {"@id": "fkg:hasPhase", "@type": "@id"},
+    "hasKeystep": {"@id": "fkg:hasKeystep", "@type": "@id"},
+    "hasSlot": {"@id": "fkg:hasSlot", "@type": "@id"},
+    "keystep": {"@id": "fkg:keystep", "@type": "@id"},
+    "errorType": {"@id": "fkg:errorType", "@type": "@id"},
+    "targetsMuscle": {"@id": "fkg:targetsMuscle", "@type": "@id"},
+    "severity": {"@id": "fkg:severity", "@type": "@id"},
+    "muscle": {"@id": "fkg:muscle", "@type": "@id"},
+}
+
+
 def to_jsonld(kg: KnowledgeGraph) -> dict:
     """JSON-LD with a vocabulary of our own (``fkg:``) plus schema.org names; parses as RDF."""
-    context = {
-        "@vocab": VOCAB_IRI,
-        "fkg": VOCAB_IRI,
-        "schema": "https://schema.org/",
-        "name": "schema:name",
-        "text": "schema:description",
-        "license": {"@id": "schema:license"},
-        "weight": {"@id": "fkg:weight", "@type": "http://www.w3.org/2001/XMLSchema#integer"},
-        "order": {"@id": "fkg:order", "@type": "http://www.w3.org/2001/XMLSchema#integer"},
-        "hasPhase": {"@id": "fkg:hasPhase", "@type": "@id"},
-        "hasKeystep": {"@id": "fkg:hasKeystep", "@type": "@id"},
-        "hasSlot": {"@id": "fkg:hasSlot", "@type": "@id"},
-        "keystep": {"@id": "fkg:keystep", "@type": "@id"},
-        "errorType": {"@id": "fkg:errorType", "@type": "@id"},
-        "targetsMuscle": {"@id": "fkg:targetsMuscle", "@type": "@id"},
-        "severity": {"@id": "fkg:severity", "@type": "@id"},
-        "muscle": {"@id": "fkg:muscle", "@type": "@id"},
-    }
     graph: list[dict] = [
         {
             "@id": BASE_IRI,
@@ -107,77 +111,83 @@ def to_jsonld(kg: KnowledgeGraph) -> dict:
         graph.append({"@id": _iri("severity", n), "@type": "SeverityClass", "name": n, "text": c.description})
     for m in kg.muscles:
         graph.append({"@id": _iri("muscle", m), "@type": "Muscle", "name": m})
-    for code, e in kg.errors.items():
-        graph.append(
+    graph += [_error_node(code, e) for code, e in kg.errors.items()]
+    graph += [_keystep_node(code, k) for code, k in kg.keysteps.items()]
+    graph += [_action_node(kg, a) for a in kg.actions]
+    return {"@context": copy.deepcopy(JSONLD_CONTEXT), "@graph": graph}
+
+
+def _error_node(code: str, e) -> dict:
+    return {
+        "@id": _iri("error", code),
+        "@type": "ErrorType",
+        "name": code,
+        "text": e.text,
+        "weight": e.weight,
+        "severity": _iri("severity", e.severity),
+        "feedback": {"@id": _iri("feedback", code), "@type": "Feedback", "text": e.feedback},
+    }
+
+
+def _keystep_node(code: str, k) -> dict:
+    node = {"@id": _iri("keystep", code), "@type": "Keystep", "name": code, "text": k.text}
+    if k.feedback:
+        node["feedbackOverride"] = [
             {
-                "@id": _iri("error", code),
-                "@type": "ErrorType",
-                "name": code,
-                "text": e.text,
-                "weight": e.weight,
-                "severity": _iri("severity", e.severity),
-                "feedback": {"@id": _iri("feedback", code), "@type": "Feedback", "text": e.feedback},
+                "@id": _iri("feedback", code, err),
+                "@type": "Feedback",
+                "errorType": _iri("error", err),
+                "text": cue,
             }
-        )
-    for code, k in kg.keysteps.items():
-        node = {"@id": _iri("keystep", code), "@type": "Keystep", "name": code, "text": k.text}
-        if k.feedback:
-            node["feedbackOverride"] = [
-                {
-                    "@id": _iri("feedback", code, err),
-                    "@type": "Feedback",
-                    "errorType": _iri("error", err),
-                    "text": cue,
-                }
-                for err, cue in k.feedback.items()
-            ]
-        graph.append(node)
-    for a in kg.actions:
-        graph.append(
+            for err, cue in k.feedback.items()
+        ]
+    return node
+
+
+def _action_node(kg: KnowledgeGraph, a) -> dict:
+    """An action with its EMG channels, phases (and their keysteps) and (keystep, error) slots."""
+    return {
+        "@id": _iri("action", a.class_id),
+        "@type": "Action",
+        "name": a.name,
+        "fkg:slug": a.slug,
+        "fkg:classId": a.class_id,
+        "order": a.index,
+        "fkg:equipment": a.equipment,
+        "fkg:totalWeight": a.total_weight,
+        "targetsMuscle": [_iri("muscle", m) for m in a.target_muscles],
+        "fkg:emgChannel": [
             {
-                "@id": _iri("action", a.class_id),
-                "@type": "Action",
-                "name": a.name,
-                "fkg:slug": a.slug,
-                "fkg:classId": a.class_id,
-                "order": a.index,
-                "fkg:equipment": a.equipment,
-                "fkg:totalWeight": a.total_weight,
-                "targetsMuscle": [_iri("muscle", m) for m in a.target_muscles],
-                "fkg:emgChannel": [
-                    {
-                        "@id": _iri("action", a.class_id, "emg", str(c.index)),
-                        "@type": "EmgChannel",
-                        "order": c.index,
-                        "fkg:side": c.side,
-                        "name": c.label,
-                        "muscle": _iri("muscle", kg.emg_muscles[c.muscle]),
-                    }
-                    for c in a.emg_channels
-                ],
-                "hasPhase": [
-                    {
-                        "@id": _iri("action", a.class_id, p.name),
-                        "@type": "Phase",
-                        "name": p.name,
-                        "order": i,
-                        "hasKeystep": [_iri("keystep", k.keystep) for k in p.keysteps],
-                    }
-                    for i, p in enumerate(a.phases)
-                ],
-                "hasSlot": [
-                    {
-                        "@id": _iri("action", a.class_id, "slot", s.id.replace(":", "-")),
-                        "@type": "Slot",
-                        "keystep": _iri("keystep", s.keystep),
-                        "errorType": _iri("error", s.error),
-                        "weight": s.weight,
-                    }
-                    for s in a.slots
-                ],
+                "@id": _iri("action", a.class_id, "emg", str(c.index)),
+                "@type": "EmgChannel",
+                "order": c.index,
+                "fkg:side": c.side,
+                "name": c.label,
+                "muscle": _iri("muscle", kg.emg_muscles[c.muscle]),
             }
-        )
-    return {"@context": context, "@graph": graph}
+            for c in a.emg_channels
+        ],
+        "hasPhase": [
+            {
+                "@id": _iri("action", a.class_id, p.name),
+                "@type": "Phase",
+                "name": p.name,
+                "order": i,
+                "hasKeystep": [_iri("keystep", k.keystep) for k in p.keysteps],
+            }
+            for i, p in enumerate(a.phases)
+        ],
+        "hasSlot": [
+            {
+                "@id": _iri("action", a.class_id, "slot", s.id.replace(":", "-")),
+                "@type": "Slot",
+                "keystep": _iri("keystep", s.keystep),
+                "errorType": _iri("error", s.error),
+                "weight": s.weight,
+            }
+            for s in a.slots
+        ],
+    }
 
 
 def to_graphml(kg: KnowledgeGraph) -> str:

@@ -18,9 +18,8 @@ from torch import nn
 
 from flexaqa.models._registry import ModelError, register_model
 from flexaqa.models._weights import load_checked, read_state_dict
+from flexaqa.timebase import CORE_CLIP_LEN, CORE_CLIP_STARTS  # CoRe: 10 clips of 16 frames over 103 frames
 
-CORE_CLIP_STARTS = (0, 10, 20, 30, 40, 50, 60, 70, 80, 86)  # CoRe: 10 clips of 16 frames over 103 frames
-CLIP_LENGTH = 16
 FEATURE_DIM = 1024
 
 # (name, in-channel source, out channels of b0, b1a, b1b, b2a, b2b, b3b)
@@ -139,7 +138,7 @@ class InceptionI3d(nn.Module):
 
 
 def clip_features(
-    encoder: nn.Module, video: torch.Tensor, *, starts=CORE_CLIP_STARTS, length: int = CLIP_LENGTH
+    encoder: nn.Module, video: torch.Tensor, *, starts=CORE_CLIP_STARTS, length: int = CORE_CLIP_LEN
 ):
     """CoRe's clip protocol: encode ``length``-frame clips at ``starts`` and average them.
 

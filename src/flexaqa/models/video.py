@@ -7,6 +7,10 @@ from torch import nn
 
 from flexaqa.models._registry import register_model
 
+# torchvision's ImageNet statistics of RGB in [0, 1]: every pretrained image/video encoder's input normalisation
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 
 def _block(cin: int, cout: int, stride: tuple[int, int, int]) -> nn.Sequential:
     return nn.Sequential(

@@ -1,9 +1,9 @@
 """Physiology: breath phase from a breath waveform and its timing against the movement phases, heart-rate
 smoothing and an exertion summary.
 
-The knowledge graph's breathing rule is: exhale during the effort (concentric), inhale while lowering
-(eccentric). Inhaling through a concentric phase is error ET014 ("Inhalation"), exhaling through an eccentric
-phase ET017 ("Exhalation").
+The knowledge graph's breathing rule (:mod:`flexaqa.kg.breathing`) is: exhale during the effort (concentric),
+inhale while lowering (eccentric). Inhaling through a concentric phase is error ET014 ("Inhalation"), exhaling
+through an eccentric phase ET017 ("Exhalation").
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 from scipy import signal as sps
 
+from flexaqa.kg.breathing import BREATHING, EXHALE, HOLD, INHALE
 from flexaqa.signal._common import SignalError, as_signal, check_rate
 from flexaqa.signal.features import resample
 
@@ -27,9 +28,8 @@ __all__ = [
     "smooth_heart_rate",
 ]
 
-INHALE, HOLD, EXHALE = 1, 0, -1
-# movement phase -> (expected breath, error code when the opposite breath dominates)
-BREATH_ERRORS: dict[str, tuple[int, str]] = {"concentric": (EXHALE, "ET014"), "eccentric": (INHALE, "ET017")}
+# movement phase -> (expected breath, error code when the opposite breath dominates): the KG's table
+BREATH_ERRORS = BREATHING
 
 
 def breath_phase(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from flexaqa.kg import load_kg, score
+from flexaqa.kg.breathing import BREATHING, HOLD
 from flexaqa.synth.annotate import annotate
 from flexaqa.synth.emg import synth_emg
 from flexaqa.synth.errors import ERROR_SPECS, MEASURES, effect_shape
@@ -116,11 +117,13 @@ def simulate_trial(
     ``errors`` forces the true errors of each repetition (slot id -> severity, sign +1) instead of drawing them
     from the subject's skill and fatigue; random errors, jitter and signals still follow ``seed``, so a forced
     run differs from a clean one with the same seed only by the forced errors.
+
+    The steps: plan each repetition's phase times and range of motion, the arm progress p(t), the effect
+    knobs (natural variability, then the errors in their windows), the pose, the annotators' labels, and the
+    sEMG and physiological signals; each step draws from its own random stream.
     """
     kg = kg or load_kg()
     act = kg.action(action)
-    prog = PROGRAMS[act.slug]
-    seg = subj.segments
     r_plan, r_err, r_mot, r_emg, r_phy, r_lab = _rngs(seed, subj.id, act.index)
     order = act.phase_names[1:]  # the two movement phases in the KG's order
     drawn = _draw_errors(act, subj, reps, r_err)
@@ -130,10 +133,38 @@ def simulate_trial(
         drawn = [{k: (float(v), 1) for k, v in e.items()} for e in errors]
     slot_phase = {s.id: s.phase for s in act.slots}
 
-    # -- plan: phase durations and range of motion per repetition
+    spans, roms = _plan(act, subj, drawn, slot_phase, order, fps, r_plan)
+    n = int(np.ceil((spans[-1][3] + TAIL) * fps))
+    t = np.arange(n) / fps
+    p = _progress(t, spans, roms)
+    knobs = _knobs(t, p, spans, drawn, slot_phase, order, subj.variability, r_mot)
+    p_arm = {"arm": p, "arm_l": p * (1 - knobs.get("asym", np.zeros(n))), "body": p}
+    joints = pose(PROGRAMS[act.slug], subj.segments, p_arm, knobs)
+    sim_reps = _labels(act, kg, spans, drawn, order, r_lab)
+    load = subj.subject.loads_kg[act.slug]
+    emg, hr, breath = _signals(act, subj, t, fps, p, spans, order, knobs, load, (r_emg, r_phy), with_signals)
+    return SimTrial(
+        subject=subj,
+        action=act,
+        fps=fps,
+        joints=joints.astype(np.float32),
+        progress=p,
+        knobs=knobs,
+        emg=emg,
+        emg_rate=EMG_HZ,
+        heart_rate=hr,
+        breath=breath,
+        physio_rate=PHYSIO_HZ,
+        reps=sim_reps,
+        load_kg=load,
+    )
+
+
+def _plan(act, subj: SimSubject, drawn, slot_phase, order, fps: float, r_plan):
+    """Per repetition: the phase boundaries ``[b0, b1, b2, b3]`` (s) and the range of motion ``(hi, lo)``."""
     tempo = subj.tempo * TEMPO.get(act.slug, 1.0) * float(r_plan.lognormal(0, 0.1))
     spans, roms, t0 = [], [], LEAD_IN
-    for r in range(reps):
+    for r in range(len(drawn)):
         jit = r_plan.lognormal(0, 0.06 * subj.variability, size=3)
         dur = {ph: BASE_SECONDS[ph] * tempo * j for ph, j in zip(("preparation", *order), jit, strict=False)}
         dur["concentric"] *= 1 + 0.025 * r * subj.fatigability
@@ -162,12 +193,12 @@ def simulate_trial(
         spans.append(b)
         roms.append((hi, lo))
         t0 = b[-1]
-    total = t0 + TAIL
-    n = int(np.ceil(total * fps))
-    t = np.arange(n) / fps
+    return spans, roms
 
-    # -- progress p(t)
-    p = np.zeros(n)
+
+def _progress(t: np.ndarray, spans, roms) -> np.ndarray:
+    """The arm progress p(t): minimum-jerk moves between the planned range-of-motion ends."""
+    p = np.zeros(len(t))
     prev = 0.0
     for (b0, b1, b2, b3), (hi, lo) in zip(spans, roms, strict=False):
         m = (t >= b0) & (t < b1)
@@ -179,9 +210,12 @@ def simulate_trial(
         prev = lo
     m = t >= spans[-1][3]
     p[m] = prev * (1 - _minjerk((t[m] - spans[-1][3]) / TAIL))
+    return p
 
-    # -- knobs: natural variability, then error effects in their windows
-    var = subj.variability
+
+def _knobs(t, p, spans, drawn, slot_phase, order, var: float, r_mot) -> dict[str, np.ndarray]:
+    """Per-frame effect knobs: natural variability, then each error's effects in its window."""
+    n = len(t)
     knobs: dict[str, np.ndarray] = {
         "pitch": _smooth_noise(r_mot, t, 1.2 * var),
         "elbow": _smooth_noise(r_mot, t, 2.0 * var),
@@ -204,10 +238,12 @@ def simulate_trial(
                 amp = eff.amp * sev * (sign if eff.two_sided else 1)
                 k = knobs.setdefault(eff.knob, np.zeros(n))
                 k[i0:i1] += amp * w * effect_shape(eff.shape, p[i0:i1], u, tt)
-    p_arm = {"arm": p, "arm_l": p * (1 - knobs.get("asym", np.zeros(n))), "body": p}
-    joints = pose(prog, seg, p_arm, knobs)
+    return knobs
 
-    # -- labels
+
+def _labels(act, kg, spans, drawn, order, r_lab) -> list[SimRep]:
+    """The repetitions with their true errors, the three annotators' labels, the vote and the FKG scores."""
+
     slot_ids = [s.id for s in act.slots]
     sim_reps = []
     for r, (b0, b1, b2, b3) in enumerate(spans):
@@ -231,8 +267,16 @@ def simulate_trial(
                 dropped=dropped,
             )
         )
+    return sim_reps
 
-    # -- signals
+
+def _signals(
+    act, subj: SimSubject, t, fps: float, p, spans, order, knobs, load: float, rngs, with_signals: bool
+):
+    """``(emg (N, C), heart rate, breath)`` from the phases' muscle activity; empty without ``with_signals``.
+    ``rngs``: the sEMG and the physiology random streams."""
+    r_emg, r_phy = rngs
+    n = len(t)
     phase_at = np.full(n, "rest", dtype=object)
     fatigue = np.zeros(n)
     for r, (b0, b1, b2, b3) in enumerate(spans):
@@ -240,9 +284,8 @@ def simulate_trial(
             i0, i1 = np.searchsorted(t, [a, b])
             phase_at[i0:i1] = name
             fatigue[i0:i1] = np.clip(
-                (r + (t[i0:i1] - b0) / (b3 - b0)) / max(reps, 1) * subj.fatigability, 0, 1
+                (r + (t[i0:i1] - b0) / (b3 - b0)) / max(len(spans), 1) * subj.fatigability, 0, 1
             )
-    load = subj.subject.loads_kg[act.slug]
     intensity = 0.5 + 0.5 * min(load / subj.one_rm[act.slug], 1.0)
     level = {"rest": 0.04, "preparation": 0.15, "concentric": 1.0, "eccentric": 0.6}
     activity = np.array([level[x] for x in phase_at]) * np.where(phase_at == "rest", 1.0, intensity)
@@ -254,26 +297,15 @@ def simulate_trial(
     hr = breath = np.zeros(0)
     if with_signals:
         emg = synth_emg(act, t, activity, knobs, fatigue, r_emg, gain=subj.emg_gain)
-        direction = np.select([phase_at == "concentric", phase_at == "eccentric"], [-1.0, 1.0], 0.0)
+        # the breath the keysteps prescribe in each phase (exhale while lifting), flipped by a breathing error
+        direction = np.select(
+            [phase_at == ph for ph in BREATHING], [float(b) for b, _ in BREATHING.values()], float(HOLD)
+        )
         direction = direction * (1 - 2 * np.clip(knobs.get("breath_flip", np.zeros(n)), 0, 1))
         breath = breath_waveform(t, direction, r_phy)
         exertion = np.convolve(activity, np.ones(int(2 * fps)) / int(2 * fps), mode="same")
         hr = heart_rate(t, exertion, subj.hr_rest, r_phy)
-    return SimTrial(
-        subject=subj,
-        action=act,
-        fps=fps,
-        joints=joints.astype(np.float32),
-        progress=p,
-        knobs=knobs,
-        emg=emg,
-        emg_rate=EMG_HZ,
-        heart_rate=hr,
-        breath=breath,
-        physio_rate=PHYSIO_HZ,
-        reps=sim_reps,
-        load_kg=load,
-    )
+    return emg, hr, breath
 
 
 def rep_context(trial: SimTrial, rep: SimRep, phase: str) -> tuple[np.ndarray, dict]:

@@ -15,11 +15,10 @@ from torch import nn
 
 from flexaqa.models import ModelError, create_model, load_checked, read_state_dict, register_model
 from flexaqa.models.resnet import BasicBlock, ResNet
+from flexaqa.models.video import IMAGENET_MEAN, IMAGENET_STD
 
 MAX_CHANNELS = 4  # most sEMG channels of any FLEX action (Table 8)
 NUM_ACTIONS = 20
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 PROGRESS_BANDS = 4

@@ -16,14 +16,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from flexaqa._io import atomic_save, atomic_write_text, json_text
-from flexaqa.errors import require
+from flexaqa._io import atomic_write_text, json_text
+from flexaqa.data.video import EncodedVideo, write_mp4
 from flexaqa.timebase import index_to_seconds, seconds_to_index
 from flexaqa.vqa._records import QA, VQAError, iter_jsonl, write_jsonl
 from flexaqa.vqa.dialogue import load_qa_set
@@ -101,58 +100,33 @@ def _frame_files(folder: Path) -> list[Path]:
     return files
 
 
+def _open(video: Path) -> EncodedVideo:
+    return EncodedVideo(video, error=lambda p, message: VQAError(f"{p}: {message}"))
+
+
 def _extract_frames(video: Path, indices: np.ndarray, dest: Path) -> list[Path]:
     """Decode ``video`` and save the frames at ``indices`` as JPEG files in ``dest`` (reused when present)."""
     names = [dest / f"img_{i + 1:05d}.jpg" for i in indices]
     if all(p.is_file() for p in names):
         return names
+    from PIL import Image
 
-    av = require("av", "video", "extracting frames for the VideoQA export")
     dest.mkdir(parents=True, exist_ok=True)
-    wanted = {int(i): p for i, p in zip(indices, names, strict=True)}
-    with av.open(str(video)) as container:
-        for k, frame in enumerate(container.decode(video=0)):
-            if k in wanted:
-                frame.to_image().save(wanted[k], quality=90)
-            if k >= max(wanted):
-                break
-    lost = [p for p in names if not p.is_file()]
-    if lost:
-        raise VQAError(f"{video}: has fewer frames than expected; could not extract {lost[0].name}")
+    with _open(video) as v:
+        frames = v.get_frames(indices)  # (N, H, W, 3); a file with fewer frames raises VQAError
+    for img, p in zip(frames, names, strict=True):
+        Image.fromarray(img).save(p, quality=90)
     return names
 
 
 def _cut_clip(video: Path, start: float, end: float, dest: Path) -> Path:
-    """Re-encode the ``[start, end)`` seconds of ``video`` as an H.264 mp4 at ``dest`` (reused when present)."""
+    """Re-encode the ``[start, end)`` seconds of ``video`` as an H.264 mp4 at ``dest``, at the video's own frame
+    rate (reused when present)."""
     if dest.is_file():
         return dest
-
-    av = require("av", "video", "cutting sample clips for the VideoQA export")
-
-    def write(tmp: str) -> None:
-        with av.open(str(video)) as src, av.open(tmp, "w", format="mp4") as dst:
-            stream = src.streams.video[0]
-            rate = Fraction(stream.average_rate or 30).limit_denominator(1000)
-            out = dst.add_stream("libx264", rate=rate)
-            out.width, out.height, out.pix_fmt = (
-                stream.codec_context.width,
-                stream.codec_context.height,
-                "yuv420p",
-            )
-            n = 0
-            for frame in src.decode(stream):
-                t = float(frame.time) if frame.time is not None else n / float(rate)
-                n += 1
-                if t < start:
-                    continue
-                if t >= end:
-                    break
-                img = frame.reformat(format="yuv420p")
-                img.pts = None
-                dst.mux(out.encode(img))
-            dst.mux(out.encode(None))
-
-    return atomic_save(dest, write, suffix=".mp4")
+    with _open(video) as v:
+        frames = (img for img, _ in v.iter_frames(start, None if end == float("inf") else end))
+        return write_mp4(dest, frames, v.info.fps or 30.0)
 
 
 def video_reference(qa: QA, options: VideoOptions, out_dir: Path) -> list[Any]:
