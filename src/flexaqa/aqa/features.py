@@ -18,6 +18,7 @@ changing any of them never reads stale features:
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -310,7 +311,8 @@ def extract_features(
         held = []
 
         def writing() -> None:  # lock the cache before the first write: one writer per cache folder
-            if not held:
+            # (under torchrun, rank 0 holds it for the job; the other ranks write the same files atomically)
+            if not held and int(os.environ.get("RANK", "0")) == 0:
                 held.append(stack.enter_context(cache_writer(root, default=cache_root is None)))
 
         return _extract(source, ids, spec, keys, root, progress, writing)
