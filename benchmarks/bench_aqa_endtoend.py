@@ -44,15 +44,33 @@ def _frozen(data: str, out: Path, model: str, epochs: int, cache: Path) -> dict:
     for k, n in enumerate((epochs, epochs, 2 * epochs)):
         cfg = load_config(overrides=[f"epochs={n}", "progress=false"])
         t0, c0 = time.perf_counter(), time.process_time()
-        results.append(train_run(data, out=out / f"{model}-{k}", model=model, variant=VARIANT, action="squat",
-                                 config=cfg, spec=spec, cache_root=cache, progress=False)["squat"])  # fmt: skip
+        results.append(
+            train_run(
+                data,
+                out=out / f"{model}-{k}",
+                model=model,
+                variant=VARIANT,
+                action="squat",
+                config=cfg,
+                spec=spec,
+                cache_root=cache,
+                progress=False,
+            )["squat"]
+        )
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     res = results[1]
-    return {"mode": "frozen", "model": model, "epochs": epochs, "extract_s": wall[0] - wall[1],
-            "extract_cpu_s": cpu[0] - cpu[1], "s_per_epoch": max(wall[2] - wall[1], 0.0) / epochs,
-            "cpu_s_per_epoch": max(cpu[2] - cpu[1], 0.0) / epochs, "test_spearman": res["spearman"],
-            "test_rl2": res["rl2"]}  # fmt: skip
+    return {
+        "mode": "frozen",
+        "model": model,
+        "epochs": epochs,
+        "extract_s": wall[0] - wall[1],
+        "extract_cpu_s": cpu[0] - cpu[1],
+        "s_per_epoch": max(wall[2] - wall[1], 0.0) / epochs,
+        "cpu_s_per_epoch": max(cpu[2] - cpu[1], 0.0) / epochs,
+        "test_spearman": res["spearman"],
+        "test_rl2": res["rl2"],
+    }
 
 
 def _end_to_end(data: str, out: Path, model: str, epochs: int, cache_mb: float) -> dict:
@@ -62,15 +80,33 @@ def _end_to_end(data: str, out: Path, model: str, epochs: int, cache_mb: float) 
     spec = EndToEndSpec(video="small3d", pose="stgcn", frames=32, size=64)
     cfg = load_config(overrides=[f"epochs={epochs}", "progress=false", "device=cpu"])
     t0 = time.perf_counter()
-    res = train_end_to_end(data, out=out / f"{model}-e2e-{int(cache_mb)}", model=model, variant=VARIANT,
-                           action="squat", config=cfg, spec=spec, progress=False, cache_mb=cache_mb)["squat"]  # fmt: skip
+    res = train_end_to_end(
+        data,
+        out=out / f"{model}-e2e-{int(cache_mb)}",
+        model=model,
+        variant=VARIANT,
+        action="squat",
+        config=cfg,
+        spec=spec,
+        progress=False,
+        cache_mb=cache_mb,
+    )["squat"]
     total = time.perf_counter() - t0
     hist = json.loads((out / f"{model}-e2e-{int(cache_mb)}" / "squat" / "history.json").read_text())
     wall, cpu = [h["seconds"] for h in hist], [h["cpu_seconds"] for h in hist]
-    return {"mode": "end_to_end", "model": model, "epochs": epochs, "memory_cache_mb": cache_mb,
-            "first_epoch_s": wall[0], "first_epoch_cpu_s": cpu[0], "s_per_epoch": statistics.median(wall[1:] or wall),
-            "cpu_s_per_epoch": statistics.median(cpu[1:] or cpu), "wall_s": total,
-            "test_spearman": res["spearman"], "test_rl2": res["rl2"]}  # fmt: skip
+    return {
+        "mode": "end_to_end",
+        "model": model,
+        "epochs": epochs,
+        "memory_cache_mb": cache_mb,
+        "first_epoch_s": wall[0],
+        "first_epoch_cpu_s": cpu[0],
+        "s_per_epoch": statistics.median(wall[1:] or wall),
+        "cpu_s_per_epoch": statistics.median(cpu[1:] or cpu),
+        "wall_s": total,
+        "test_spearman": res["spearman"],
+        "test_rl2": res["rl2"],
+    }
 
 
 def _markdown(doc: dict) -> str:
@@ -93,8 +129,10 @@ def _markdown(doc: dict) -> str:
         once = (
             f"{r['extract_cpu_s']:.1f} ({r['extract_s']:.1f}) feature extraction" if "extract_s" in r else "—"
         )
-        lines.append(f"| {r['model']} | {mode} | {r['cpu_s_per_epoch']:.3f} ({r['s_per_epoch']:.3f}) | {first} | "
-                     f"{once} | {r['test_spearman']:.3f} | {r['test_rl2']:.2f} |")  # fmt: skip
+        lines.append(
+            f"| {r['model']} | {mode} | {r['cpu_s_per_epoch']:.3f} ({r['s_per_epoch']:.3f}) | {first} | "
+            f"{once} | {r['test_spearman']:.3f} | {r['test_rl2']:.2f} |"
+        )
     lines += [
         "",
         "CPU-time ratio, steady end-to-end epoch with the memory cache / frozen epoch: "
@@ -127,8 +165,23 @@ def main(argv: list[str] | None = None) -> int:
         data = args.data
         if data is None:
             data = str(tmp / "data")
-            rc = flexaqa(["synth", "--out", data, "--subjects", str(args.subjects), "--actions", "squat",
-                          "--video", "--views", "View-1,View-2", "--workers", "2", "--no-progress"])  # fmt: skip
+            rc = flexaqa(
+                [
+                    "synth",
+                    "--out",
+                    data,
+                    "--subjects",
+                    str(args.subjects),
+                    "--actions",
+                    "squat",
+                    "--video",
+                    "--views",
+                    "View-1,View-2",
+                    "--workers",
+                    "2",
+                    "--no-progress",
+                ]
+            )
             if rc:
                 return rc
         from flexaqa.data import open_dataset
@@ -145,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         r["model"]: r["cpu_s_per_epoch"] for r in rows if r["mode"] == "end_to_end" and r["memory_cache_mb"]
     }
     doc = {
-        "samples": n, "epochs": args.epochs, "variant": VARIANT, "rows": rows,
+        "samples": n,
+        "epochs": args.epochs,
+        "variant": VARIANT,
+        "rows": rows,
         "ratio": {m: e2e[m] / frozen[m] for m in frozen},
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
         f"({args.threads} thread(s)), load average {[round(x, 2) for x in os.getloadavg()]}",
@@ -153,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f" --subjects {args.subjects}" if args.data is None else f" --data {args.data}")
         + f" --epochs {args.epochs} --threads {args.threads}",
         "wall_s": time.perf_counter() - t_all,
-    }  # fmt: skip
+    }
     out = Path(args.out)
     from flexaqa._io import atomic_write_text
 

@@ -141,9 +141,14 @@ RENDERED_CASES = {
 
 
 def detection_rendered(
-    *, size=(360, 480), fps: float = 15.0, view: str = "View-5", subject: str = "A02", seed: int = 2,
+    *,
+    size=(360, 480),
+    fps: float = 15.0,
+    view: str = "View-5",
+    subject: str = "A02",
+    seed: int = 2,
     severity: float = 1.0,
-) -> dict:  # fmt: skip
+) -> dict:
     """The whole video path on simulator renderings (flexaqa.synth.render; View-5 is the FLEX phone, about 40 deg
     off the front; Phone-front / Phone-side film straight from the front / side): MediaPipe -> cleaning ->
     view detection -> flexaqa.signal segmentation -> rules with the ``video:`` calibration. Per action, one clean
@@ -178,9 +183,12 @@ def detection_rendered(
                 )
                 step = round(30.0 / fps)
                 frames = render(
-                    sim.joints[::step], make_view(view, width=size[0], height=size[1], fps=fps),
-                    equipment=act.equipment, load=sim.load_kg, bench=PROGRAMS[act.slug].bench,
-                )  # fmt: skip
+                    sim.joints[::step],
+                    make_view(view, width=size[0], height=size[1], fps=fps),
+                    equipment=act.equipment,
+                    load=sim.load_kg,
+                    bench=PROGRAMS[act.slug].bench,
+                )
                 path = write_mp4(tmp / "clip.mp4", frames, fps)
                 try:
                     rep = coach_video(path, act).report
@@ -216,12 +224,19 @@ def detection_rendered(
         tmp.rmdir()
     rows, total = _table(counts)
     return {
-        "view": view, "size": list(size), "fps": fps, "subject": subject, "seed": seed, "severity": severity,
+        "view": view,
+        "size": list(size),
+        "fps": fps,
+        "subject": subject,
+        "seed": seed,
+        "severity": severity,
         "views_detected": dict(Counter(views_found)),
         "assessed_share_mean": round(float(np.mean(shares)), 3) if shares else None,
         "repetitions": {"true": n_true, "found": n_found, "matched": n_matched},
-        "per_error": rows, "total": total, "cases": per_case,
-    }  # fmt: skip
+        "per_error": rows,
+        "total": total,
+        "cases": per_case,
+    }
 
 
 def _load() -> list[float]:
@@ -417,10 +432,14 @@ def streaming_latency(*, sets_per_action: int = 2, render: bool = True) -> dict:
     coach.flush()
     ms = np.asarray(lat) * 1000
     out["update_pose_ms"] = {
-        "median": round(float(np.median(ms)), 3), "p95": round(float(np.percentile(ms, 95)), 3),
-        "max": round(float(ms.max()), 2), "frames": len(ms), "video_s": round(float(s.pose.duration), 1),
-        "reps_reported": coach.n_reps, "reps_true": len(s.reps),
-    }  # fmt: skip
+        "median": round(float(np.median(ms)), 3),
+        "p95": round(float(np.percentile(ms, 95)), 3),
+        "max": round(float(ms.max()), 2),
+        "frames": len(ms),
+        "video_s": round(float(s.pose.duration), 1),
+        "reps_reported": coach.n_reps,
+        "reps_true": len(s.reps),
+    }
     tally = defaultdict(int)
     for action, slots in SYNTH_SLOTS.items():
         for k in range(sets_per_action):

@@ -242,8 +242,13 @@ def markdown(res: dict, measures: dict) -> str:
             f"- {fmt}: "
             + (", ".join(f"{k} {v}" for k, v in sorted(fp.items(), key=lambda x: -x[1])) or "none")
         )
-    lines += ["", "Measures at the key positions (world landmarks / 2D image; our reading by eye where we looked):", "",
-              "| photograph | 2D view | measure | world | 2D | by eye |", "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        "Measures at the key positions (world landmarks / 2D image; our reading by eye where we looked):",
+        "",
+        "| photograph | 2D view | measure | world | 2D | by eye |",
+        "|---|---|---|---|---|---|",
+    ]
     for key, m in sorted(measures.items()):
         feats = next((v for suf, v in KEY_MEASURES.items() if key.endswith(suf)), ())
         for f in feats:

@@ -100,8 +100,15 @@ def main() -> None:
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="flexaqa-bench-"))
     try:
         t0 = time.perf_counter()
-        make_data(tmp, subjects=("P01", "N01"), actions=("squat", "deadlift"), reps=args.reps, rep_len=args.rep_len,
-                  h=args.height, w=args.width)  # fmt: skip
+        make_data(
+            tmp,
+            subjects=("P01", "N01"),
+            actions=("squat", "deadlift"),
+            reps=args.reps,
+            rep_len=args.rep_len,
+            h=args.height,
+            w=args.width,
+        )
         t_make = time.perf_counter() - t0
         native = open_dataset(tmp / "native")
         release = open_dataset(tmp / "release")
@@ -116,8 +123,16 @@ def main() -> None:
             return clips @ proj[: clips.shape[1]]
 
         t0 = time.perf_counter()
-        cache = build_feature_cache(native, extractor, name="bench-proj", num_frames=103, size=(224, 224),
-                                    views=views, root=tmp / "features", progress=False)  # fmt: skip
+        cache = build_feature_cache(
+            native,
+            extractor,
+            name="bench-proj",
+            num_frames=103,
+            size=(224, 224),
+            views=views,
+            root=tmp / "features",
+            progress=False,
+        )
         t_cache = time.perf_counter() - t0
         runs = {
             "a_pose_emg": FlexSampleDataset(native, modalities=("pose", "emg"), **common),

@@ -201,9 +201,18 @@ def to_markdown(r: dict) -> str:
 
 def main() -> None:
     rec = make_emg(
-        fs=FS, duration=SECONDS, n_channels=CHANNELS, n_bursts=BURSTS, period=2.9, burst_duration=1.2,
-        drift=1.0, hum=0.3, spikes=10, noise=0.05, seed=0,
-    )  # fmt: skip
+        fs=FS,
+        duration=SECONDS,
+        n_channels=CHANNELS,
+        n_bursts=BURSTS,
+        period=2.9,
+        burst_duration=1.2,
+        drift=1.0,
+        hum=0.3,
+        spikes=10,
+        noise=0.05,
+        seed=0,
+    )
     result = {
         "machine": f"{platform.machine()} python {platform.python_version()} numpy {np.__version__}",
         "data": f"{CHANNELS} ch x {FS:g} Hz x {SECONDS:g} s, {BURSTS} bursts/channel, drift + 50 Hz hum + spikes",

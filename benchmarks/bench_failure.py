@@ -54,8 +54,10 @@ def simulated_trials(n_subjects: int) -> tuple[list, list]:
 def summary_row(name: str, rep: dict) -> str:
     o = rep["overall"]
     m, b = o["model"], o["last_persists"]
-    return (f"| {name} | {o['n']} | {o['positive_rate']:.2f} | {m['mae']:.2f} / {b['mae']:.2f} | "
-            f"{m['auroc']:.3f} / {b['auroc']:.3f} | {m['f1']:.3f} / {b['f1']:.3f} |")  # fmt: skip
+    return (
+        f"| {name} | {o['n']} | {o['positive_rate']:.2f} | {m['mae']:.2f} / {b['mae']:.2f} | "
+        f"{m['auroc']:.3f} / {b['auroc']:.3f} | {m['f1']:.3f} / {b['f1']:.3f} |"
+    )
 
 
 def by_k_table(rep: dict) -> list[str]:
@@ -65,8 +67,10 @@ def by_k_table(rep: dict) -> list[str]:
     ]
     for k, b in rep["by_k"].items():
         m, base = b["model"], b["last_persists"]
-        lines.append(f"| {k} | {b['n']} | {b['positive_rate']:.2f} | {m['mae']:.2f} / {base['mae']:.2f} | "
-                     f"{m['auroc']:.3f} / {base['auroc']:.3f} | {m['f1']:.3f} / {base['f1']:.3f} |")  # fmt: skip
+        lines.append(
+            f"| {k} | {b['n']} | {b['positive_rate']:.2f} | {m['mae']:.2f} / {base['mae']:.2f} | "
+            f"{m['auroc']:.3f} / {base['auroc']:.3f} | {m['f1']:.3f} / {base['f1']:.3f} |"
+        )
     return lines
 
 
@@ -93,19 +97,35 @@ def main() -> None:
     results["fatigue_trials/drop15/no_semg_no_tempo"] = evaluate_failure(model, fat_test)
     OUT.mkdir(parents=True, exist_ok=True)
     plot_by_k(results["simulator/drop15"], OUT / "failure_by_k.png")
-    atomic_write_text(OUT / "failure.json", json.dumps({
-        "synthetic": True, "subjects": args.subjects, "train_trials": len(train), "test_trials": len(test),
-        "simulate_s": round(sim_s, 1), "results": results,
-    }, indent=1, default=float))  # fmt: skip
+    atomic_write_text(
+        OUT / "failure.json",
+        json.dumps(
+            {
+                "synthetic": True,
+                "subjects": args.subjects,
+                "train_trials": len(train),
+                "test_trials": len(test),
+                "simulate_s": round(sim_s, 1),
+                "results": results,
+            },
+            indent=1,
+            default=float,
+        ),
+    )
     lines = [
-        "# Early failure prediction on synthetic data", "",
+        "# Early failure prediction on synthetic data",
+        "",
         "SYNTHETIC data (flexaqa simulator and hand-made fatigue trials): not FLEX. Each cell: model / "
         "'last repetition persists'. Rows pool every k = 1..9. `no_semg`: without the sEMG fatigue markers; "
-        "`no_semg_no_tempo`: also without the tempo features (ablations).", "",
-        f"Simulator: {len(train)} train and {len(test)} test trials (subjects disjoint), all 20 actions.", "",
-        "| data / rule | rows | fail rate | MAE of future scores | AUROC | F1 |", "|---|---|---|---|---|---|",
-        *(summary_row(n, r) for n, r in results.items()), "",
-    ]  # fmt: skip
+        "`no_semg_no_tempo`: also without the tempo features (ablations).",
+        "",
+        f"Simulator: {len(train)} train and {len(test)} test trials (subjects disjoint), all 20 actions.",
+        "",
+        "| data / rule | rows | fail rate | MAE of future scores | AUROC | F1 |",
+        "|---|---|---|---|---|---|",
+        *(summary_row(n, r) for n, r in results.items()),
+        "",
+    ]
     for name in ("simulator/drop15", "fatigue_trials/drop15"):
         lines += [f"## {name} by k", "", *by_k_table(results[name]), ""]
     atomic_write_text(OUT / "failure.md", "\n".join(lines))

@@ -61,8 +61,14 @@ def encoder_costs(quick: bool) -> list[dict]:
         model = create_model(name).eval()
         x = torch.randn(*shape)
         sec = timed(lambda m=model, x=x: m(x), repeat=1 if quick else 3)
-        rows.append({"model": name, "input": what, "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
-                     "ms": 1000 * sec})  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                "input": what,
+                "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+                "ms": 1000 * sec,
+            }
+        )
     return rows
 
 
@@ -82,8 +88,14 @@ def head_costs(quick: bool) -> list[dict]:
         one = {k: torch.as_tensor(v[:1]) for k, v in test.items()}
         with torch.no_grad():
             infer = timed(lambda m=model, b=one: m(b), repeat=5)
-        rows.append({"model": name, "train_samples": len(train["score"]), "sec_per_epoch": per_epoch,
-                     "infer_ms_per_sample": 1000 * infer})  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                "train_samples": len(train["score"]),
+                "sec_per_epoch": per_epoch,
+                "infer_ms_per_sample": 1000 * infer,
+            }
+        )
     return rows
 
 
@@ -98,14 +110,31 @@ def variant_table(quick: bool) -> list[dict]:
             for seed in seeds:
                 data = make_feature_set("A01", 150, seed=100 + seed, visible=0.35)
                 train, val, test = split_feature_set(data, seed=seed)
-                cfg = load_config(overrides=[f"model={model}", f"model_args.variant={variant}", f"epochs={epochs}",
-                                             "batch_size=8", "lr=3e-3", f"seed={seed}", "progress=false"])  # fmt: skip
+                cfg = load_config(
+                    overrides=[
+                        f"model={model}",
+                        f"model_args.variant={variant}",
+                        f"epochs={epochs}",
+                        "batch_size=8",
+                        "lr=3e-3",
+                        f"seed={seed}",
+                        "progress=false",
+                    ]
+                )
                 m = evaluate(fit(cfg, train, val).model, test)
                 rhos.append(m["spearman"])
                 rl2s.append(m["rl2"])
-            rows.append({"model": model, "variant": variant, "rho_mean": float(np.mean(rhos)),
-                         "rho_std": float(np.std(rhos)), "rl2_mean": float(np.mean(rl2s)),
-                         "rl2_std": float(np.std(rl2s)), "sec": time.perf_counter() - t})  # fmt: skip
+            rows.append(
+                {
+                    "model": model,
+                    "variant": variant,
+                    "rho_mean": float(np.mean(rhos)),
+                    "rho_std": float(np.std(rhos)),
+                    "rl2_mean": float(np.mean(rl2s)),
+                    "rl2_std": float(np.std(rl2s)),
+                    "sec": time.perf_counter() - t,
+                }
+            )
     return rows
 
 
@@ -126,9 +155,14 @@ def main() -> None:
     voters, clips = 3, len(CORE_CLIP_STARTS)
     # CoRe's test path runs I3D on the query and on every voter exemplar, each 10 clips; FLEX has 2 views.
     rerun_clips = (1 + voters) * clips * 2
-    inference = {"voters": voters, "views": 2, "i3d_clip_passes_rerun": rerun_clips,
-                 "rerun_ms": rerun_clips * i3d_clip_ms + core_ms,
-                 "cached_ms": clips * 2 * i3d_clip_ms + core_ms, "head_only_ms": core_ms}  # fmt: skip
+    inference = {
+        "voters": voters,
+        "views": 2,
+        "i3d_clip_passes_rerun": rerun_clips,
+        "rerun_ms": rerun_clips * i3d_clip_ms + core_ms,
+        "cached_ms": clips * 2 * i3d_clip_ms + core_ms,
+        "head_only_ms": core_ms,
+    }
     inference["speedup_cached_vs_rerun"] = inference["rerun_ms"] / inference["cached_ms"]
     table = variant_table(args.quick)
     result = {
@@ -147,23 +181,62 @@ def main() -> None:
     }
     OUT.mkdir(parents=True, exist_ok=True)
     atomic_write_text(OUT / "bench_models.json", json.dumps(result, indent=1))
-    md = ["# bench_models", "", f"CPU, {torch.get_num_threads()} torch threads, torch {torch.__version__}; "
-          f"wall {result['wall_s']:.0f} s{' (quick)' if args.quick else ''}.", "", "## Encoders (one forward)", ""]  # fmt: skip
-    md.append(format_table(["model", "input", "params (M)", "ms"],
-                           [(r["model"], r["input"], f"{r['params_M']:.2f}", f"{r['ms']:.1f}") for r in enc]))  # fmt: skip
+    md = [
+        "# bench_models",
+        "",
+        f"CPU, {torch.get_num_threads()} torch threads, torch {torch.__version__}; "
+        f"wall {result['wall_s']:.0f} s{' (quick)' if args.quick else ''}.",
+        "",
+        "## Encoders (one forward)",
+        "",
+    ]
+    md.append(
+        format_table(
+            ["model", "input", "params (M)", "ms"],
+            [(r["model"], r["input"], f"{r['params_M']:.2f}", f"{r['ms']:.1f}") for r in enc],
+        )
+    )
     md += ["", "## Heads on cached features (A01, full widths)", ""]
-    md.append(format_table(["model", "train samples", "s / epoch", "ms / test sample"],
-                           [(r["model"], r["train_samples"], f"{r['sec_per_epoch']:.2f}",
-                             f"{r['infer_ms_per_sample']:.2f}") for r in heads]))  # fmt: skip
-    md += ["", "## Inference per test sample (CoRe, 3 voters, 2 views)", "",
-           f"- re-running I3D on query + exemplars: {rerun_clips} clip passes, {inference['rerun_ms']:.0f} ms",
-           f"- exemplar features cached (query still encoded): {inference['cached_ms']:.0f} ms",
-           f"- head only (all features cached): {core_ms:.2f} ms",
-           f"- speed-up cached vs re-run: {inference['speedup_cached_vs_rerun']:.1f}x", "",
-           "## Variants on synthetic features (mean ± std over 3 seeds; not the paper's data)", ""]  # fmt: skip
-    md.append(format_table(["model", "variant", "ρ", "R-ℓ2 (x100)"],
-                           [(r["model"], r["variant"], f"{r['rho_mean']:.3f} ± {r['rho_std']:.3f}",
-                             f"{r['rl2_mean']:.3f} ± {r['rl2_std']:.3f}") for r in table]))  # fmt: skip
+    md.append(
+        format_table(
+            ["model", "train samples", "s / epoch", "ms / test sample"],
+            [
+                (
+                    r["model"],
+                    r["train_samples"],
+                    f"{r['sec_per_epoch']:.2f}",
+                    f"{r['infer_ms_per_sample']:.2f}",
+                )
+                for r in heads
+            ],
+        )
+    )
+    md += [
+        "",
+        "## Inference per test sample (CoRe, 3 voters, 2 views)",
+        "",
+        f"- re-running I3D on query + exemplars: {rerun_clips} clip passes, {inference['rerun_ms']:.0f} ms",
+        f"- exemplar features cached (query still encoded): {inference['cached_ms']:.0f} ms",
+        f"- head only (all features cached): {core_ms:.2f} ms",
+        f"- speed-up cached vs re-run: {inference['speedup_cached_vs_rerun']:.1f}x",
+        "",
+        "## Variants on synthetic features (mean ± std over 3 seeds; not the paper's data)",
+        "",
+    ]
+    md.append(
+        format_table(
+            ["model", "variant", "ρ", "R-ℓ2 (x100)"],
+            [
+                (
+                    r["model"],
+                    r["variant"],
+                    f"{r['rho_mean']:.3f} ± {r['rho_std']:.3f}",
+                    f"{r['rl2_mean']:.3f} ± {r['rl2_std']:.3f}",
+                )
+                for r in table
+            ],
+        )
+    )
     atomic_write_text(OUT / "bench_models.md", "\n".join(md) + "\n")
     print("\n".join(md))
 

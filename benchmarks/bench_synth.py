@@ -96,8 +96,12 @@ def main() -> int:
             f"{r['score_mean']} ± {r['score_std']} [{r['score_range'][0]}, {r['score_range'][1]}] | "
             f"{r['duration_frames_mean']} |"
         )
-    lines += ["", f"FLEX (paper): {FLEX['n_samples']} samples, mean score {FLEX['score_mean']}, "
-              f"mean repetition {FLEX['duration_frames_mean']} frames at 120 fps.", ""]  # fmt: skip
+    lines += [
+        "",
+        f"FLEX (paper): {FLEX['n_samples']} samples, mean score {FLEX['score_mean']}, "
+        f"mean repetition {FLEX['duration_frames_mean']} frames at 120 fps.",
+        "",
+    ]
     atomic_write_text(RESULTS / "synth.md", "\n".join(lines))
     print("\n".join(lines))
     return 0

@@ -34,12 +34,14 @@ def make_data(n_subjects: int, *, video: bool):
     for sid in subject_ids(n_subjects):
         pose[sid], vid[sid] = [], []
         for action in ACTIONS:
-            trial, sim = synth_trial(action, subject=sid, reps=10, video=video, size=SIZE, fps=VIDEO_FPS,
-                                     views=("View-1",))  # fmt: skip
+            trial, sim = synth_trial(
+                action, subject=sid, reps=10, video=video, size=SIZE, fps=VIDEO_FPS, views=("View-1",)
+            )
             pose[sid] += examples_from_sim(sim, input="pose", stride=4)
             if video:
-                vid[sid] += examples_from_sim(sim, input="video", frames=trial.frames["View-1"], fps=VIDEO_FPS,
-                                              stride=1)  # fmt: skip
+                vid[sid] += examples_from_sim(
+                    sim, input="video", frames=trial.frames["View-1"], fps=VIDEO_FPS, stride=1
+                )
     return pose, vid
 
 
@@ -60,12 +62,14 @@ def run(name: str, cfg: Video2EMGConfig, data: dict) -> dict:
     plot_envelopes(test[::7], pred[::7], OUT / f"video2emg_{name}_envelopes.png", baseline=env[::7], n=4)
     return {
         "config": cfg.to_dict(),
-        "n_train": len(train), "n_val": len(val), "n_test": len(test),
+        "n_train": len(train),
+        "n_val": len(val),
+        "n_test": len(test),
         "frames_train": int(sum(len(e.y) for e in train)),
         "best_epoch": result.best_epoch + 1,
         "fit_s": round(fit_s, 1),
         **report,
-    }  # fmt: skip
+    }
 
 
 def table(results: dict) -> str:
@@ -75,8 +79,11 @@ def table(results: dict) -> str:
     for name, r in results.items():
         for who in ("model", "baseline_envelope", "baseline_constant"):
             o = r[who]["overall"]
-            label = {"model": f"{name}2emg ({r['config']['model']})", "baseline_envelope": "  mean envelope",
-                     "baseline_constant": "  channel mean"}[who]  # fmt: skip
+            label = {
+                "model": f"{name}2emg ({r['config']['model']})",
+                "baseline_envelope": "  mean envelope",
+                "baseline_constant": "  channel mean",
+            }[who]
             rows.append((label, f"{o['mae']:.4f}", f"{o['rmse']:.4f}", f"{o['pearson']:.3f}"))
     return format_table(
         ("predictor (test subjects)", "MAE (mV)", "RMSE (mV)", "Pearson r"), rows, align="<>>>"
@@ -109,8 +116,16 @@ def main() -> None:
     }
     OUT.mkdir(parents=True, exist_ok=True)
     atomic_write_text(OUT / "video2emg.json", json.dumps(summary, indent=1))
-    lines = ["# Video2EMG / Pose2EMG on synthetic data", "", "SYNTHETIC data from the flexaqa simulator: not FLEX.",
-             "", "```", table(results), "```", ""]  # fmt: skip
+    lines = [
+        "# Video2EMG / Pose2EMG on synthetic data",
+        "",
+        "SYNTHETIC data from the flexaqa simulator: not FLEX.",
+        "",
+        "```",
+        table(results),
+        "```",
+        "",
+    ]
     for name, r in results.items():
         verdict = "beats" if r["beats_baseline"] else "does NOT beat (it has learned nothing useful)"
         lines.append(

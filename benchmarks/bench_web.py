@@ -47,10 +47,27 @@ class Server:
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "flexaqa", "serve", "--data", str(data), "--db", db, "--port", str(self.port),
-             "--jobs", str(tmp / "jobs"), "--queue", str(queue), "--workers", str(workers)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "flexaqa",
+                "serve",
+                "--data",
+                str(data),
+                "--db",
+                db,
+                "--port",
+                str(self.port),
+                "--jobs",
+                str(tmp / "jobs"),
+                "--queue",
+                str(queue),
+                "--workers",
+                str(workers),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         t_end = time.monotonic() + 60
         while time.monotonic() < t_end:
             try:
@@ -93,8 +110,12 @@ def coach_load(server: Server, users: list[str], video: Path, expected: float) -
         c, token = clients[i]
         barrier.wait()
         t0 = time.perf_counter()
-        r = c.post("/api/coach", data={"action": "squat"}, files={"file": ("squat.mp4", video.read_bytes())},
-                   headers={"X-CSRF-Token": token})  # fmt: skip
+        r = c.post(
+            "/api/coach",
+            data={"action": "squat"},
+            files={"file": ("squat.mp4", video.read_bytes())},
+            headers={"X-CSRF-Token": token},
+        )
         return i, r.status_code, r.json(), time.perf_counter() - t0
 
     with ThreadPoolExecutor(len(clients)) as pool:
@@ -121,8 +142,12 @@ def coach_load(server: Server, users: list[str], video: Path, expected: float) -
     retried = []
     for i, _ in refused:  # the queue has drained: every refused client gets its job done now
         c, token = clients[i]
-        r = c.post("/api/coach", data={"action": "squat"}, files={"file": ("squat.mp4", video.read_bytes())},
-                   headers={"X-CSRF-Token": token})  # fmt: skip
+        r = c.post(
+            "/api/coach",
+            data={"action": "squat"},
+            files={"file": ("squat.mp4", video.read_bytes())},
+            headers={"X-CSRF-Token": token},
+        )
         if r.status_code == 202:
             job, _ = wait(i, r.json()["id"])
             retried.append(job)
@@ -161,10 +186,31 @@ def main(argv=None) -> int:
         assert _cli("users", "add", u, "--role", "annotator", "--db", db, env=env).returncode == 0
     annotators = users[: args.annotators]
     for argv in (
-        ("annotate", "init", "--data", str(tiny.root), "--db", db, "--labels-per-sample", "3", "--reviews-per-sample", "1"),
-        ("annotate", "assign", "--data", str(tiny.root), "--db", db, "--labellers", ",".join(annotators[1:]),
-         "--reviewers", annotators[0]),
-    ):  # fmt: skip
+        (
+            "annotate",
+            "init",
+            "--data",
+            str(tiny.root),
+            "--db",
+            db,
+            "--labels-per-sample",
+            "3",
+            "--reviews-per-sample",
+            "1",
+        ),
+        (
+            "annotate",
+            "assign",
+            "--data",
+            str(tiny.root),
+            "--db",
+            db,
+            "--labellers",
+            ",".join(annotators[1:]),
+            "--reviewers",
+            annotators[0],
+        ),
+    ):
         r = _cli(*argv)
         assert r.returncode == 0, r.stderr
     t0 = time.perf_counter()
@@ -219,8 +265,11 @@ def annotator_load(server: Server, users: list[str], tmp: Path, tiny, db: str) -
         codes, times = [], []
         for s in by_user.get(u, []):
             t0 = time.perf_counter()
-            r = c.post("/api/labels", json={"sample_id": s, "slots": ["AK44:ET056"] if "A16" in s else []},
-                       headers={"X-CSRF-Token": token})  # fmt: skip
+            r = c.post(
+                "/api/labels",
+                json={"sample_id": s, "slots": ["AK44:ET056"] if "A16" in s else []},
+                headers={"X-CSRF-Token": token},
+            )
             times.append(time.perf_counter() - t0)
             codes.append(r.status_code)
         return codes, times

@@ -69,9 +69,15 @@ def diagnose(action, subjects, seeds: int, kg) -> dict:
         for seed in range(seeds):
             for x in list(rs.rules):
                 tr = simulate_trial(
-                    subj, act, reps=2, seed=si + 100 * seed, fps=30.0, with_signals=False,
-                    errors=[{}, {x: 1.0}], kg=kg,
-                )  # fmt: skip
+                    subj,
+                    act,
+                    reps=2,
+                    seed=si + 100 * seed,
+                    fps=30.0,
+                    with_signals=False,
+                    errors=[{}, {x: 1.0}],
+                    kg=kg,
+                )
                 for ri, vals in enumerate(rule_values(act, rs, tr)):
                     for sid in rs.rules:
                         any_fired = any(vals.get((sid, k), (0, False))[1] for k in range(len(rs.rules[sid])))
@@ -97,13 +103,16 @@ def diagnose(action, subjects, seeds: int, kg) -> dict:
         for k, r in enumerate(rules):
             rows.append(
                 {
-                    "slot": sid, "rule": k, "describe": r.describe(),
-                    "clean_q": q(clean[(sid, k)]), "faulty_q": q(faulty[(sid, k)]),
+                    "slot": sid,
+                    "rule": k,
+                    "describe": r.describe(),
+                    "clean_q": q(clean[(sid, k)]),
+                    "faulty_q": q(faulty[(sid, k)]),
                     "false_alarm": round(slot_fired[sid][0] / max(slot_fired[sid][1], 1), 3),
                     "hit": round(slot_hit[sid][0] / max(slot_hit[sid][1], 1), 3),
                     "cross_talk": dict(sorted(fired_by[sid].items(), key=lambda kv: -kv[1])),
                 }
-            )  # fmt: skip
+            )
     return {"action": act.slug, "rules": rows, "skipped": rs.skipped}
 
 
@@ -117,8 +126,12 @@ def to_markdown(res: dict) -> str:
         "",
     ]
     for a in res["actions"]:
-        lines += [f"## {a['action']}", "", "| slot | rule | clean | faulty | false alarm | hit | cross-talk |",
-                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            f"## {a['action']}",
+            "",
+            "| slot | rule | clean | faulty | false alarm | hit | cross-talk |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in a["rules"]:
             ct = ", ".join(f"{k} {v}" for k, v in list(r["cross_talk"].items())[:4])
             lines.append(

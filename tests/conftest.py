@@ -73,8 +73,19 @@ def postgres_server():
 
     port = 5432 + os.getpid() % 1000
     run(bindir / "initdb", "-D", base / "data", "-A", "trust", "-U", "flexaqa", "-E", "UTF8", "--no-sync")
-    run(bindir / "pg_ctl", "-D", base / "data", "-l", base / "server.log", "-w", "-t", "60", "-o",
-        f"-k {base} -p {port} -c listen_addresses='' -c fsync=off -c max_connections=50", "start")  # fmt: skip
+    run(
+        bindir / "pg_ctl",
+        "-D",
+        base / "data",
+        "-l",
+        base / "server.log",
+        "-w",
+        "-t",
+        "60",
+        "-o",
+        f"-k {base} -p {port} -c listen_addresses='' -c fsync=off -c max_connections=50",
+        "start",
+    )
     try:
         yield f"postgresql://flexaqa@/{{db}}?host={base}&port={port}"
     finally:

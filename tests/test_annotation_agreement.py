@@ -25,8 +25,16 @@ def simulated(tmp_path_factory):
     from flexaqa.synth.generate import SynthConfig, generate
 
     root = tmp_path_factory.mktemp("agr") / "sim"
-    generate(SynthConfig(out=str(root), subjects=6, actions=("squat", "deadlift", "dumbbell-biceps-curl"),
-                         reps=10, video=False), progress=False)  # fmt: skip
+    generate(
+        SynthConfig(
+            out=str(root),
+            subjects=6,
+            actions=("squat", "deadlift", "dumbbell-biceps-curl"),
+            reps=10,
+            video=False,
+        ),
+        progress=False,
+    )
     store = AnnotationStore.create(f"sqlite:///{root / 'annotations.sqlite'}")
     store.init_project(root)
     store.assign(list(ANNOTATORS), list(SENIORS))
@@ -102,8 +110,13 @@ def test_statistics_on_hand_made_labels(tmp_path):
         for who in ("x", "y", "z"):
             flip = rng.random(len(slots)) < (0.0 if who == "x" else 0.15)
             marks[(t.sample_id, who)] = [s for s, b in zip(slots, base ^ flip, strict=True) if b]
-    store.submit([LabelSubmission(w, 1, t.sample_id, tuple(marks[(t.sample_id, w)]), score=50 + 10 * k)
-                  for t in tasks for k, w in enumerate(("x", "y", "z"))])  # fmt: skip
+    store.submit(
+        [
+            LabelSubmission(w, 1, t.sample_id, tuple(marks[(t.sample_id, w)]), score=50 + 10 * k)
+            for t in tasks
+            for k, w in enumerate(("x", "y", "z"))
+        ]
+    )
     rep = agreement_report(store)
     table = []
     for t in tasks:

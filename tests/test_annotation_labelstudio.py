@@ -186,12 +186,24 @@ def test_parse_export_reads_every_label_with_stage_by_role(tmp_path):
     got = parse_export(path, role_of=ROLES, users=USERS)
     src = "export.json: task"
     assert got == [
-        LabelSubmission("ann1@lab.org", 1, "P01-A16-r01", ("AK44:ET005", "AK44:ET056", "AK45:ET002"), 80.0,
-                        "a\nb", 1, f"{src} 12, annotation 3"),
+        LabelSubmission(
+            "ann1@lab.org",
+            1,
+            "P01-A16-r01",
+            ("AK44:ET005", "AK44:ET056", "AK45:ET002"),
+            80.0,
+            "a\nb",
+            1,
+            f"{src} 12, annotation 3",
+        ),
         LabelSubmission("ann2@lab.org", 1, "P01-A16-r01", (), None, "", 1, f"{src} 12, annotation 4"),
-        LabelSubmission("rev1@lab.org", 2, "P01-A16-r01", ("AK44:ET056",), None, "", 1, f"{src} 12, annotation 5"),
-        LabelSubmission("rev1@lab.org", 2, "P01-A17-r02", (), None, "", 2, f"{src} 13, annotation 7", accept=True),
-    ]  # fmt: skip
+        LabelSubmission(
+            "rev1@lab.org", 2, "P01-A16-r01", ("AK44:ET056",), None, "", 1, f"{src} 12, annotation 5"
+        ),
+        LabelSubmission(
+            "rev1@lab.org", 2, "P01-A17-r02", (), None, "", 2, f"{src} 13, annotation 7", accept=True
+        ),
+    ]
     full = read_export(path, role_of=ROLES, users=USERS)
     assert full.cancelled == (f"{src} 12, annotation 6",)
     assert [(g.annotator, g.label, g.start, g.end, g.trial, g.rep) for g in full.segments] == [
@@ -388,14 +400,28 @@ def test_cli_import_writes_labels_and_segments_to_the_store(tmp_path, capsys):
             aid += 1
             result = [_choices("AK44", "AK44:ET056")] if (uid + k) % 2 else []
             if uid == 1:
-                result += [_span("repetition", first, last), _span("eccentric", first, first + 20),
-                           _span("concentric", first + 21, last)]  # fmt: skip
+                result += [
+                    _span("repetition", first, last),
+                    _span("eccentric", first, first + 20),
+                    _span("concentric", first + 21, last),
+                ]
             anns.append(_ann(aid, uid, *result))
         tasks.append({"id": k + 1, "data": d, "annotations": anns})
     export = _write(tmp_path, tasks)
     (tmp_path / "users.json").write_text(json.dumps({str(k): v for k, v in users.items()}))
-    common = ["annotate", "labelstudio", "import", str(export), *data, "--users", str(tmp_path / "users.json"),
-              "--annotators", ",".join(labellers), "--reviewers", ",".join(reviewers)]  # fmt: skip
+    common = [
+        "annotate",
+        "labelstudio",
+        "import",
+        str(export),
+        *data,
+        "--users",
+        str(tmp_path / "users.json"),
+        "--annotators",
+        ",".join(labellers),
+        "--reviewers",
+        ",".join(reviewers),
+    ]
     assert main([*common, "--stage", "1"]) == 0
     assert "imported 6 labels and 2 repetition segments" in capsys.readouterr().out
     assert main([*common, "--stage", "2"]) == 0

@@ -222,13 +222,24 @@ def test_configs_validate_and_labels_round_trip(label_studio):
         }
 
     t1, t2 = stored
-    a1 = post(t1, ann, [
-        choices("AK44", "AK44:ET056", "AK44:ET005"),
-        choices("AK45", "AK45:ET002"),
-        {"from_name": "score", "to_name": "video", "type": "number", "value": {"number": 71.5}},
-        {"from_name": "feedback", "to_name": "video", "type": "textarea", "value": {"text": ["knees cave in"]}},
-        span("repetition", 13, 72), span("eccentric", 13, 40), span("concentric", 41, 72),
-    ])  # fmt: skip
+    a1 = post(
+        t1,
+        ann,
+        [
+            choices("AK44", "AK44:ET056", "AK44:ET005"),
+            choices("AK45", "AK45:ET002"),
+            {"from_name": "score", "to_name": "video", "type": "number", "value": {"number": 71.5}},
+            {
+                "from_name": "feedback",
+                "to_name": "video",
+                "type": "textarea",
+                "value": {"text": ["knees cave in"]},
+            },
+            span("repetition", 13, 72),
+            span("eccentric", 13, 40),
+            span("concentric", 41, 72),
+        ],
+    )
     a2 = post(t1, rev, [choices("AK44", "AK44:ET056")])
     a3 = post(t2, ann, [])  # no errors seen
     a4 = post(
@@ -247,20 +258,32 @@ def test_configs_validate_and_labels_round_trip(label_studio):
     s1, s2 = tiny.sample_ids
     where = f"export.json: task {t1['id']}, annotation"
     where2 = f"export.json: task {t2['id']}, annotation"
-    assert sorted(got, key=lambda s: s.source) == sorted([
-        LabelSubmission("ann1@flexaqa.test", 1, s1, ("AK44:ET005", "AK44:ET056", "AK45:ET002"), 71.5,
-                        "knees cave in", 1, f"{where} {a1}"),
-        LabelSubmission("rev1@flexaqa.test", 2, s1, ("AK44:ET056",), None, "", 1, f"{where} {a2}"),
-        LabelSubmission("ann1@flexaqa.test", 1, s2, (), None, "", 2, f"{where2} {a3}"),
-        LabelSubmission("rev1@flexaqa.test", 2, s2, (), None, "", 2, f"{where2} {a4}", accept=True),
-    ], key=lambda s: s.source)  # fmt: skip
+    assert sorted(got, key=lambda s: s.source) == sorted(
+        [
+            LabelSubmission(
+                "ann1@flexaqa.test",
+                1,
+                s1,
+                ("AK44:ET005", "AK44:ET056", "AK45:ET002"),
+                71.5,
+                "knees cave in",
+                1,
+                f"{where} {a1}",
+            ),
+            LabelSubmission("rev1@flexaqa.test", 2, s1, ("AK44:ET056",), None, "", 1, f"{where} {a2}"),
+            LabelSubmission("ann1@flexaqa.test", 1, s2, (), None, "", 2, f"{where2} {a3}"),
+            LabelSubmission("rev1@flexaqa.test", 2, s2, (), None, "", 2, f"{where2} {a4}", accept=True),
+        ],
+        key=lambda s: s.source,
+    )
     full = read_export(export, role_of=role_of, users=users)
     assert len(full.cancelled) == 1 and full.cancelled[0].startswith(where2)
     fps = t1["data"]["fps"]
     assert [(g.sample_id, g.label, g.start, g.end) for g in full.segments] == [
-        (s1, "repetition", 12 / fps, 72 / fps), (s1, "eccentric", 12 / fps, 40 / fps),
+        (s1, "repetition", 12 / fps, 72 / fps),
+        (s1, "eccentric", 12 / fps, 40 / fps),
         (s1, "concentric", 40 / fps, 72 / fps),
-    ]  # fmt: skip
+    ]
     bounds = repetition_bounds(full.segments)
     assert bounds == {("ann1@flexaqa.test", t1["data"]["trial"]): [(1, 12 / fps, 40 / fps, 72 / fps)]}
     print(f"Label Studio start-up {ls.startup_s:.1f} s")

@@ -178,15 +178,17 @@ def test_majority_vote_ties_and_missing_votes(tiny, tmp_path):
     t_acc, t_tie, t_vote, t_miss = (t.sample_id for t in tasks[:4])
     asg = store.assignments()
     r = {sid: asg[(sid, 2)] for sid in (t_acc, t_tie, t_vote, t_miss)}
-    store.submit([
-        LabelSubmission(r[t_acc][0], 2, t_acc, (), accept=True),
-        LabelSubmission(r[t_acc][1], 2, t_acc, (), accept=True),
-        LabelSubmission(r[t_tie][0], 2, t_tie, (s[2],)),
-        LabelSubmission(r[t_tie][1], 2, t_tie, ()),
-        LabelSubmission(r[t_vote][0], 2, t_vote, (s[0], s[2])),
-        LabelSubmission(r[t_vote][1], 2, t_vote, (), accept=True),
-        LabelSubmission(r[t_miss][0], 2, t_miss, (), accept=True),
-    ])  # fmt: skip
+    store.submit(
+        [
+            LabelSubmission(r[t_acc][0], 2, t_acc, (), accept=True),
+            LabelSubmission(r[t_acc][1], 2, t_acc, (), accept=True),
+            LabelSubmission(r[t_tie][0], 2, t_tie, (s[2],)),
+            LabelSubmission(r[t_tie][1], 2, t_tie, ()),
+            LabelSubmission(r[t_vote][0], 2, t_vote, (s[0], s[2])),
+            LabelSubmission(r[t_vote][1], 2, t_vote, (), accept=True),
+            LabelSubmission(r[t_miss][0], 2, t_miss, (), accept=True),
+        ]
+    )
     decisions, written = store.resolve()
     by = {d.sample_id: d for d in decisions}
     assert by[t_acc].status == "resolved" and by[t_acc].method == "accepted" and by[t_acc].slots == (s[0],)
@@ -228,8 +230,12 @@ def test_export_writes_labels_into_the_dataset_idempotently(tmp_path):
         store.submit([LabelSubmission(rv, 2, sid, (), accept=True) for sid in store.pending_reviews(rv)])
     store.resolve()
     first = store.tasks()[0]
-    store.add_segments(first.trial, [(first.rep, first.start + 0.01, None, first.end - 0.01)], kind="correction",
-                       annotator="r1")  # fmt: skip
+    store.add_segments(
+        first.trial,
+        [(first.rep, first.start + 0.01, None, first.end - 0.01)],
+        kind="correction",
+        annotator="r1",
+    )
     rep = export_labels(store)
     assert rep.n_samples == 12 and rep.unresolved == [] and (root / "manifest.csv") in rep.changed
     before = {p: p.read_bytes() for p in root.rglob("*.json")} | {
@@ -320,10 +326,15 @@ def run_concurrent_writers(url: str, root: Path, n_rev: int = 5) -> None:
     store.submit([LabelSubmission(hot_who, 1, hot, ())])
     env = {**os.environ, "PYTHONPATH": str(Path(flexaqa.__file__).parents[1])}
     procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, url, who, hot, hot_who, str(n_rev)], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, url, who, hot, hot_who, str(n_rev)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for who in LABELLERS
-    ]  # fmt: skip
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
@@ -400,9 +411,11 @@ def test_cli_reports_bad_input_and_status(tmp_path, capsys):
     sid = AnnotationStore.open(default_url(root)).tasks()[0].sample_id
     bad = tmp_path / "labels.jsonl"
     bad.write_text(
-        json.dumps({"annotator": "a1", "stage": 1, "sample_id": sid, "slots": []}) + "\n"
-        + json.dumps({"annotator": "a2", "stage": 1, "sample_id": sid, "slots": ["ET999"]}) + "\n"
-    )  # fmt: skip
+        json.dumps({"annotator": "a1", "stage": 1, "sample_id": sid, "slots": []})
+        + "\n"
+        + json.dumps({"annotator": "a2", "stage": 1, "sample_id": sid, "slots": ["ET999"]})
+        + "\n"
+    )
     assert main(["annotate", "import", str(bad), *d]) == 3  # rejected rows: bad input data
     err = capsys.readouterr().err
     assert "labels.jsonl: line 2: unknown error type 'ET999'" in err and "nothing written" in err

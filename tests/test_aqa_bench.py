@@ -21,10 +21,26 @@ def test_bench_on_the_release_layout(tmp_path, capsys):
     out = tmp_path / "res" / "aqa"
     before = torch.get_num_threads()
     try:
-        code = main([
-            "bench", "aqa", "--data", str(tiny.root), "--seeds", "0,1", "--epochs", "2", "--quiet",
-            "--out", str(out), "--set", "model_args.voters=2", "--set", "model_args.hidden=16", "--no-i3d-timing",
-        ])  # fmt: skip
+        code = main(
+            [
+                "bench",
+                "aqa",
+                "--data",
+                str(tiny.root),
+                "--seeds",
+                "0,1",
+                "--epochs",
+                "2",
+                "--quiet",
+                "--out",
+                str(out),
+                "--set",
+                "model_args.voters=2",
+                "--set",
+                "model_args.hidden=16",
+                "--no-i3d-timing",
+            ]
+        )
     finally:
         torch.set_num_threads(before)
     assert code == 0
@@ -59,9 +75,15 @@ def test_coach_rules_row_needs_no_training(tmp_path):
     tiny = make_tiny_dataset(tmp_path / "d", subjects=("P01", "P02", "A01", "N01", "N02"))
     rows = [r for r in ROWS if r[1] in ("coach_rules", "coach_rules_cal", "error_aware")]
     doc = run_benchmark(
-        tiny.root, seeds=(0,), epochs=2, rows=rows, spec=FeatureSpec(pose="keysteps"), measure_i3d=False,
-        progress=False, overrides={"model_args.hidden": 16},
-    )  # fmt: skip
+        tiny.root,
+        seeds=(0,),
+        epochs=2,
+        rows=rows,
+        spec=FeatureSpec(pose="keysteps"),
+        measure_i3d=False,
+        progress=False,
+        overrides={"model_args.hidden": 16},
+    )
     by = {r["row"]: r for r in doc["rows"]}
     rules = by["Coach rules (no training), pose"]
     assert rules["skipped"] is None and rules["seeds"]["0"]["fit_s"] == 0.0

@@ -53,8 +53,9 @@ def test_fine_tuning_moves_the_encoders_lowers_the_loss_and_the_run_evaluates(ti
     run = tmp_path / "run"
     spec = EndToEndSpec(**SPEC)
     cfg = _config("epochs=6", "lr=0.01", "encoder_lr=0.003")
-    res = train_end_to_end(tiny.root, out=run, model="usdl_tiny", variant="mv+pose+emg", config=cfg, spec=spec,
-                           progress=False)["squat"]  # fmt: skip
+    res = train_end_to_end(
+        tiny.root, out=run, model="usdl_tiny", variant="mv+pose+emg", config=cfg, spec=spec, progress=False
+    )["squat"]
     doc = json.loads((run / "run.json").read_text())
     assert doc["mode"] == "end_to_end" and doc["end_to_end"]["video"] == "small3d_tiny"
     hist = json.loads((run / "squat" / "history.json").read_text())
@@ -115,11 +116,33 @@ def test_core_gart_bank_follows_the_encoders_and_resume_continues_exactly(tiny, 
 
 def test_cli_error_aware_round_trip_on_cpu(tiny, tmp_path, capsys):
     run = tmp_path / "cli"
-    code = main([
-        "train", "--data", str(tiny.root), "--out", str(run), "--end-to-end", "--device", "cpu",
-        "--model", "error_aware", "--variant", "mv+pose+emg", "--views", "View-1,View-5",
-        "--frames", "4", "--size", "32", "--epochs", "1", "--quiet", "--set", "model_args.hidden=8",
-    ])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--data",
+            str(tiny.root),
+            "--out",
+            str(run),
+            "--end-to-end",
+            "--device",
+            "cpu",
+            "--model",
+            "error_aware",
+            "--variant",
+            "mv+pose+emg",
+            "--views",
+            "View-1,View-5",
+            "--frames",
+            "4",
+            "--size",
+            "32",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--set",
+            "model_args.hidden=8",
+        ]
+    )
     assert code == 0
     assert "run written to" in capsys.readouterr().out
     ckpt = load_checkpoint(run / "squat" / "best.pt")
@@ -155,31 +178,72 @@ def test_encoder_and_head_learning_rates_and_old_configs():
     ],
 )
 def test_cli_refusals(tiny, tmp_path, capsys, args, message):
-    code = main(["train", "--data", str(tiny.root), "--out", str(tmp_path / "r"), "--epochs", "1", "--quiet",
-                 "--variant", "pose+emg", *args])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--data",
+            str(tiny.root),
+            "--out",
+            str(tmp_path / "r"),
+            "--epochs",
+            "1",
+            "--quiet",
+            "--variant",
+            "pose+emg",
+            *args,
+        ]
+    )
     assert code == 2
     assert message in capsys.readouterr().err
 
 
 def test_resume_refuses_a_run_of_the_other_mode(tiny, tmp_path, capsys):
     frozen, e2e = tmp_path / "frozen", tmp_path / "e2e"
-    base = ["train", "--data", str(tiny.root), "--epochs", "1", "--quiet", "--variant", "pose+emg",
-            "--set", "model_args.hidden=8"]  # fmt: skip
+    base = [
+        "train",
+        "--data",
+        str(tiny.root),
+        "--epochs",
+        "1",
+        "--quiet",
+        "--variant",
+        "pose+emg",
+        "--set",
+        "model_args.hidden=8",
+    ]
     assert main([*base, "--out", str(frozen)]) == 0
     assert main([*base, "--out", str(frozen), "--end-to-end", "--frames", "4", "--resume"]) == 2
     assert "frozen-encoder run: --resume it without --end-to-end" in capsys.readouterr().err
     with pytest.raises(AQAError, match="not an end-to-end AQA model"):
         load_end_to_end(frozen / "squat" / "best.pt")
-    train_end_to_end(tiny.root, out=e2e, model="usdl_tiny", variant="pose+emg", spec=EndToEndSpec(**SPEC),
-                     config=_config("epochs=1"), progress=False)  # fmt: skip
+    train_end_to_end(
+        tiny.root,
+        out=e2e,
+        model="usdl_tiny",
+        variant="pose+emg",
+        spec=EndToEndSpec(**SPEC),
+        config=_config("epochs=1"),
+        progress=False,
+    )
     assert main([*base, "--out", str(e2e), "--resume"]) == 2
     assert "end-to-end run: --resume it with --end-to-end" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
 def test_cuda_device_without_a_gpu_is_refused(tiny, tmp_path, capsys):
-    code = main(["train", "--data", str(tiny.root), "--out", str(tmp_path / "r"), "--end-to-end",
-                 "--device", "cuda", "--quiet"])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--data",
+            str(tiny.root),
+            "--out",
+            str(tmp_path / "r"),
+            "--end-to-end",
+            "--device",
+            "cuda",
+            "--quiet",
+        ]
+    )
     assert code == 2 and "no CUDA GPU" in capsys.readouterr().err
 
 
@@ -188,9 +252,30 @@ def test_torchrun_two_processes_fine_tune_from_the_cli(tiny, tmp_path, torchrun)
     import subprocess
 
     run = tmp_path / "ddp"
-    cmd = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "flexaqa", "train", "--data", str(tiny.root),
-           "--out", str(run), "--end-to-end", "--variant", "pose+emg", "--frames", "4", "--epochs", "2", "--quiet",
-           "--set", "model_args.hidden=8", "--set", "batch_size=4"]  # fmt: skip
+    cmd = [
+        torchrun,
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "flexaqa",
+        "train",
+        "--data",
+        str(tiny.root),
+        "--out",
+        str(run),
+        "--end-to-end",
+        "--variant",
+        "pose+emg",
+        "--frames",
+        "4",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--set",
+        "model_args.hidden=8",
+        "--set",
+        "batch_size=4",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("run written to") == 1  # rank 0 reports
@@ -203,6 +288,21 @@ def test_torchrun_two_processes_fine_tune_from_the_cli(tiny, tmp_path, torchrun)
 def test_i3d_weights_with_another_video_encoder_are_refused(tiny, tmp_path, capsys):
     weights = tmp_path / "model_rgb.pth"
     weights.write_bytes(b"not used")
-    code = main(["train", "--data", str(tiny.root), "--out", str(tmp_path / "r"), "--end-to-end", "--quiet",
-                 "--variant", "mv", "--views", "View-1,View-5", "--video-weights", str(weights)])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--data",
+            str(tiny.root),
+            "--out",
+            str(tmp_path / "r"),
+            "--end-to-end",
+            "--quiet",
+            "--variant",
+            "mv",
+            "--views",
+            "View-1,View-5",
+            "--video-weights",
+            str(weights),
+        ]
+    )
     assert code == 2 and "use it with --video i3d" in capsys.readouterr().err

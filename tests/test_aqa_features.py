@@ -85,8 +85,11 @@ def test_extract_features_caches_and_names_missing_views(tmp_path):
     spec = FeatureSpec(video_frames=4, video_size=16, views=("View-1", "View-5"))
     feats = extract_features(src, tiny.sample_ids, spec, cache_root=tmp_path / "c", progress=False)
     assert {k: v.shape for k, v in feats.items()} == {
-        "video_v1": (4, 256), "video_v2": (4, 256), "pose": (4, len(POSE_STAT_NAMES)), "emg": (4, 2),
-    }  # fmt: skip
+        "video_v1": (4, 256),
+        "video_v2": (4, 256),
+        "pose": (4, len(POSE_STAT_NAMES)),
+        "emg": (4, 2),
+    }
     assert len(list((tmp_path / "c").glob("*/*/*.npy"))) == 4 * 4  # one file per sample and key
     again = extract_features(src, tiny.sample_ids, spec, cache_root=tmp_path / "c", progress=False)
     for k in feats:

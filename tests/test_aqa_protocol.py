@@ -58,8 +58,10 @@ def test_hold_out_keeps_groups_whole_and_leaves_enough():
 
 def test_every_split_is_standardised_with_the_training_statistics():
     rng = np.random.default_rng(0)
-    feats = {k: {"pose": rng.normal(loc, scale, (20, 3))} for k, loc, scale in
-             (("train", 5.0, 2.0), ("val", -3.0, 0.5), ("test", 10.0, 4.0))}  # fmt: skip
+    feats = {
+        k: {"pose": rng.normal(loc, scale, (20, 3))}
+        for k, loc, scale in (("train", 5.0, 2.0), ("val", -3.0, 0.5), ("test", 10.0, 4.0))
+    }
     data = ActionData("squat", {}, feats, {k: rng.uniform(0, 10, 20) for k in feats})
     arrays, _ = fit_transform(data, normalize=True)
     mu, sd = feats["train"]["pose"].mean(0), feats["train"]["pose"].std(0)
@@ -94,11 +96,23 @@ def test_trainer_resume_follows_last_pt(tmp_path):
         straight.history[1]["loss"]
     )  # from the shifted weights
     with pytest.raises(TrainError, match="lr"):
-        fit(load_config(overrides=["model=usdl_tiny", "epochs=3", "progress=false", "batch_size=8", "lr=0.5"]),
-            train, val, run_dir=tmp_path / "r", resume=True)  # fmt: skip
+        fit(
+            load_config(
+                overrides=["model=usdl_tiny", "epochs=3", "progress=false", "batch_size=8", "lr=0.5"]
+            ),
+            train,
+            val,
+            run_dir=tmp_path / "r",
+            resume=True,
+        )
     with pytest.raises(TrainError, match="already trained"):
-        fit(load_config(overrides=["model=usdl_tiny", "epochs=1", "progress=false", "batch_size=8"]),
-            train, val, run_dir=tmp_path / "r", resume=True)  # fmt: skip
+        fit(
+            load_config(overrides=["model=usdl_tiny", "epochs=1", "progress=false", "batch_size=8"]),
+            train,
+            val,
+            run_dir=tmp_path / "r",
+            resume=True,
+        )
 
 
 def test_end_to_end_resume_follows_last_pt(tiny, tmp_path):
@@ -136,8 +150,15 @@ def test_run_json_records_the_split_seed_used(tmp_path):
 
     shutil.rmtree(tiny.root / "splits", ignore_errors=True)
     open_dataset(tiny.root).splits("random", seed=1)  # saved with the dataset: seed 1
-    train_run(tiny.root, out=tmp_path / "r", model="usdl", variant="pose", config=_cfg("seed=0"), spec=SPEC,
-              progress=False)  # fmt: skip
+    train_run(
+        tiny.root,
+        out=tmp_path / "r",
+        model="usdl",
+        variant="pose",
+        config=_cfg("seed=0"),
+        spec=SPEC,
+        progress=False,
+    )
     assert json.loads((tmp_path / "r" / "run.json").read_text())["split_seed"] == 1
 
 
@@ -160,8 +181,15 @@ def test_a_run_folder_holds_one_run(tiny, tmp_path):
 def test_random_init_encoders_are_marked_and_refused_by_the_benchmark(tiny, tmp_path):
     spec = FeatureSpec(views=("View-1", "View-5"), video_frames=8, video_size=32, pose="stgcn")
     with pytest.warns(RandomInitWarning, match="pose stgcn"):
-        train_run(tiny.root, out=tmp_path / "r", model="usdl", variant="pose", config=_cfg(), spec=spec,
-                  progress=False)  # fmt: skip
+        train_run(
+            tiny.root,
+            out=tmp_path / "r",
+            model="usdl",
+            variant="pose",
+            config=_cfg(),
+            spec=spec,
+            progress=False,
+        )
     assert json.loads((tmp_path / "r" / "run.json").read_text())["random_init"] == ["pose stgcn"]
     assert json.loads((tmp_path / "r" / "train_results.json").read_text())["random_init"] == ["pose stgcn"]
     rows = [("Pose", "usdl", "pose"), ("SV", "usdl", "sv")]
@@ -169,8 +197,16 @@ def test_random_init_encoders_are_marked_and_refused_by_the_benchmark(tiny, tmp_
         run_benchmark(
             tiny.root, seeds=(0,), epochs=1, rows=rows, spec=spec, measure_i3d=False, progress=False
         )
-    doc = run_benchmark(tiny.root, seeds=(0,), epochs=1, rows=rows, spec=spec, measure_i3d=False,
-                        progress=False, allow_random_encoders=True)  # fmt: skip
+    doc = run_benchmark(
+        tiny.root,
+        seeds=(0,),
+        epochs=1,
+        rows=rows,
+        spec=spec,
+        measure_i3d=False,
+        progress=False,
+        allow_random_encoders=True,
+    )
     by = {r["row"]: r for r in doc["rows"]}
     assert by["Pose"]["random_init"] == ["pose stgcn"] and by["SV"]["random_init"] == []
     assert "| Pose (random init: pose stgcn) |" in markdown(doc)

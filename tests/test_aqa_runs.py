@@ -58,8 +58,16 @@ def test_short_training_lowers_the_loss_and_beats_a_constant(model):
         assert np.allclose(from_model_scale(tr["score"], meta), data.scores["train"], atol=1e-3)
     args = model_args_for(model, "mv+pose+emg", data, {} if model == "usdl" else {"hidden": 32})
     assert (args["video_dim"], args["pose_dim"], args["emg_dim"]) == (12, 6, 2)
-    cfg = config_from_dict({"model": model, "model_args": args, "epochs": 15, "lr": 3e-3, "progress": False,
-                            "score_range": [0, 100] if meta["normalized"] else meta["score_range"]})  # fmt: skip
+    cfg = config_from_dict(
+        {
+            "model": model,
+            "model_args": args,
+            "epochs": 15,
+            "lr": 3e-3,
+            "progress": False,
+            "score_range": [0, 100] if meta["normalized"] else meta["score_range"],
+        }
+    )
     res = fit(cfg, arrays["train"], arrays["val"])
     losses = [h["loss"] for h in res.history]
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:2])
@@ -79,10 +87,23 @@ def tiny(tmp_path_factory):
 
 
 def _train(tiny, out, *extra):
-    return main([
-        "train", "--data", str(tiny.root), "--out", str(out), "--epochs", "3", "--quiet",
-        "--set", "model_args.hidden=16", "--views", "View-1,View-5", *extra,
-    ])  # fmt: skip
+    return main(
+        [
+            "train",
+            "--data",
+            str(tiny.root),
+            "--out",
+            str(out),
+            "--epochs",
+            "3",
+            "--quiet",
+            "--set",
+            "model_args.hidden=16",
+            "--views",
+            "View-1,View-5",
+            *extra,
+        ]
+    )
 
 
 def test_train_eval_predict_round_trip(tiny, tmp_path, capsys):
@@ -166,8 +187,25 @@ def test_torchrun_two_processes_train_from_the_cli(tiny, tmp_path, torchrun):
     import subprocess
 
     run = tmp_path / "ddp"
-    cmd = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "flexaqa", "train", "--data", str(tiny.root),
-           "--out", str(run), "--variant", "pose+emg", "--epochs", "2", "--quiet", "--set", "model_args.hidden=16"]  # fmt: skip
+    cmd = [
+        torchrun,
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "flexaqa",
+        "train",
+        "--data",
+        str(tiny.root),
+        "--out",
+        str(run),
+        "--variant",
+        "pose+emg",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--set",
+        "model_args.hidden=16",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("run written to") == 1  # rank 0 reports

@@ -416,8 +416,14 @@ def test_every_optional_extra_is_a_heavy_library():
     """A library of an optional extra must stay importable only where it is used: it is in HEAVY."""
     tomllib = pytest.importorskip("tomllib")
     doc = tomllib.loads((SRC.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
-    rename = {"pyyaml": "yaml", "opencv_python": "cv2", "pillow": "PIL", "scikit_learn": "sklearn",
-              "argon2_cffi": "argon2", "python_multipart": "multipart"}  # fmt: skip
+    rename = {
+        "pyyaml": "yaml",
+        "opencv_python": "cv2",
+        "pillow": "PIL",
+        "scikit_learn": "sklearn",
+        "argon2_cffi": "argon2",
+        "python_multipart": "multipart",
+    }
     missing = []
     for extra, reqs in doc["project"]["optional-dependencies"].items():
         if extra in ("dev", "bench"):  # tools of the test suite and benchmarks, not imported by src/

@@ -29,14 +29,17 @@ def fx(tmp_path_factory) -> dict[str, Path]:
         root / "ds", subjects=("P01", "A01", "N01", "N02"), actions=("squat",), reps=2
     ).root
     fx["ds2"] = make_tiny_dataset(root / "ds2", subjects=("P01", "N01"), actions=("squat",), reps=3).root
-    fx["rel"] = make_tiny_dataset(root / "rel", layout="release", subjects=("P01", "N01"), actions=("squat",),
-                                  reps=2).root  # fmt: skip
+    fx["rel"] = make_tiny_dataset(
+        root / "rel", layout="release", subjects=("P01", "N01"), actions=("squat",), reps=2
+    ).root
     inc = root / "incomplete"
     shutil.copytree(fx["ds2"], inc)
     (inc / "manifest.csv").unlink()
-    (inc / ".flexaqa-writer.json").write_text(json.dumps(
-        {"command": f"flexaqa synth --out {inc}", "pid": 999999999, "host": "elsewhere", "mode": "new"}
-    ))  # fmt: skip
+    (inc / ".flexaqa-writer.json").write_text(
+        json.dumps(
+            {"command": f"flexaqa synth --out {inc}", "pid": 999999999, "host": "elsewhere", "mode": "new"}
+        )
+    )
     fx["incomplete"] = inc
     (root / "notes.txt").write_text("just text\n")
     fx["file"] = root / "notes.txt"
@@ -58,8 +61,21 @@ def fx(tmp_path_factory) -> dict[str, Path]:
         == 0
     )
     fx["qa"], fx["preds"] = root / "qa", root / "vs" / "predictions.jsonl"
-    assert main(["vqa", "answer", "--refs", str(fx["qa"]), "--kg-coach", str(fx["preds"]), "--out",
-                 str(root / "answers.jsonl")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "vqa",
+                "answer",
+                "--refs",
+                str(fx["qa"]),
+                "--kg-coach",
+                str(fx["preds"]),
+                "--out",
+                str(root / "answers.jsonl"),
+            ]
+        )
+        == 0
+    )
     fx["answers"] = root / "answers.jsonl"
     (root / "mdir" / "r.md").mkdir(parents=True)  # a folder where an output file goes
     fx["mdir"] = root / "mdir"
@@ -301,5 +317,20 @@ def test_bad_input(fx, capsys, argv, code, words):
 def test_the_sweep_is_large_enough():
     commands = {c[0].split()[0] for c in CASES}
     assert len(CASES) >= 100
-    assert commands >= {"kg", "score", "data", "synth", "emg", "vqa", "train", "eval", "predict", "bench",
-                        "coach", "video2emg", "failure", "demo", "annotate"}  # fmt: skip
+    assert commands >= {
+        "kg",
+        "score",
+        "data",
+        "synth",
+        "emg",
+        "vqa",
+        "train",
+        "eval",
+        "predict",
+        "bench",
+        "coach",
+        "video2emg",
+        "failure",
+        "demo",
+        "annotate",
+    }

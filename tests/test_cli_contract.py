@@ -202,26 +202,52 @@ def test_a_name_is_checked_with_a_suggestion(capsys):
 
 
 DEPRECATED = [  # (old argv, new argv, the deprecated spelling named on stderr)
-    (["train", "--data", "d", "--out", "o"], ["aqa", "train", "--data", "d", "--out", "o"], "`flexaqa train`"),
+    (
+        ["train", "--data", "d", "--out", "o"],
+        ["aqa", "train", "--data", "d", "--out", "o"],
+        "`flexaqa train`",
+    ),
     (["eval", "--run", "r"], ["aqa", "eval", "--run", "r"], "`flexaqa eval`"),
     (["predict", "--run", "r", "s1"], ["aqa", "predict", "--run", "r", "s1"], "`flexaqa predict`"),
-    (["aqa", "train", "--data", "d", "--out", "o", "--split", "random"],
-     ["aqa", "train", "--data", "d", "--out", "o", "--protocol", "random"], "--split"),
-    (["bench", "aqa", "--data", "d", "--split", "random"], ["bench", "aqa", "--data", "d", "--protocol", "random"],
-     "--split"),
-    (["aqa", "train", "--data", "d", "--out", "o", "--quiet"],
-     ["aqa", "train", "--data", "d", "--out", "o", "--no-progress"], "--quiet"),
+    (
+        ["aqa", "train", "--data", "d", "--out", "o", "--split", "random"],
+        ["aqa", "train", "--data", "d", "--out", "o", "--protocol", "random"],
+        "--split",
+    ),
+    (
+        ["bench", "aqa", "--data", "d", "--split", "random"],
+        ["bench", "aqa", "--data", "d", "--protocol", "random"],
+        "--split",
+    ),
+    (
+        ["aqa", "train", "--data", "d", "--out", "o", "--quiet"],
+        ["aqa", "train", "--data", "d", "--out", "o", "--no-progress"],
+        "--quiet",
+    ),
     (["aqa", "eval", "--run", "r", "--quiet"], ["aqa", "eval", "--run", "r", "--no-progress"], "--quiet"),
     (["synth", "--out", "o", "--quiet"], ["synth", "--out", "o", "--no-progress"], "--quiet"),
-    (["aqa", "train", "--data", "d", "--out", "o", "--size", "96"],
-     ["aqa", "train", "--data", "d", "--out", "o", "--short-side", "96"], "--size"),
-    (["data", "export-release", "d", "o", "--size", "96"], ["data", "export-release", "d", "o", "--short-side", "96"],
-     "--size"),
-    (["data", "tiny", "o", "--subjects", "P01,N01"], ["data", "tiny", "o", "--subject-ids", "P01,N01"], "--subjects"),
-    (["video2emg", "eval", "--data", "d", "--checkpoint", "c", "--out", "o", "--plot", "2"],
-     ["video2emg", "eval", "--data", "d", "--checkpoint", "c", "--out", "o", "--plot-samples", "2"], "--plot"),
+    (
+        ["aqa", "train", "--data", "d", "--out", "o", "--size", "96"],
+        ["aqa", "train", "--data", "d", "--out", "o", "--short-side", "96"],
+        "--size",
+    ),
+    (
+        ["data", "export-release", "d", "o", "--size", "96"],
+        ["data", "export-release", "d", "o", "--short-side", "96"],
+        "--size",
+    ),
+    (
+        ["data", "tiny", "o", "--subjects", "P01,N01"],
+        ["data", "tiny", "o", "--subject-ids", "P01,N01"],
+        "--subjects",
+    ),
+    (
+        ["video2emg", "eval", "--data", "d", "--checkpoint", "c", "--out", "o", "--plot", "2"],
+        ["video2emg", "eval", "--data", "d", "--checkpoint", "c", "--out", "o", "--plot-samples", "2"],
+        "--plot",
+    ),
     (["data", "validate", "d", "--progress"], ["data", "validate", "d"], "--progress"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("old", "new", "named"), DEPRECATED, ids=[" ".join(o) for o, _, _ in DEPRECATED])

@@ -16,8 +16,14 @@ from flexaqa.skeleton import MEDIAPIPE_TO_FLEX21_SOURCES, J
 from flexaqa.testing import keypoint_file, walker
 
 CURL = "barbell-biceps-curl"
-FMT_OF = {"openpose": "openpose", "openpose18": "openpose", "coco": "coco", "mediapipe": "mediapipe",
-          "h36m": "h36m", "flex": "flex"}  # fmt: skip
+FMT_OF = {
+    "openpose": "openpose",
+    "openpose18": "openpose",
+    "coco": "coco",
+    "mediapipe": "mediapipe",
+    "h36m": "h36m",
+    "flex": "flex",
+}
 
 
 @pytest.fixture(scope="module")

@@ -25,10 +25,24 @@ def pose_run(tmp_path_factory):
         root / "tiny", subjects=("P01", "P02", "A01", "N01", "N02", "N03"), actions=("squat",), reps=3
     )
     run = root / "run"
-    code = main([
-        "train", "--data", str(tiny.root), "--out", str(run), "--epochs", "3", "--quiet",
-        "--set", "model_args.hidden=16", "--model", "error_aware", "--variant", "pose",
-    ])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--data",
+            str(tiny.root),
+            "--out",
+            str(run),
+            "--epochs",
+            "3",
+            "--quiet",
+            "--set",
+            "model_args.hidden=16",
+            "--model",
+            "error_aware",
+            "--variant",
+            "pose",
+        ]
+    )
     assert code == 0
     return run
 

@@ -84,8 +84,13 @@ def test_view_from_body_yaw():
         )
 
     assert [detect_view(turned(d)) for d in (0, -10, 40, -40, 80, 95)] == [
-        "front", "front", "oblique", "oblique", "side", "side",
-    ]  # fmt: skip
+        "front",
+        "front",
+        "oblique",
+        "oblique",
+        "side",
+        "side",
+    ]
     assert body_yaw(turned(30)) == pytest.approx(30)
     assert detect_view(_pose(n)) == "3d"  # no image coordinates: a true 3D pose
 

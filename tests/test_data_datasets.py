@@ -140,12 +140,32 @@ def test_feature_cache_keys_and_training_without_decoding(tiny, tmp_path, monkey
         calls.append(frames.shape)
         return frames.reshape(-1, 3).mean(0).astype(np.float32)
 
-    cache = build_feature_cache(src, mean_rgb, name="meanrgb", config={"v": 1}, root=tmp_path, ids=ids,
-                                views=["View-1", "View-5"], num_frames=8, size=16, progress=False)  # fmt: skip
+    cache = build_feature_cache(
+        src,
+        mean_rgb,
+        name="meanrgb",
+        config={"v": 1},
+        root=tmp_path,
+        ids=ids,
+        views=["View-1", "View-5"],
+        num_frames=8,
+        size=16,
+        progress=False,
+    )
     assert len(calls) == 8 and calls[0] == (8, 16, 16, 3)
     assert (cache.dir / "config.json").is_file() and cache.missing(ids, ["View-1", "View-5"]) == []
-    build_feature_cache(src, mean_rgb, name="meanrgb", config={"v": 1}, root=tmp_path, ids=ids,
-                        views=["View-1", "View-5"], num_frames=8, size=16, progress=False)  # fmt: skip
+    build_feature_cache(
+        src,
+        mean_rgb,
+        name="meanrgb",
+        config={"v": 1},
+        root=tmp_path,
+        ids=ids,
+        views=["View-1", "View-5"],
+        num_frames=8,
+        size=16,
+        progress=False,
+    )
     assert len(calls) == 8  # nothing recomputed
     other = FeatureCache(tmp_path, "meanrgb", {"v": 2, "num_frames": 8, "size": 16})
     assert other.dir != cache.dir and not other.has(ids[0], "View-1")

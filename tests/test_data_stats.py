@@ -41,8 +41,13 @@ def test_statistics_match_the_written_annotations(tiny):
 def test_write_stats_pngs_and_json(tiny, tmp_path):
     paths = write_stats(tiny.root, tmp_path / "out")
     names = {p.name for p in paths}
-    assert {"stats.json", "fig7a_samples_per_action.png", "fig7b_duration_score_per_action.png",
-            "fig7c_scores_and_errors.png", "fig8_loads.png"} == names  # fmt: skip
+    assert {
+        "stats.json",
+        "fig7a_samples_per_action.png",
+        "fig7b_duration_score_per_action.png",
+        "fig7c_scores_and_errors.png",
+        "fig8_loads.png",
+    } == names
     for p in paths:
         assert p.stat().st_size > 1000
         if p.suffix == ".png":

@@ -22,10 +22,17 @@ from flexaqa.metrics import f1_score, roc_auc_score
 def _trial(scores, weights, tid="T1", durations=None) -> TrialReps:
     n = len(scores)
     return TrialReps(
-        tid, "squat", "P01", np.asarray(scores, float), np.asarray(weights, float), np.ones(n),
-        np.asarray(durations if durations is not None else np.full(n, 2.0), float), np.full(n, 0.8),
-        np.linspace(100, 80, n), np.linspace(0.2, 0.3, n),
-    )  # fmt: skip
+        tid,
+        "squat",
+        "P01",
+        np.asarray(scores, float),
+        np.asarray(weights, float),
+        np.ones(n),
+        np.asarray(durations if durations is not None else np.full(n, 2.0), float),
+        np.full(n, 0.8),
+        np.linspace(100, 80, n),
+        np.linspace(0.2, 0.3, n),
+    )
 
 
 STEADY = [90, 91, 89, 90, 92, 90, 88, 91, 90, 89]  # never drops 15 points, light errors only
@@ -75,8 +82,13 @@ def test_features_read_only_the_observed_repetitions():
     rule = FailureRule()
     a, b = _trial(COLLAPSE, W_LIGHT), _trial(COLLAPSE[:5] + [0] * 5, [5] * 5 + [10] * 5)
     np.testing.assert_array_equal(trial_features(a, 5, rule), trial_features(b, 5, rule))
-    f = dict(zip(FEATURE_NAMES, trial_features(_trial(COLLAPSE, W_LIGHT, durations=np.arange(2, 12)), 4, rule),
-                 strict=True))  # fmt: skip
+    f = dict(
+        zip(
+            FEATURE_NAMES,
+            trial_features(_trial(COLLAPSE, W_LIGHT, durations=np.arange(2, 12)), 4, rule),
+            strict=True,
+        )
+    )
     assert f["k"] == 4 and f["remaining"] == 6 and f["score_last"] == 90 and f["score_min"] == 88
     assert f["tempo_ratio"] == pytest.approx(5 / 2)
     assert f["mdf_slope_pct"] < 0 and f["amp_ratio"] > 1  # falling median frequency, growing envelope

@@ -41,8 +41,10 @@ def test_cli_on_a_simulated_dataset(tmp_path, capsys):
     from flexaqa.cli import main
     from flexaqa.synth import SynthConfig, generate
 
-    generate(SynthConfig(out=str(tmp_path / "d"), subjects=8, actions=("squat",), reps=10, video=False),
-             progress=False)  # fmt: skip
+    generate(
+        SynthConfig(out=str(tmp_path / "d"), subjects=8, actions=("squat",), reps=10, video=False),
+        progress=False,
+    )
     args = ["--data", str(tmp_path / "d"), "--no-progress"]
     assert main(["failure", "train", *args, "--out", str(tmp_path / "run"), "--error-weight", "10"]) == 0
     rep = json.loads((tmp_path / "run" / "metrics.json").read_text())

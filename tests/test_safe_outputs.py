@@ -139,8 +139,25 @@ def test_ctrl_c_in_training_exits_130(tmp_path):
     data = tmp_path / "d"
     make_tiny_dataset(data, subjects=("P01", "A01", "N01", "N02"), actions=("squat",), reps=2)
     run_dir = tmp_path / "run"
-    p = flexaqa("aqa", "train", "--data", data, "--out", run_dir, "--model", "error_aware", "--variant", "pose",
-                "--set", "model_args.hidden=16", "--epochs", "100000", "--protocol", "random", "--no-progress")  # fmt: skip
+    p = flexaqa(
+        "aqa",
+        "train",
+        "--data",
+        data,
+        "--out",
+        run_dir,
+        "--model",
+        "error_aware",
+        "--variant",
+        "pose",
+        "--set",
+        "model_args.hidden=16",
+        "--epochs",
+        "100000",
+        "--protocol",
+        "random",
+        "--no-progress",
+    )
     _wait_for(lambda: (run_dir / WRITER_NAME).exists() or p.poll() is not None)
     time.sleep(3.0)  # inside the training loop
     ctrl_c(p)
@@ -201,9 +218,26 @@ def test_read_only_dataset_points_to_cache(read_only_dataset, tmp_path):
         pytest.skip("needs setpriv to drop root")
     out = Path(tempfile.mkdtemp(prefix="flexaqa-run-"))
     out.chmod(0o777)
-    base = [sys.executable, "-m", "flexaqa", "aqa", "train", "--data", str(read_only_dataset), "--model", "error_aware",
-            "--set", "model_args.hidden=16", "--variant", "pose", "--epochs", "1", "--protocol", "random",
-            "--no-progress"]  # fmt: skip
+    base = [
+        sys.executable,
+        "-m",
+        "flexaqa",
+        "aqa",
+        "train",
+        "--data",
+        str(read_only_dataset),
+        "--model",
+        "error_aware",
+        "--set",
+        "model_args.hidden=16",
+        "--variant",
+        "pose",
+        "--epochs",
+        "1",
+        "--protocol",
+        "random",
+        "--no-progress",
+    ]
     r = _as_nobody([*base, "--out", str(out / "run")])
     assert r.returncode == 73 and "--cache" in r.stderr and str(read_only_dataset) in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and not (out / "run").exists()
@@ -340,9 +374,10 @@ def test_readme_emg_bursts_example_finds_the_simulators_repetitions(tmp_path, ca
     from flexaqa.synth.generate import synth_trial
 
     line = next(
-        ln for ln in (Path(__file__).parents[1] / "README.md").read_text().splitlines()
+        ln
+        for ln in (Path(__file__).parents[1] / "README.md").read_text().splitlines()
         if ln.startswith("$ flexaqa emg bursts") and "continuous set" in ln
-    )  # fmt: skip
+    )
     argv = line.split("#")[0].split()[2:]
     for action in ("squat", "dumbbell-bent-over-row"):
         trial, _ = synth_trial(action, reps=10, seed=0)

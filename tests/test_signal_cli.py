@@ -138,7 +138,18 @@ def test_bursts_of_a_continuous_set_with_tonic_activity(tmp_path, capsys):
     code, out, _ = run(capsys, "emg", "bursts", path, "--fs", trial.emg.rate, "--channel", 0, "--json")
     assert code == 0 and json.loads(out)["count"] < 5
     code, out, _ = run(
-        capsys, "emg", "bursts", path, "--fs", trial.emg.rate, "--channel", 0, "--json",
-        "--quiet-percent", 10, "--min-fraction", 0.25,
-    )  # fmt: skip
+        capsys,
+        "emg",
+        "bursts",
+        path,
+        "--fs",
+        trial.emg.rate,
+        "--channel",
+        0,
+        "--json",
+        "--quiet-percent",
+        10,
+        "--min-fraction",
+        0.25,
+    )
     assert code == 0 and json.loads(out)["count"] == 5

@@ -72,8 +72,11 @@ def test_video_examples_align_frames_and_targets(tmp_path, view):
 
 def test_channel_norm_round_trip_and_training_statistics():
     rng = np.random.default_rng(0)
-    train = [("squat", rng.normal(3.0, 2.0, (50, 4))), ("squat", rng.normal(3.0, 2.0, (30, 4))),
-             ("t-bar-row", rng.normal(-1.0, 0.5, (40, 2)))]  # fmt: skip
+    train = [
+        ("squat", rng.normal(3.0, 2.0, (50, 4))),
+        ("squat", rng.normal(3.0, 2.0, (30, 4))),
+        ("t-bar-row", rng.normal(-1.0, 0.5, (40, 2))),
+    ]
     norm = ChannelNorm.fit(train)
     z = np.concatenate([norm.transform("squat", y) for a, y in train if a == "squat"])
     np.testing.assert_allclose(z.mean(0), 0.0, atol=1e-5)
@@ -116,13 +119,26 @@ def test_mean_envelope_averages_over_normalised_time():
 
 def test_regression_report_per_channel_muscle_and_overall():
     y = np.stack([np.linspace(0, 1, 30), np.linspace(1, 0, 30)], 1)
-    ex = [Example("s1", "squat", 16, ("Left vastus lateralis", "Right vastus lateralis"), y, y, 30.0),
-          Example("s2", "flat-barbell-bench-press", 8, ("Left pectoralis major (2)", "Right pectoralis major"),
-                  y, y, 30.0)]  # fmt: skip
+    ex = [
+        Example("s1", "squat", 16, ("Left vastus lateralis", "Right vastus lateralis"), y, y, 30.0),
+        Example(
+            "s2",
+            "flat-barbell-bench-press",
+            8,
+            ("Left pectoralis major (2)", "Right pectoralis major"),
+            y,
+            y,
+            30.0,
+        ),
+    ]
     pred = [y + 0.1, y * 2]
     rep = regression_report(ex, pred)
-    assert set(rep["per_muscle"]) == {"Left vastus lateralis", "Right vastus lateralis", "Left pectoralis major",
-                                      "Right pectoralis major"}  # fmt: skip
+    assert set(rep["per_muscle"]) == {
+        "Left vastus lateralis",
+        "Right vastus lateralis",
+        "Left pectoralis major",
+        "Right pectoralis major",
+    }
     assert rep["per_channel"]["squat/Left vastus lateralis"]["mae"] == pytest.approx(0.1)
     assert rep["per_channel"]["squat/Left vastus lateralis"]["pearson"] == pytest.approx(1.0)
     err = np.concatenate([np.full(60, 0.1), y.ravel()])

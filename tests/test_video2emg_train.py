@@ -97,8 +97,28 @@ def test_cli_trains_and_evaluates_on_a_tiny_dataset(tmp_path, capsys):
     make_tiny_dataset(tmp_path / "data", subjects=("P01", "P02", "N01", "N02"), actions=("squat",), reps=2)
     run = tmp_path / "run"
     args = ["--data", str(tmp_path / "data"), "--protocol", "random", "--no-progress", "--plot-samples", "2"]
-    assert main(["video2emg", "train", *args, "--input", "video", "--model", "video2emg_tiny", "--size", "32x24",
-                 "--epochs", "2", "--stride", "6", "--out", str(run)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "video2emg",
+                "train",
+                *args,
+                "--input",
+                "video",
+                "--model",
+                "video2emg_tiny",
+                "--size",
+                "32x24",
+                "--epochs",
+                "2",
+                "--stride",
+                "6",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     assert (run / "best.pt").is_file() and (run / "envelopes.png").is_file()
     from flexaqa.video2emg.train import load_model
 
@@ -112,8 +132,12 @@ def test_cli_trains_and_evaluates_on_a_tiny_dataset(tmp_path, capsys):
     )
     rep = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert rep["input"] == "video" and rep["n_samples"] > 0
-    assert set(rep["model"]["per_muscle"]) == {"Left vastus lateralis", "Right vastus lateralis",
-                                               "Left biceps femoris", "Right biceps femoris"}  # fmt: skip
+    assert set(rep["model"]["per_muscle"]) == {
+        "Left vastus lateralis",
+        "Right vastus lateralis",
+        "Left biceps femoris",
+        "Right biceps femoris",
+    }
     assert "baseline" in capsys.readouterr().out
     assert main(["video2emg", "eval", *args, "--checkpoint", str(tmp_path / "nope.pt"), "--out", "x"]) == 9
 

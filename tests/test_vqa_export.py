@@ -143,8 +143,17 @@ def test_windowed_sample_is_cut_to_its_clip(tmp_path):
     av = pytest.importorskip("av")
     video = tmp_path / "trial.mp4"
     _write_video(video, 48, 12)  # 4 s
-    src = QASource("rep1", "squat", "test", ("AK43:ET006",), videos={"View-1": str(video)}, fps=12.0,
-                   n_frames=48, start=1.0, end=2.5)  # fmt: skip
+    src = QASource(
+        "rep1",
+        "squat",
+        "test",
+        ("AK43:ET006",),
+        videos={"View-1": str(video)},
+        fps=12.0,
+        n_frames=48,
+        start=1.0,
+        end=2.5,
+    )
     build_qa_set([src], tmp_path / "qa", kg=KG)
     export_qa_set(tmp_path / "qa", tmp_path / "export")
     conversations, _, _ = load_export(tmp_path / "export", "test")

@@ -60,8 +60,11 @@ def test_label_review_resolve_through_the_pages(project):
     assert f'href="/annotate/review/{sample}"' in home
     review = rev.get(f"/annotate/review/{sample}").text
     assert "marked by 3 of 3" in review and "marked by 1 of 3" in review
-    r = rev.post(f"/annotate/review/{sample}", data={"csrf_token": form_token(review), "verdict": "accept"},
-                 follow_redirects=False)  # fmt: skip
+    r = rev.post(
+        f"/annotate/review/{sample}",
+        data={"csrf_token": form_token(review), "verdict": "accept"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     assert labels.current_labels(stage=2)[(sample, "rev", 2)].verdict == "accept"
 

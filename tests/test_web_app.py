@@ -183,9 +183,11 @@ def test_a_user_sees_only_their_own_jobs(tmp_path):
     app = make_app(tmp_path, runner=gate)
     with TestClient(app) as ann, TestClient(app) as bob, TestClient(app) as admin:
         r = ann.post(
-            "/api/coach", data={"action": "squat"}, files={"file": ("a.mp4", video)},
+            "/api/coach",
+            data={"action": "squat"},
+            files={"file": ("a.mp4", video)},
             headers={"X-CSRF-Token": login(ann, "ann")},
-        )  # fmt: skip
+        )
         job_id = r.json()["id"]
         app.state.jobs.wait(job_id)
         login(bob, "bob")
@@ -202,8 +204,12 @@ def test_jobs_survive_a_restart_and_an_unfinished_one_is_marked_interrupted(tmp_
     gate.open.set()
     video = _fake_video(tmp_path)
     with TestClient(make_app(tmp_path, runner=gate)) as c:
-        r = c.post("/api/coach", data={"action": "squat"}, files={"file": ("a.mp4", video)},
-                   headers={"X-CSRF-Token": login(c, "ann")})  # fmt: skip
+        r = c.post(
+            "/api/coach",
+            data={"action": "squat"},
+            files={"file": ("a.mp4", video)},
+            headers={"X-CSRF-Token": login(c, "ann")},
+        )
         done_id = r.json()["id"]
         c.app.state.jobs.wait(done_id)
     stuck = tmp_path / "jobs" / "abc"
@@ -225,8 +231,12 @@ def test_a_real_coach_job_gives_the_score_of_the_cli(tmp_path):
     path, _ = rendered_set_video(tmp_path / "squat.mp4", errors=[{}, {"AK44:ET056": 1.5}])
     expected = coach_video(path, "squat").report
     with TestClient(make_app(tmp_path)) as c:
-        r = c.post("/api/coach", data={"action": "squat"}, files={"file": ("squat.mp4", path.read_bytes())},
-                   headers={"X-CSRF-Token": login(c, "ann")})  # fmt: skip
+        r = c.post(
+            "/api/coach",
+            data={"action": "squat"},
+            files={"file": ("squat.mp4", path.read_bytes())},
+            headers={"X-CSRF-Token": login(c, "ann")},
+        )
         assert r.status_code == 202
         job = c.app.state.jobs.wait(r.json()["id"], timeout=120)
         assert job.state == "done", job.message

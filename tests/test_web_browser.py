@@ -94,10 +94,26 @@ def server(tmp_path_factory):
         assert r.returncode == 0, r.stderr
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flexaqa", "serve", "--data", str(tiny.root), "--db", db, "--port", str(port),
-         "--jobs", str(tmp / "jobs"), "--max-upload-mb", str(UPLOAD_MB)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "flexaqa",
+            "serve",
+            "--data",
+            str(tiny.root),
+            "--db",
+            db,
+            "--port",
+            str(port),
+            "--jobs",
+            str(tmp / "jobs"),
+            "--max-upload-mb",
+            str(UPLOAD_MB),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     t_end = time.monotonic() + 60
     while True:
@@ -124,8 +140,14 @@ def browser():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000",
-                "--disable-gpu", "--autoplay-policy=no-user-gesture-required"):  # fmt: skip
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        "--disable-gpu",
+        "--autoplay-policy=no-user-gesture-required",
+    ):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
     driver.set_page_load_timeout(60)

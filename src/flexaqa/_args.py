@@ -277,8 +277,14 @@ def add_progress(
     if quiet_alias:
         add_deprecated(p, "--quiet", new="--no-progress", dest="no_progress", flag=True)
     if progress_alias:  # progress is shown by default now: the old opt-in flag does nothing
-        add_deprecated(p, "--progress", new="nothing (progress is shown by default)", dest="no_progress",
-                       flag=True, const=False)  # fmt: skip
+        add_deprecated(
+            p,
+            "--progress",
+            new="nothing (progress is shown by default)",
+            dest="no_progress",
+            flag=True,
+            const=False,
+        )
 
 
 def add_size(

@@ -90,8 +90,10 @@ def _knowledge_graph(out: Path) -> None:
 
     kg = load_kg()
     n_slots = sum(len(a.slots) for a in kg.actions)
-    print(f"FKG {kg.version}: {len(kg.actions)} actions, {len(kg.keysteps)} keysteps, {len(kg.errors)} error types, "
-          f"{n_slots} slots")  # fmt: skip
+    print(
+        f"FKG {kg.version}: {len(kg.actions)} actions, {len(kg.keysteps)} keysteps, {len(kg.errors)} error types, "
+        f"{n_slots} slots"
+    )
     action, errors, expected = FIGURE6_EXAMPLE
     print(format_score(score(action, errors, kg=kg)))
     print(f"(the paper reports {expected:.2f})")
@@ -165,11 +167,15 @@ def _coach(out: Path) -> None:
     s = synthetic_set("squat", n_reps=3, errors=errors)
     report = analyse_pose(s.pose, "squat", segmenter=s.segmenter)
     for rep, truth in zip(report["repetitions"], errors, strict=True):
-        print(f"rep {rep['index'] + 1}: score {rep['score']:.2f}, detected {rep['detected'] or 'none'} "
-              f"(simulated: {list(truth) or 'none'})")  # fmt: skip
+        print(
+            f"rep {rep['index'] + 1}: score {rep['score']:.2f}, detected {rep['detected'] or 'none'} "
+            f"(simulated: {list(truth) or 'none'})"
+        )
     cov = report["coverage"]
-    print(f"assessed {cov['assessed_weight']} of {cov['total_weight']} weight ({cov['share']:.0%}); the rest "
-          "(grip, breathing, lumbar curve...) is listed as not assessed, never as absent")  # fmt: skip
+    print(
+        f"assessed {cov['assessed_weight']} of {cov['total_weight']} weight ({cov['share']:.0%}); the rest "
+        "(grip, breathing, lumbar curve...) is listed as not assessed, never as absent"
+    )
     for f in report["feedback"]["fix"]:
         print(f"  fix [{f['slot']}, w {f['weight']}]: {f['cue']}")
     (out / "coach").mkdir(parents=True, exist_ok=True)

@@ -53,10 +53,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = asub.add_parser(
         "init", parents=[common], help="create (or upgrade) the store and one task per sample"
     )
-    p.add_argument("--labels-per-sample", type=positive_int, default=3, metavar="N",
-                   help="stage-1 labellers per sample (default 3)")  # fmt: skip
-    p.add_argument("--reviews-per-sample", type=positive_int, default=3, metavar="N",
-                   help="stage-2 reviewers per sample (default 3)")  # fmt: skip
+    p.add_argument(
+        "--labels-per-sample",
+        type=positive_int,
+        default=3,
+        metavar="N",
+        help="stage-1 labellers per sample (default 3)",
+    )
+    p.add_argument(
+        "--reviews-per-sample",
+        type=positive_int,
+        default=3,
+        metavar="N",
+        help="stage-2 reviewers per sample (default 3)",
+    )
     p.set_defaults(func=cmd_init)
 
     p = asub.add_parser(
@@ -219,12 +229,20 @@ def cmd_segment(args) -> int:
     rows = []
     for t in tasks:
         c = corr.get((args.trial, t.rep))
-        rows.append((t.rep, f"{t.start:.3f}", f"{t.end:.3f}",
-                     "" if c is None else f"{c['start']:.3f}-{c['end']:.3f} ({c['annotator']})"))  # fmt: skip
+        rows.append(
+            (
+                t.rep,
+                f"{t.start:.3f}",
+                f"{t.end:.3f}",
+                "" if c is None else f"{c['start']:.3f}-{c['end']:.3f} ({c['annotator']})",
+            )
+        )
     print(format_table(("rep", "dataset start", "dataset end", "confirmed/corrected"), rows))
     if prop:
-        print(f"segmenter proposal: {len(prop)} repetition(s): "
-              + ", ".join(f"{p['start']:.2f}-{p['end']:.2f}" for p in prop.values()))  # fmt: skip
+        print(
+            f"segmenter proposal: {len(prop)} repetition(s): "
+            + ", ".join(f"{p['start']:.2f}-{p['end']:.2f}" for p in prop.values())
+        )
     return 0
 
 
@@ -232,14 +250,21 @@ def cmd_label(args) -> int:
     from flexaqa.annotation.records import LabelSubmission
 
     sub = LabelSubmission(
-        args.annotator, 1, args.sample, tuple(args.slots), score=args.score, feedback=args.feedback_text,
+        args.annotator,
+        1,
+        args.sample,
+        tuple(args.slots),
+        score=args.score,
+        feedback=args.feedback_text,
         source="command line",
-    )  # fmt: skip
+    )
     with _open(args) as store:
         (i,) = store.submit([sub], revise=args.revise)
         row = next(r for r in store.history(args.sample) if r.id == i)
-    print(f"label {i}: {args.annotator} {args.sample} revision {row.revision}: "
-          f"{', '.join(row.slots) or 'no error'} (FKG score {row.fkg_score:.2f})")  # fmt: skip
+    print(
+        f"label {i}: {args.annotator} {args.sample} revision {row.revision}: "
+        f"{', '.join(row.slots) or 'no error'} (FKG score {row.fkg_score:.2f})"
+    )
     return 0
 
 
@@ -251,8 +276,10 @@ def cmd_import(args) -> int:
         ids = store.submit(subs, revise=args.revise)
     stages = sorted({s.stage for s in subs})
     who = sorted({s.annotator for s in subs})
-    print(f"imported {len(ids)} label(s) (stage {', '.join(map(str, stages))}) from {args.source} "
-          f"by {', '.join(who)}")  # fmt: skip
+    print(
+        f"imported {len(ids)} label(s) (stage {', '.join(map(str, stages))}) from {args.source} "
+        f"by {', '.join(who)}"
+    )
     return 0
 
 
@@ -273,8 +300,17 @@ def cmd_review(args) -> int:
         else:
             if args.accept == (args.slots is not None):
                 raise AnnotationError("give either --accept or --slots (your vote; empty for 'no error')")
-            subs = [LabelSubmission(args.reviewer, 2, args.sample, tuple(args.slots or ()), feedback=args.feedback_text,
-                                    accept=args.accept, source="command line")]  # fmt: skip
+            subs = [
+                LabelSubmission(
+                    args.reviewer,
+                    2,
+                    args.sample,
+                    tuple(args.slots or ()),
+                    feedback=args.feedback_text,
+                    accept=args.accept,
+                    source="command line",
+                )
+            ]
         ids = store.submit(subs, revise=args.revise)
     print(f"{args.reviewer}: {len(ids)} review(s) stored")
     return 0
@@ -285,8 +321,16 @@ def cmd_resolve(args) -> int:
         decisions, written = store.resolve()
     counts = Counter(d.status for d in decisions)
     if args.json:
-        print(json_text({"counts": counts, "written": written,
-                          "unresolved": [d.__dict__ for d in decisions if d.status != "resolved"]}, indent=1))  # fmt: skip
+        print(
+            json_text(
+                {
+                    "counts": counts,
+                    "written": written,
+                    "unresolved": [d.__dict__ for d in decisions if d.status != "resolved"],
+                },
+                indent=1,
+            )
+        )
         return 0
     methods = Counter(d.method for d in decisions if d.status == "resolved")
     print(
@@ -314,8 +358,10 @@ def cmd_status(args) -> int:
     for stage, name in ((1, "stage 1 (label)"), (2, "stage 2 (review)")):
         s = st.stage[stage]
         print(f"  {name}: {s['done']} of {s['assigned']} assigned done")
-    rows = [(a, f"{p['stage1_done']}/{p['stage1_assigned']}", f"{p['stage2_done']}/{p['stage2_assigned']}")
-            for a, p in sorted(st.annotators.items())]  # fmt: skip
+    rows = [
+        (a, f"{p['stage1_done']}/{p['stage1_assigned']}", f"{p['stage2_done']}/{p['stage2_assigned']}")
+        for a, p in sorted(st.annotators.items())
+    ]
     if rows:
         print(format_table(("annotator", "stage 1 done", "stage 2 done"), rows))
     kinds = Counter(d.status for d in st.blocked)
@@ -361,11 +407,26 @@ def cmd_history(args) -> int:
 
     with _open(args) as store:
         rows = store.history(args.sample)
-    print(format_table(
-        ("id", "when", "annotator", "stage", "rev", "replaces", "verdict", "slots", "FKG", "source"),
-        [(r.id, str(r.created_at)[:19], r.annotator, r.stage, r.revision, r.replaces or "", r.verdict,
-          ",".join(r.slots) or "-", f"{r.fkg_score:.2f}", r.source) for r in rows],
-    ))  # fmt: skip
+    print(
+        format_table(
+            ("id", "when", "annotator", "stage", "rev", "replaces", "verdict", "slots", "FKG", "source"),
+            [
+                (
+                    r.id,
+                    str(r.created_at)[:19],
+                    r.annotator,
+                    r.stage,
+                    r.revision,
+                    r.replaces or "",
+                    r.verdict,
+                    ",".join(r.slots) or "-",
+                    f"{r.fkg_score:.2f}",
+                    r.source,
+                )
+                for r in rows
+            ],
+        )
+    )
     return 0
 
 

@@ -91,9 +91,20 @@ def _alpha(data: np.ndarray, level: str) -> float | None:
 
 
 # pingouin >= 0.6 names (McGraw & Wong) and the older Shrout & Fleiss names, both to ours
-_ICC_NAMES = {"ICC(1,1)": "icc1", "ICC(A,1)": "icc2", "ICC(C,1)": "icc3", "ICC(1,k)": "icc1k",
-              "ICC(A,k)": "icc2k", "ICC(C,k)": "icc3k", "ICC1": "icc1", "ICC2": "icc2", "ICC3": "icc3",
-              "ICC1k": "icc1k", "ICC2k": "icc2k", "ICC3k": "icc3k"}  # fmt: skip
+_ICC_NAMES = {
+    "ICC(1,1)": "icc1",
+    "ICC(A,1)": "icc2",
+    "ICC(C,1)": "icc3",
+    "ICC(1,k)": "icc1k",
+    "ICC(A,k)": "icc2k",
+    "ICC(C,k)": "icc3k",
+    "ICC1": "icc1",
+    "ICC2": "icc2",
+    "ICC3": "icc3",
+    "ICC1k": "icc1k",
+    "ICC2k": "icc2k",
+    "ICC3k": "icc3k",
+}
 
 
 def _icc(scores: np.ndarray) -> dict:
@@ -162,10 +173,15 @@ def agreement_report(store, *, top: int = 10) -> AgreementReport:
     def row(name: str, text: str, mask: np.ndarray) -> AgreementRow:
         r = ratings_a[mask]
         return AgreementRow(
-            error=name, text=text, n_items=int(mask.sum()), n_marked=int(r.sum()),
-            prevalence=float(r.mean()), disagreement=float(pair_dis[mask].mean()),
-            fleiss_kappa=_fleiss(r), krippendorff_alpha=_alpha(by_rater_a[:, mask], "nominal"),
-        )  # fmt: skip
+            error=name,
+            text=text,
+            n_items=int(mask.sum()),
+            n_marked=int(r.sum()),
+            prevalence=float(r.mean()),
+            disagreement=float(pair_dis[mask].mean()),
+            fleiss_kappa=_fleiss(r),
+            krippendorff_alpha=_alpha(by_rater_a[:, mask], "nominal"),
+        )
 
     rows = [row("overall", "every error slot", np.ones(len(codes_a), bool))]
     for code in sorted(set(codes)):
@@ -180,10 +196,17 @@ def agreement_report(store, *, top: int = 10) -> AgreementReport:
         d[1] += int(0 < p < k)
     worst = sorted(disputed.items(), key=lambda kv: (-kv[1][1], -kv[1][1] / kv[1][0], kv[0]))
     top_rows = [
-        {"action": act, "slot": sid, "error": kg.errors[sid.split(":")[1]].text, "n_items": n, "n_split": s,
-         "split_rate": s / n}
-        for (act, sid), (n, s) in worst[:top] if s
-    ]  # fmt: skip
+        {
+            "action": act,
+            "slot": sid,
+            "error": kg.errors[sid.split(":")[1]].text,
+            "n_items": n,
+            "n_split": s,
+            "split_rate": s / n,
+        }
+        for (act, sid), (n, s) in worst[:top]
+        if s
+    ]
     return AgreementReport(len(complete), k, annotators, rows, scores, top_rows)
 
 
@@ -193,9 +216,15 @@ def _score_agreement(scores: np.ndarray, complete, annotators) -> dict:
     for i, (_, who) in enumerate(complete):
         for j, a in enumerate(who):
             data[col[a], i] = scores[i, j]
-    out = {"krippendorff_alpha": _alpha(data, "interval"), "mean": float(scores.mean()),
-           "mean_abs_pair_difference": float(np.mean([abs(scores[:, a] - scores[:, b]).mean()
-                                                      for a in range(scores.shape[1]) for b in range(a)]))}  # fmt: skip
+    out = {
+        "krippendorff_alpha": _alpha(data, "interval"),
+        "mean": float(scores.mean()),
+        "mean_abs_pair_difference": float(
+            np.mean(
+                [abs(scores[:, a] - scores[:, b]).mean() for a in range(scores.shape[1]) for b in range(a)]
+            )
+        ),
+    }
     out.update(_icc(scores))
     return out
 
@@ -218,15 +247,23 @@ def markdown(rep: AgreementReport) -> str:
             f"| {name} | {r.n_items} | {r.n_marked} | {r.prevalence:.3f} | {r.disagreement:.4f} | "
             f"{_fmt(r.fleiss_kappa)} | {_fmt(r.krippendorff_alpha)} |"
         )
-    lines += ["", "| scores | Krippendorff's alpha (interval) | ICC1 | ICC1k | ICC2 | mean abs pair difference |",
-              "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines += [
+        "",
+        "| scores | Krippendorff's alpha (interval) | ICC1 | ICC1k | ICC2 | mean abs pair difference |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name, s in rep.scores.items():
         lines.append(
             f"| {name} | {_fmt(s.get('krippendorff_alpha'))} | {_fmt(s.get('icc1'))} | {_fmt(s.get('icc1k'))} | "
             f"{_fmt(s.get('icc2'))} | {s['mean_abs_pair_difference']:.2f} |"
         )
-    lines += ["", "Most disputed slots (samples where the labellers split):", "",
-              "| action | slot | error | split / items |", "|---|---|---|---:|"]  # fmt: skip
+    lines += [
+        "",
+        "Most disputed slots (samples where the labellers split):",
+        "",
+        "| action | slot | error | split / items |",
+        "|---|---|---|---:|",
+    ]
     lines += [
         f"| {d['action']} | {d['slot']} | {d['error']} | {d['n_split']} / {d['n_items']} |"
         for d in rep.disputed

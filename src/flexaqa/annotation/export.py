@@ -68,16 +68,18 @@ def export_labels(store, data_dir: str | Path | None = None, *, partial: bool = 
     now = {d.sample_id: d for d in store.decisions()}
     # a recorded decision counts only while the labels it was made from are still the current ones
     final = {
-        sid: r for sid, r in recorded.items()
+        sid: r
+        for sid, r in recorded.items()
         if now[sid].status == "resolved" and (now[sid].slots, now[sid].votes) == (r["slots"], r["votes"])
-    }  # fmt: skip
+    }
     unresolved = sorted(set(tasks) - set(final))
     if unresolved and not partial:
         first = "; ".join(
             f"{sid} ({now[sid].status}{': ' + now[sid].detail if now[sid].detail else ''})"
-            if now[sid].status != "resolved" else f"{sid} (labels changed since `resolve`)"
+            if now[sid].status != "resolved"
+            else f"{sid} (labels changed since `resolve`)"
             for sid in unresolved[:3]
-        )  # fmt: skip
+        )
         raise AnnotationError(
             f"{len(unresolved)} of {len(tasks)} sample(s) are not resolved on their current labels: {first}; "
             "run `annotate resolve` and `annotate status`, or export with --partial"
@@ -114,10 +116,14 @@ def export_labels(store, data_dir: str | Path | None = None, *, partial: bool = 
                             )
                         )
             ann = Annotation(
-                action=act.slug, rep=int(r["rep"]), keyframes=Keyframes.from_dict(r["keyframes"]), slots=dec["slots"],
-                score=round(dec["score"], 4), annotators=tuple(labs),
+                action=act.slug,
+                rep=int(r["rep"]),
+                keyframes=Keyframes.from_dict(r["keyframes"]),
+                slots=dec["slots"],
+                score=round(dec["score"], 4),
+                annotators=tuple(labs),
                 feedback=tuple(kg.feedback(s.split(":")[1], s.split(":")[0]) for s in dec["slots"]),
-            )  # fmt: skip
+            )
             d = ann.to_dict()
             d["keyframes"] = _keyframes(r["keyframes"], corrections.get((trial, t.rep)))
             d = {"sample_id": sid, **{k: v for k, v in d.items()}}
@@ -129,8 +135,13 @@ def export_labels(store, data_dir: str | Path | None = None, *, partial: bool = 
                 raise AnnotationError(f"{sid}: final label does not check out: {msg}")
             reps[sid] = {**{k: v for k, v in r.items() if k not in d}, **d}
             kf = d["keyframes"]
-            new_rows[sid] = {"score": d["score"], "n_errors": len(d["slots"]), "start": kf["start"],
-                             "end": kf["end"], "duration": kf["end"] - kf["start"]}  # fmt: skip
+            new_rows[sid] = {
+                "score": d["score"],
+                "n_errors": len(d["slots"]),
+                "start": kf["start"],
+                "end": kf["end"],
+                "duration": kf["end"] - kf["start"],
+            }
         doc["reps"] = [reps[r["sample_id"]] for r in doc["reps"]]
         text = json_text(doc, indent=1)
         if text != old_text:

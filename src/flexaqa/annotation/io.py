@@ -115,9 +115,16 @@ def _row(d, where: str, stage: int | None) -> LabelSubmission:
     if stage is not None and st != stage:
         raise AnnotationDataError(f"{where}: stage {st}, but --stage {stage} was asked for")
     return LabelSubmission(
-        annotator=str(d["annotator"]), stage=st, sample_id=str(d["sample_id"]), slots=tuple(slots),
-        score=score, feedback=str(d.get("feedback") or ""), repetition=rep, source=where, accept=bool(accept),
-    )  # fmt: skip
+        annotator=str(d["annotator"]),
+        stage=st,
+        sample_id=str(d["sample_id"]),
+        slots=tuple(slots),
+        score=score,
+        feedback=str(d.get("feedback") or ""),
+        repetition=rep,
+        source=where,
+        accept=bool(accept),
+    )
 
 
 def _text(path: Path) -> str:
@@ -178,9 +185,12 @@ def _from_native(root: Path, annotator: str, stage: int) -> list[LabelSubmission
                 if lab.get("annotator") == annotator and int(lab.get("stage", 1)) == stage:
                     out.append(
                         LabelSubmission(
-                            annotator=annotator, stage=stage, sample_id=r["sample_id"],
-                            slots=tuple(lab.get("slots", ())), repetition=r.get("rep"),
+                            annotator=annotator,
+                            stage=stage,
+                            sample_id=r["sample_id"],
+                            slots=tuple(lab.get("slots", ())),
+                            repetition=r.get("rep"),
                             source=f"{path}: {r['sample_id']} ({annotator})",
                         )
-                    )  # fmt: skip
+                    )
     return out

@@ -170,17 +170,29 @@ class AnnotationStore:
                     f"sample; it cannot change to {labellers} and {reviewers}"
                 )
             if old is None:
-                cfg = {"dataset": str(data_dir), "labellers": labellers, "reviewers": reviewers,
-                       "kg_version": self.kg.version}  # fmt: skip
+                cfg = {
+                    "dataset": str(data_dir),
+                    "labellers": labellers,
+                    "reviewers": reviewers,
+                    "kg_version": self.kg.version,
+                }
                 conn.execute(
                     sa.insert(T.project), [{"key": k, "value": json.dumps(v)} for k, v in cfg.items()]
                 )
             have = set(conn.execute(sa.select(T.tasks.c.sample_id)).scalars())
             new = [
-                {"sample_id": r.id, "trial": r.trial, "action": r.action, "rep": r.rep, "start": r.start,
-                 "end": r.end, "created_at": utcnow()}
-                for r in ds.records if r.id not in have
-            ]  # fmt: skip
+                {
+                    "sample_id": r.id,
+                    "trial": r.trial,
+                    "action": r.action,
+                    "rep": r.rep,
+                    "start": r.start,
+                    "end": r.end,
+                    "created_at": utcnow(),
+                }
+                for r in ds.records
+                if r.id not in have
+            ]
             if new:
                 conn.execute(sa.insert(T.tasks), new)
         return len(new)
@@ -217,13 +229,18 @@ class AnnotationStore:
             )
             existing = self._assignments(conn)
             new = assign_balanced(
-                samples, labellers, reviewers, n_labellers=cfg.labellers, n_reviewers=cfg.reviewers,
+                samples,
+                labellers,
+                reviewers,
+                n_labellers=cfg.labellers,
+                n_reviewers=cfg.reviewers,
                 existing=existing,
-            )  # fmt: skip
+            )
             rows = [
                 {"sample_id": s, "annotator": a, "stage": st, "created_at": utcnow()}
-                for (s, st), people in new.items() for a in people
-            ]  # fmt: skip
+                for (s, st), people in new.items()
+                for a in people
+            ]
             if rows:
                 conn.execute(sa.insert(T.assignments), rows)
         return new
@@ -358,12 +375,20 @@ class AnnotationStore:
                 slots, _ = majority([r.slots for r in stage1], [s.id for s in act.slots])
 
         return {
-            "sample_id": sub.sample_id, "annotator": sub.annotator, "stage": sub.stage,
-            "revision": 1 if mine is None else mine.revision + 1, "replaces": None if mine is None else mine.id,
-            "verdict": verdict, "slots": json.dumps(list(slots)), "fkg_score": fkg_score(act, slots, kg=kg).score,
-            "score": None if sub.score is None else float(sub.score), "feedback": sub.feedback or "",
-            "repetition": sub.repetition, "source": sub.source or "", "created_at": utcnow(),
-        }  # fmt: skip
+            "sample_id": sub.sample_id,
+            "annotator": sub.annotator,
+            "stage": sub.stage,
+            "revision": 1 if mine is None else mine.revision + 1,
+            "replaces": None if mine is None else mine.id,
+            "verdict": verdict,
+            "slots": json.dumps(list(slots)),
+            "fkg_score": fkg_score(act, slots, kg=kg).score,
+            "score": None if sub.score is None else float(sub.score),
+            "feedback": sub.feedback or "",
+            "repetition": sub.repetition,
+            "source": sub.source or "",
+            "created_at": utcnow(),
+        }
 
     def _current(self, conn, samples: Iterable[str] | None = None) -> dict[tuple[str, str, int], LabelRow]:
         out: dict[tuple[str, str, int], LabelRow] = {}
@@ -408,8 +433,9 @@ class AnnotationStore:
     # ------------------------------------------------------------------------------------------------ segments
 
     @retry_transient
-    def add_segments(self, trial: str, reps: Sequence[tuple[int, float, float | None, float]], *,
-                     kind: str, annotator: str) -> int:  # fmt: skip
+    def add_segments(
+        self, trial: str, reps: Sequence[tuple[int, float, float | None, float]], *, kind: str, annotator: str
+    ) -> int:
         """Append boundaries ``(rep, start, turn, end)`` (seconds) of a trial's repetitions, as a ``proposal``
         (the segmenter) or a ``correction`` (a person). Checks order and that the reps exist."""
         if kind not in ("proposal", "correction"):
@@ -432,8 +458,18 @@ class AnnotationStore:
                         f"trial {trial} rep {rep}: boundaries must be 0 <= start < turn < end, got "
                         f"start={start} turn={turn} end={end}"
                     )
-                rows.append({"trial": trial, "rep": rep, "start": start, "turn": turn, "end": end, "kind": kind,
-                             "annotator": annotator, "created_at": utcnow()})  # fmt: skip
+                rows.append(
+                    {
+                        "trial": trial,
+                        "rep": rep,
+                        "start": start,
+                        "turn": turn,
+                        "end": end,
+                        "kind": kind,
+                        "annotator": annotator,
+                        "created_at": utcnow(),
+                    }
+                )
             conn.execute(sa.insert(T.segments), rows)
         return len(rows)
 
@@ -488,11 +524,16 @@ class AnnotationStore:
                 old = latest.get(d.sample_id)
                 if old is not None and tuple(old["slots"]) == d.slots and tuple(old["votes"]) == d.votes:
                     continue
-                rows.append({
-                    "sample_id": d.sample_id, "slots": json.dumps(list(d.slots)),
-                    "score": fkg_score(actions[d.sample_id], d.slots, kg=kg).score, "method": d.method,
-                    "votes": json.dumps(list(d.votes)), "created_at": utcnow(),
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "sample_id": d.sample_id,
+                        "slots": json.dumps(list(d.slots)),
+                        "score": fkg_score(actions[d.sample_id], d.slots, kg=kg).score,
+                        "method": d.method,
+                        "votes": json.dumps(list(d.votes)),
+                        "created_at": utcnow(),
+                    }
+                )
             if rows:
                 conn.execute(sa.insert(T.resolutions), rows)
         return decisions, len(rows)
@@ -505,8 +546,13 @@ class AnnotationStore:
     def _resolutions(self, conn) -> dict[str, dict]:
         out = {}
         for r in conn.execute(sa.select(T.resolutions).order_by(T.resolutions.c.id)):
-            out[r.sample_id] = {"slots": tuple(json.loads(r.slots)), "score": r.score, "method": r.method,
-                                "votes": tuple(json.loads(r.votes)), "created_at": r.created_at}  # fmt: skip
+            out[r.sample_id] = {
+                "slots": tuple(json.loads(r.slots)),
+                "score": r.score,
+                "method": r.method,
+                "votes": tuple(json.loads(r.votes)),
+                "created_at": r.created_at,
+            }
         return out
 
     # ------------------------------------------------------------------------------------------------ status
@@ -550,10 +596,21 @@ def _resolve(act, slots, kg):
 
 def _label_row(r) -> LabelRow:
     return LabelRow(
-        id=r.id, sample_id=r.sample_id, annotator=r.annotator, stage=r.stage, revision=r.revision,
-        replaces=r.replaces, verdict=r.verdict, slots=tuple(json.loads(r.slots)), fkg_score=r.fkg_score,
-        score=r.score, feedback=r.feedback, repetition=r.repetition, source=r.source, created_at=r.created_at,
-    )  # fmt: skip
+        id=r.id,
+        sample_id=r.sample_id,
+        annotator=r.annotator,
+        stage=r.stage,
+        revision=r.revision,
+        replaces=r.replaces,
+        verdict=r.verdict,
+        slots=tuple(json.loads(r.slots)),
+        fkg_score=r.fkg_score,
+        score=r.score,
+        feedback=r.feedback,
+        repetition=r.repetition,
+        source=r.source,
+        created_at=r.created_at,
+    )
 
 
 def _chunks(items: Iterable[str] | None):

@@ -102,10 +102,12 @@ def decide(
     stale = [r.annotator for r in reviews if r.verdict == "accept" and r.slots != won1]
     if stale:
         return Decision(
-            sample_id, "stale", votes=votes,
+            sample_id,
+            "stale",
+            votes=votes,
             detail=f"{', '.join(stale)} accepted a stage-1 majority that a revised label has changed since; "
             "review again with --revise",
-        )  # fmt: skip
+        )
     if all(r.verdict == "accept" for r in reviews):
         if tied1:
             return Decision(
@@ -114,9 +116,11 @@ def decide(
         return Decision(sample_id, "resolved", won1, "accepted", votes=votes)
     if any(r.verdict == "accept" for r in reviews) and tied1:
         return Decision(
-            sample_id, "tie", detail=f"a reviewer accepted a stage-1 majority that is split on {', '.join(tied1)}",
+            sample_id,
+            "tie",
+            detail=f"a reviewer accepted a stage-1 majority that is split on {', '.join(tied1)}",
             votes=votes,
-        )  # fmt: skip
+        )
     effective = [won1 if r.verdict == "accept" else r.slots for r in reviews]
     won, tied = majority(effective, slot_order)
     if tied:

@@ -37,17 +37,33 @@ from flexaqa._io import json_text
 
 def _feature_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("features (frozen encoders, cached per extractor + config)")
-    g.add_argument("--video", choices=("small3d", "i3d"), default="small3d",
-                   help="video encoder: small3d (random init, weak, offline) or i3d (give --video-weights)")  # fmt: skip
+    g.add_argument(
+        "--video",
+        choices=("small3d", "i3d"),
+        default="small3d",
+        help="video encoder: small3d (random init, weak, offline) or i3d (give --video-weights)",
+    )
     g.add_argument("--video-weights", help="Kinetics I3D checkpoint (model_rgb.pth or rgb_imagenet.pt)")
-    g.add_argument("--views", type=name_list(VIEWS, what="view"), default="View-1,View-2",
-                   help="the two views behind MV (default View-1,View-2)")  # fmt: skip
-    g.add_argument("--pose", choices=("stats", "stgcn", "stgcn+stats", "keysteps", "keysteps+stats"), default=None,
-                   help="pose feature (default: stats; stgcn with --pose-weights or --end-to-end); keysteps: the coach "
-                   "rules' margins against their FKG-keystep thresholds")  # fmt: skip
+    g.add_argument(
+        "--views",
+        type=name_list(VIEWS, what="view"),
+        default="View-1,View-2",
+        help="the two views behind MV (default View-1,View-2)",
+    )
+    g.add_argument(
+        "--pose",
+        choices=("stats", "stgcn", "stgcn+stats", "keysteps", "keysteps+stats"),
+        default=None,
+        help="pose feature (default: stats; stgcn with --pose-weights or --end-to-end); keysteps: the coach "
+        "rules' margins against their FKG-keystep thresholds",
+    )
     g.add_argument("--pose-weights", help="st-gcn NTU checkpoint (st_gcn.ntu-xsub.pt)")
-    g.add_argument("--emg-feature", choices=("official", "envelope"), default="official",
-                   help="relative muscle contribution: official raw peaks or conditioned envelopes")  # fmt: skip
+    g.add_argument(
+        "--emg-feature",
+        choices=("official", "envelope"),
+        default="official",
+        help="relative muscle contribution: official raw peaks or conditioned envelopes",
+    )
     g.add_argument("--cache", help="feature cache folder (default DATA/features)")
     p.add_argument(
         "--threads", type=positive_int, default=1, help="torch CPU threads (1 is fastest for the small heads)"
@@ -60,27 +76,44 @@ _E2E_ONLY = ("frames", "short_side", "workers", "clip_grad", "no_amp", "encoder_
 
 def _end_to_end_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("end-to-end fine-tuning (encoders train with the head from raw samples)")
-    g.add_argument("--end-to-end", action="store_true",
-                   help="fine-tune the video/pose encoders jointly with the head (GPU recommended)")  # fmt: skip
+    g.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="fine-tune the video/pose encoders jointly with the head (GPU recommended)",
+    )
     g.add_argument(
         "--frames", type=positive_int, help="frames per repetition (default 32; 103 with --video i3d)"
     )
     add_short_side(g, help="resize frames to this short side (default 64; 224 with --video i3d)")
-    g.add_argument("--encoder-lr", type=positive_float,
-                   help="encoder learning rate (shortcut for --set encoder_lr=X)")  # fmt: skip
-    g.add_argument("--workers", type=int_range(0), metavar="N",
-                   help="DataLoader worker processes (default 0: load in the training process)")  # fmt: skip
-    g.add_argument("--clip-grad", type=non_negative_float,
-                   help="clip the gradient norm (default 5; 0 turns it off)")  # fmt: skip
+    g.add_argument(
+        "--encoder-lr", type=positive_float, help="encoder learning rate (shortcut for --set encoder_lr=X)"
+    )
+    g.add_argument(
+        "--workers",
+        type=int_range(0),
+        metavar="N",
+        help="DataLoader worker processes (default 0: load in the training process)",
+    )
+    g.add_argument(
+        "--clip-grad", type=non_negative_float, help="clip the gradient norm (default 5; 0 turns it off)"
+    )
     g.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA (never used on CPU)")
-    g.add_argument("--memory-cache", type=non_negative_float, metavar="MB",
-                   help="keep decoded samples in memory up to MB per process (default 1024)")  # fmt: skip
+    g.add_argument(
+        "--memory-cache",
+        type=non_negative_float,
+        metavar="MB",
+        help="keep decoded samples in memory up to MB per process (default 1024)",
+    )
 
 
 def _protocol(p: argparse.ArgumentParser) -> None:
-    add_protocol(p, default="auto", extra=("auto",),
-                 help="split protocol: auto (official if Split_4 exists, else random), random, cross_subject, "
-                 "cross_skill, official")  # fmt: skip
+    add_protocol(
+        p,
+        default="auto",
+        extra=("auto",),
+        help="split protocol: auto (official if Split_4 exists, else random), random, cross_subject, "
+        "cross_skill, official",
+    )
     add_deprecated(p, "--split", new="--protocol", dest="protocol", metavar="PROTOCOL")
 
 
@@ -93,17 +126,30 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--action", default="all", help="action key (A01, index, slug), comma-separated, or all")
     _protocol(p)
     p.add_argument("--config", help="run config YAML (flexaqa.train.RunConfig keys)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override, e.g. epochs=100 or model_args.voters=5 (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, e.g. epochs=100 or model_args.voters=5 (repeatable)",
+    )
     p.add_argument("--epochs", type=positive_int, help="shortcut for --set epochs=N")
     add_seed(p, default=None, help="seed of the split, the encoders and training (default: the config's, 0)")
     add_out(p, required=True, help="run folder")
-    p.add_argument("--resume", action="store_true",
-                   help="continue each action from its last.pt (same settings; only --epochs may grow)")  # fmt: skip
-    p.add_argument("--force", action="store_true",
-                   help="OUT holds another run: delete its checkpoints and start over")  # fmt: skip
-    add_device(p, default=None, help="auto (a CUDA GPU when one is visible), cuda or cpu (default: cpu for "
-               "frozen heads, auto for --end-to-end)")  # fmt: skip
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue each action from its last.pt (same settings; only --epochs may grow)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="OUT holds another run: delete its checkpoints and start over"
+    )
+    add_device(
+        p,
+        default=None,
+        help="auto (a CUDA GPU when one is visible), cuda or cpu (default: cpu for "
+        "frozen heads, auto for --end-to-end)",
+    )
     _feature_options(p)
     _end_to_end_options(p)
     p.set_defaults(func=cmd_train)
@@ -139,11 +185,13 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 
 
 _AQA_COMMANDS = {
-    "train": (_train_args, "train one AQA model per action (paper Table 4 protocol): heads on cached features, "
-              "or --end-to-end"),
+    "train": (
+        _train_args,
+        "train one AQA model per action (paper Table 4 protocol): heads on cached features, or --end-to-end",
+    ),
     "eval": (_eval_args, "per-action rho, R-l2 (x100), Fisher-z average, per-ET P/R/F1 of a trained run"),
     "predict": (_predict_args, "score samples with a trained run (+ predicted errors and feedback)"),
-}  # fmt: skip
+}
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -167,16 +215,23 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--seeds", type=int_list, default="0,1,2", help="comma-separated training seeds (default 0,1,2)"
     )
     p.add_argument("--epochs", type=positive_int, default=40, help="training epochs per run (default 40)")
-    p.add_argument("--actions", type=name_list(what="action"), default="all",
-                   help="comma-separated distinct actions (keys), or all")  # fmt: skip
+    p.add_argument(
+        "--actions",
+        type=name_list(what="action"),
+        default="all",
+        help="comma-separated distinct actions (keys), or all",
+    )
     _protocol(p)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="run-config override")
     add_out(p, default="benchmarks/results/aqa", help="results path without suffix")
     p.add_argument(
         "--no-i3d-timing", action="store_true", help="skip timing one I3D clip (the CoRe cost ratio)"
     )
-    p.add_argument("--allow-random-encoders", action="store_true",
-                   help="run i3d / stgcn features without their pretrained weights (rows marked 'random init')")  # fmt: skip
+    p.add_argument(
+        "--allow-random-encoders",
+        action="store_true",
+        help="run i3d / stgcn features without their pretrained weights (rows marked 'random init')",
+    )
     _feature_options(p)
     p.set_defaults(func=cmd_bench_aqa)
 
@@ -186,9 +241,14 @@ def _spec(args, seed: int = 0):
 
     pose = args.pose or ("stgcn" if args.pose_weights else "stats")
     return FeatureSpec(
-        video=args.video, video_weights=args.video_weights, views=tuple(args.views), pose=pose,
-        pose_weights=args.pose_weights, emg=args.emg_feature, seed=seed,
-    )  # fmt: skip
+        video=args.video,
+        video_weights=args.video_weights,
+        views=tuple(args.views),
+        pose=pose,
+        pose_weights=args.pose_weights,
+        emg=args.emg_feature,
+        seed=seed,
+    )
 
 
 def _threads(n: int) -> None:
@@ -204,17 +264,32 @@ def _train_end_to_end(args, config):
     if args.cache:
         raise AQAError("--cache has no use with --end-to-end: the encoders re-encode raw samples every epoch")
     spec = EndToEndSpec(
-        video=args.video, video_weights=args.video_weights, views=tuple(args.views),
-        frames=args.frames, size=args.short_side, pose=args.pose or "stgcn", pose_weights=args.pose_weights,
+        video=args.video,
+        video_weights=args.video_weights,
+        views=tuple(args.views),
+        frames=args.frames,
+        size=args.short_side,
+        pose=args.pose or "stgcn",
+        pose_weights=args.pose_weights,
         emg=args.emg_feature,
-    )  # fmt: skip
+    )
     return train_end_to_end(
-        args.data, out=args.out, model=args.model, variant=args.variant, action=args.action, split=args.protocol,
-        config=config, spec=spec, resume=args.resume, force=args.force, progress=not args.no_progress,
+        args.data,
+        out=args.out,
+        model=args.model,
+        variant=args.variant,
+        action=args.action,
+        split=args.protocol,
+        config=config,
+        spec=spec,
+        resume=args.resume,
+        force=args.force,
+        progress=not args.no_progress,
         workers=args.workers or 0,
-        clip_grad=5.0 if args.clip_grad is None else args.clip_grad, amp=not args.no_amp,
+        clip_grad=5.0 if args.clip_grad is None else args.clip_grad,
+        amp=not args.no_amp,
         cache_mb=1024.0 if args.memory_cache is None else args.memory_cache,
-    )  # fmt: skip
+    )
 
 
 def cmd_train(args) -> int:
@@ -273,10 +348,19 @@ def _train(args, config) -> int:
             results = _train_end_to_end(args, config)
         else:
             results = train_run(
-                args.data, out=args.out, model=args.model, variant=args.variant, action=args.action,
-                split=args.protocol, config=config, spec=_spec(args, config.seed), cache_root=args.cache,
-                resume=args.resume, force=args.force, progress=not args.no_progress,
-            )  # fmt: skip
+                args.data,
+                out=args.out,
+                model=args.model,
+                variant=args.variant,
+                action=args.action,
+                split=args.protocol,
+                config=config,
+                spec=_spec(args, config.seed),
+                cache_root=args.cache,
+                resume=args.resume,
+                force=args.force,
+                progress=not args.no_progress,
+            )
         import torch.distributed as dist
 
         if dist.is_initialized() and dist.get_rank() != 0:
@@ -307,8 +391,10 @@ def cmd_eval(args) -> int:
     if "errors" in res:
         from flexaqa._text import format_table
 
-        rows = [[e["error"], e["support"], f"{e['precision']:.3f}", f"{e['recall']:.3f}", f"{e['f1']:.3f}"]
-                for e in res["errors"]]  # fmt: skip
+        rows = [
+            [e["error"], e["support"], f"{e['precision']:.3f}", f"{e['recall']:.3f}", f"{e['f1']:.3f}"]
+            for e in res["errors"]
+        ]
         print(format_table(["error", "support", "precision", "recall", "F1"], rows))
     return 0
 
@@ -361,14 +447,23 @@ def cmd_bench_aqa(args) -> int:
 
         actions = ",".join(action_list(open_dataset(args.data))[:3])
     doc = run_benchmark(
-        args.data, seeds=seeds, epochs=epochs, actions=actions, split=args.protocol, spec=_spec(args),
-        cache_root=args.cache, overrides=parse_overrides(args.set), measure_i3d=not (args.quick or args.no_i3d_timing),
-        progress=not args.no_progress, allow_random_encoders=args.allow_random_encoders,
-    )  # fmt: skip
+        args.data,
+        seeds=seeds,
+        epochs=epochs,
+        actions=actions,
+        split=args.protocol,
+        spec=_spec(args),
+        cache_root=args.cache,
+        overrides=parse_overrides(args.set),
+        measure_i3d=not (args.quick or args.no_i3d_timing),
+        progress=not args.no_progress,
+        allow_random_encoders=args.allow_random_encoders,
+    )
     doc["command"] = (
-        f"flexaqa bench aqa --data {args.data}" + " --quick" * args.quick
+        f"flexaqa bench aqa --data {args.data}"
+        + " --quick" * args.quick
         + f" --seeds {','.join(map(str, seeds))} --epochs {epochs} --actions {actions}"
-    )  # fmt: skip
+    )
     j, m = write_results(doc, args.out)
     print(m.read_text(encoding="utf-8"))
     print(f"wrote {j} and {m}")

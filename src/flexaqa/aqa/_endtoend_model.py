@@ -89,9 +89,15 @@ class EndToEndAQA(nn.Module):
     """
 
     def __init__(
-        self, *, head: str, head_args: dict, keys: Sequence[str], video: str | None = None,
-        pose: str | None = None, emg_dim: int = 2,
-    ):  # fmt: skip
+        self,
+        *,
+        head: str,
+        head_args: dict,
+        keys: Sequence[str],
+        video: str | None = None,
+        pose: str | None = None,
+        emg_dim: int = 2,
+    ):
         super().__init__()
         from flexaqa.models import create_model
         from flexaqa.models.fusion import AQAHead
@@ -117,8 +123,14 @@ class EndToEndAQA(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1), persistent=False)
         self.needs_bank = type(self.head).prepare is not AQAHead.prepare  # CoRe's exemplar bank
         self.model_name = MODEL_NAME
-        self.model_args = dict(head=head, head_args=dict(head_args), keys=list(self.keys), video=video,
-                               pose=pose, emg_dim=emg_dim)  # fmt: skip
+        self.model_args = dict(
+            head=head,
+            head_args=dict(head_args),
+            keys=list(self.keys),
+            video=video,
+            pose=pose,
+            emg_dim=emg_dim,
+        )
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         encs = [e for e in (self.video_encoder, self.pose_encoder) if e is not None]
@@ -193,17 +205,29 @@ class RawAQADataset(torch.utils.data.Dataset):
     """
 
     def __init__(
-        self, source, ids: Sequence[str], *, keys: Sequence[str], spec: EndToEndSpec, scores=None, slots=None,
+        self,
+        source,
+        ids: Sequence[str],
+        *,
+        keys: Sequence[str],
+        spec: EndToEndSpec,
+        scores=None,
+        slots=None,
         cache_mb: float = 1024.0,
-    ):  # fmt: skip
+    ):
 
         self.keys, self.spec = tuple(keys), spec
         views = _check_views(source, spec, self.keys)  # {key: view}, names what the dataset lacks
         mods = ["video"] * bool(views) + [m for m in ("pose", "emg") if m in self.keys]
         self.samples = FlexSampleDataset(
-            source, ids=list(ids), modalities=mods, views=tuple(views.values()) or None, frames=spec.frames,
-            size=spec.size, video_dtype="uint8",
-        )  # fmt: skip
+            source,
+            ids=list(ids),
+            modalities=mods,
+            views=tuple(views.values()) or None,
+            frames=spec.frames,
+            size=spec.size,
+            video_dtype="uint8",
+        )
         self.view_keys = tuple(views)
         self.scores = np.zeros(len(ids), np.float32) if scores is None else np.asarray(scores, np.float32)
         self.slots = slots
@@ -244,9 +268,15 @@ def _loader(ds, batch_size: int, *, workers: int = 0, shuffle: bool = False, see
     # Items are fixed-size (frames sampled to spec.frames, sEMG reduced to its 2-d feature): plain stacking.
     gen = torch.Generator().manual_seed(seed)
     return torch.utils.data.DataLoader(
-        ds, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, generator=gen,
-        num_workers=workers, collate_fn=torch.utils.data.default_collate, persistent_workers=workers > 0,
-    )  # fmt: skip
+        ds,
+        batch_size=batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        generator=gen,
+        num_workers=workers,
+        collate_fn=torch.utils.data.default_collate,
+        persistent_workers=workers > 0,
+    )
 
 
 def _to(batch: dict, device) -> dict[str, torch.Tensor]:

@@ -156,8 +156,14 @@ def _fit_action(
     mode: FrozenMode, config, full, act, model, variant, keys
 ) -> tuple[dict, dict, dict, float, float]:
     """One trained head on one action: ``(test metrics, prediction, ActionData, fit s, predict s)``."""
-    ad = type(full)(full.action, full.ids, {k: {x: f[x] for x in keys} for k, f in full.features.items()},
-                    full.scores, full.slots if needs_slots(model) else None, keys)  # fmt: skip
+    ad = type(full)(
+        full.action,
+        full.ids,
+        {k: {x: f[x] for x in keys} for k, f in full.features.items()},
+        full.scores,
+        full.slots if needs_slots(model) else None,
+        keys,
+    )
     arrays, meta = fit_transform(ad, normalize=not needs_slots(model))
     t = time.perf_counter()
     fitted, _ = mode.fit(
@@ -269,15 +275,29 @@ def run_benchmark(
         keys = VARIANTS[variant]
         row = next((x for x in doc_rows if x["row"] == name), None)
         if row is None:
-            row = {"row": name, "model": model, "variant": variant, "seeds": {}, "skipped": None,
-                   "random_init": mode.random_init(keys)}  # fmt: skip
+            row = {
+                "row": name,
+                "model": model,
+                "variant": variant,
+                "seeds": {},
+                "skipped": None,
+                "random_init": mode.random_init(keys),
+            }
             doc_rows.append(row)
         row["skipped"] = _skip_reason(model, keys, per_action, spec)
         if row["skipped"]:
             bar.update(len(acts))
             continue
-        config = config_from_dict({"epochs": epochs, "seed": seed, "progress": False, "select_metric": "rl2",
-                                   **overrides, "model_args": extra_args})  # fmt: skip
+        config = config_from_dict(
+            {
+                "epochs": epochs,
+                "seed": seed,
+                "progress": False,
+                "select_metric": "rl2",
+                **overrides,
+                "model_args": extra_args,
+            }
+        )
         row["seeds"][str(seed)] = _row_seed(mode, config, model, variant, keys, acts, per_action, bar)
     bar.close()
     for row in doc_rows:

@@ -115,9 +115,20 @@ class _OnDevice:
 
 
 def fit_end_to_end(
-    config, model: EndToEndAQA, train_ds, val_ds, *, val_true, meta: dict, run_dir=None, resume: bool = False,
-    workers: int = 0, clip_grad: float = 5.0, amp: bool = True, desc: str = "",
-):  # fmt: skip
+    config,
+    model: EndToEndAQA,
+    train_ds,
+    val_ds,
+    *,
+    val_true,
+    meta: dict,
+    run_dir=None,
+    resume: bool = False,
+    workers: int = 0,
+    clip_grad: float = 5.0,
+    amp: bool = True,
+    desc: str = "",
+):
     """Train ``model`` (encoders at ``config.encoder_lr``, head at ``config.lr``) and pick the epoch with the
     best validation ``config.select_metric`` (original score scale); returns a trainer ``FitResult``.
 
@@ -150,10 +161,16 @@ def fit_end_to_end(
 
     refresh = (lambda m: m.refresh_bank(bank_dl, device)) if model.needs_bank else None
     return train_loop(
-        config, model, batches=batches, steps=len(train_dl), validate=validate, run_dir=run_dir, resume=resume,
+        config,
+        model,
+        batches=batches,
+        steps=len(train_dl),
+        validate=validate,
+        run_dir=run_dir,
+        resume=resume,
         options=LoopOptions(amp=amp, clip_grad=clip_grad, desc=desc, per_epoch_bar=True, timing=True),
         hooks=LoopHooks(on_fresh_start=refresh, before_validation=refresh),
-    )  # fmt: skip
+    )
 
 
 def _scores(source, ids: Sequence[str], *, required: bool = True) -> np.ndarray:
@@ -175,8 +192,13 @@ def build_model(model: str, variant: str, spec: EndToEndSpec, action: str, model
     width["emg"] = 2
     probe = ActionData(action, {}, {"train": {k: np.zeros((1, width[k]), np.float32) for k in keys}}, {})
     head_args = model_args_for(model, variant, probe, model_args)
-    net = EndToEndAQA(head=model, head_args=head_args, keys=keys, video=spec.video if any(
-        k in VIDEO_KEYS for k in keys) else None, pose=spec.pose if "pose" in keys else None)  # fmt: skip
+    net = EndToEndAQA(
+        head=model,
+        head_args=head_args,
+        keys=keys,
+        video=spec.video if any(k in VIDEO_KEYS for k in keys) else None,
+        pose=spec.pose if "pose" in keys else None,
+    )
     if net.video_encoder is not None and spec.video_weights:
         if not spec.video.startswith("i3d"):
             raise AQAError("--video-weights loads Kinetics I3D weights: use it with --video i3d")
@@ -199,8 +221,13 @@ class EndToEndMode:
     name: str = "end_to_end"
 
     def settings(self) -> dict:
-        opts = {"workers": int(self.workers), "clip_grad": float(self.clip_grad), "amp": bool(self.amp),
-                "device": self.device, "cache_mb": float(self.cache_mb)}  # fmt: skip
+        opts = {
+            "workers": int(self.workers),
+            "clip_grad": float(self.clip_grad),
+            "amp": bool(self.amp),
+            "device": self.device,
+            "cache_mb": float(self.cache_mb),
+        }
         return {"end_to_end": {**self.spec.to_dict(), **opts}}
 
     def random_init(self, keys) -> list[str]:
@@ -217,8 +244,15 @@ class EndToEndMode:
 
     def _dataset(self, source, data: ActionData, split: str, arrays: dict) -> RawAQADataset:
         a = arrays[split]
-        return RawAQADataset(source, data.ids[split], keys=data.keys, spec=self.spec, scores=a["score"],
-                             slots=a.get("slots"), cache_mb=self.cache_mb if split != "test" else 0.0)  # fmt: skip
+        return RawAQADataset(
+            source,
+            data.ids[split],
+            keys=data.keys,
+            spec=self.spec,
+            scores=a["score"],
+            slots=a.get("slots"),
+            cache_mb=self.cache_mb if split != "test" else 0.0,
+        )
 
     def fit(self, config, source, data, arrays, meta, *, model, variant, run_dir, resume):
         cfg = config.to_dict()
@@ -230,10 +264,19 @@ class EndToEndMode:
         cfg.update(model=model, model_args=net.model_args["head_args"])
         cfg = config_from_dict(cfg)
         res = fit_end_to_end(
-            cfg, net, self._dataset(source, data, "train", arrays), self._dataset(source, data, "val", arrays),
-            val_true=data.scores["val"], meta=meta, run_dir=run_dir, resume=resume, workers=self.workers,
-            clip_grad=self.clip_grad, amp=self.amp, desc=data.action,
-        )  # fmt: skip
+            cfg,
+            net,
+            self._dataset(source, data, "train", arrays),
+            self._dataset(source, data, "val", arrays),
+            val_true=data.scores["val"],
+            meta=meta,
+            run_dir=run_dir,
+            resume=resume,
+            workers=self.workers,
+            clip_grad=self.clip_grad,
+            amp=self.amp,
+            desc=data.action,
+        )
         return res, cfg
 
     def fit_metrics(self, result) -> dict:
@@ -276,11 +319,23 @@ def _saved_spec(doc: dict) -> EndToEndSpec:
 
 
 def train_end_to_end(
-    data: str | Path, *, out: str | Path, model: str = "core_gart", variant: str = "mv+pose+emg",
-    action: str = "all", split: str = "auto", config=None, spec: EndToEndSpec | None = None,
-    resume: bool = False, force: bool = False, progress: bool = True, workers: int = 0, clip_grad: float = 5.0,
-    amp: bool = True, cache_mb: float = 1024.0,
-) -> dict:  # fmt: skip
+    data: str | Path,
+    *,
+    out: str | Path,
+    model: str = "core_gart",
+    variant: str = "mv+pose+emg",
+    action: str = "all",
+    split: str = "auto",
+    config=None,
+    spec: EndToEndSpec | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    workers: int = 0,
+    clip_grad: float = 5.0,
+    amp: bool = True,
+    cache_mb: float = 1024.0,
+) -> dict:
     """Fine-tune encoders + ``model`` end to end, one model per action; returns ``{action: test metrics}``.
 
     Same runner, split, validation carving, score normalisation and run layout as
@@ -292,12 +347,27 @@ def train_end_to_end(
     device = resolve_device(config.device)
     if world > 1 and device == "cuda":
         device = f"cuda:{torch.cuda.current_device()}"
-    mode = EndToEndMode(spec or EndToEndSpec(), device=device, workers=int(workers), clip_grad=float(clip_grad),
-                        amp=bool(amp), cache_mb=float(cache_mb))  # fmt: skip
+    mode = EndToEndMode(
+        spec or EndToEndSpec(),
+        device=device,
+        workers=int(workers),
+        clip_grad=float(clip_grad),
+        amp=bool(amp),
+        cache_mb=float(cache_mb),
+    )
     return train_actions(
-        mode, data, out=out, model=model, variant=variant, action=action, split=split, config=config,
-        resume=resume, force=force, progress=progress,
-    )  # fmt: skip
+        mode,
+        data,
+        out=out,
+        model=model,
+        variant=variant,
+        action=action,
+        split=split,
+        config=config,
+        resume=resume,
+        force=force,
+        progress=progress,
+    )
 
 
 # ----------------------------------------------------------------------------------------------- eval/predict

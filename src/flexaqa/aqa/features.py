@@ -98,11 +98,25 @@ _ANGLES = {  # name: (a, b, c) joints, angle at b
 _SERIES = (*_ANGLES, "trunk_pitch", "trunk_roll", "neck_flexion")
 _SUMMARY = ("min", "max", "mean", "std")
 _EXTRA = (
-    "stance_width", "grip_width_mean", "grip_width_std", "wrist_height_asym_mean", "wrist_height_asym_max",
-    "elbow_asym", "knee_asym", "hip_asym", "shoulder_asym", "pelvis_offset_mean", "pelvis_offset_std",
-    "wrist_path_range", "wrist_speed_mean", "wrist_jerk", "hip_jerk", "trunk_sway", "turn_fraction",
+    "stance_width",
+    "grip_width_mean",
+    "grip_width_std",
+    "wrist_height_asym_mean",
+    "wrist_height_asym_max",
+    "elbow_asym",
+    "knee_asym",
+    "hip_asym",
+    "shoulder_asym",
+    "pelvis_offset_mean",
+    "pelvis_offset_std",
+    "wrist_path_range",
+    "wrist_speed_mean",
+    "wrist_jerk",
+    "hip_jerk",
+    "trunk_sway",
+    "turn_fraction",
     "duration_s",
-)  # fmt: skip
+)
 POSE_STAT_NAMES: tuple[str, ...] = (*(f"{s}_{k}" for s in _SERIES for k in _SUMMARY), *_EXTRA)
 
 
@@ -348,9 +362,17 @@ def _extract(source, ids, spec, keys, root, progress, writing) -> dict[str, np.n
         if todo:
             writing()
             cache = build_feature_cache(
-                source, _video_encoder(spec), name=name, config=extra, root=root, ids=ids, views=todo,
-                num_frames=cfg["num_frames"], size=cfg["size"], progress=progress,
-            )  # fmt: skip
+                source,
+                _video_encoder(spec),
+                name=name,
+                config=extra,
+                root=root,
+                ids=ids,
+                views=todo,
+                num_frames=cfg["num_frames"],
+                size=cfg["size"],
+                progress=progress,
+            )
         for key, view in views.items():
             lost = cache.missing(ids, [view])
             if lost:

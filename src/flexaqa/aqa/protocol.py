@@ -356,23 +356,45 @@ class Mode(Protocol):
     def prepare(self, source, ids: dict[str, list[str]], action: str, *, model: str, keys, progress: bool):
         """The action's :class:`ActionData` (raw, unstandardised)."""
 
-    def fit(self, config, source, data: ActionData, arrays: dict, meta: dict, *, model: str, variant: str,
-            run_dir, resume: bool):  # fmt: skip
+    def fit(
+        self,
+        config,
+        source,
+        data: ActionData,
+        arrays: dict,
+        meta: dict,
+        *,
+        model: str,
+        variant: str,
+        run_dir,
+        resume: bool,
+    ):
         """Train one action's model on ``arrays["train"]``, select on ``"val"``: ``(trainer FitResult, the
         action's RunConfig)``."""
 
     def fit_metrics(self, result) -> dict[str, Any]:
         """What the mode adds to an action's test metrics from its fit (e.g. seconds per epoch)."""
 
-    def predict(self, fitted, source, data: ActionData, split: str, arrays: dict, meta: dict, *,
-                batch_size: int, progress: bool = False) -> dict[str, np.ndarray]:  # fmt: skip
+    def predict(
+        self,
+        fitted,
+        source,
+        data: ActionData,
+        split: str,
+        arrays: dict,
+        meta: dict,
+        *,
+        batch_size: int,
+        progress: bool = False,
+    ) -> dict[str, np.ndarray]:
         """``{"score": original scale, ["slot_probs"]}`` of ``fitted`` on one split of ``data``."""
 
     def load(self, run: Path, action: str) -> tuple[Any, dict]:
         """``(model, meta)`` of a trained action (best validation weights)."""
 
-    def load_split(self, source, ids: list[str], action: str, meta: dict, *, require_scores: bool,
-                   progress: bool) -> ActionData:  # fmt: skip
+    def load_split(
+        self, source, ids: list[str], action: str, meta: dict, *, require_scores: bool, progress: bool
+    ) -> ActionData:
         """:class:`ActionData` whose ``test`` split is ``ids`` (the samples to score after training)."""
 
     def head(self, model):
@@ -440,9 +462,19 @@ def _warn_random_init(names: list[str]) -> None:
 
 
 def train_actions(
-    mode: Mode, data: str | Path, *, out: str | Path, model: str, variant: str, action="all", split="auto",
-    config=None, resume: bool = False, force: bool = False, progress: bool = True,
-) -> dict:  # fmt: skip
+    mode: Mode,
+    data: str | Path,
+    *,
+    out: str | Path,
+    model: str,
+    variant: str,
+    action="all",
+    split="auto",
+    config=None,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+) -> dict:
     """Train one ``model`` per action with ``mode``; returns ``{action: test metrics}`` (best epoch on validation).
 
     ``config`` (a :class:`~flexaqa.train.RunConfig`) seeds the split, its validation carving and training.
@@ -457,9 +489,20 @@ def train_actions(
     actions = action_list(source, action)
     random_init = mode.random_init(keys)
     out = Path(out)
-    doc = {"format": RUN_FORMAT, "mode": mode.name, "data": str(Path(data).resolve()), "layout": source.layout,
-           "model": model, "variant": variant, "split": protocol, "split_seed": split_seed, **mode.settings(),
-           "actions": actions, "config": config.to_dict(), "random_init": random_init}  # fmt: skip
+    doc = {
+        "format": RUN_FORMAT,
+        "mode": mode.name,
+        "data": str(Path(data).resolve()),
+        "layout": source.layout,
+        "model": model,
+        "variant": variant,
+        "split": protocol,
+        "split_seed": split_seed,
+        **mode.settings(),
+        "actions": actions,
+        "config": config.to_dict(),
+        "random_init": random_init,
+    }
     check_run_folder(out, doc, resume=resume, force=force)
     _warn_random_init(random_init)
     if rank == 0:
@@ -480,8 +523,19 @@ def train_actions(
         results[act] = metrics
         if rank == 0:
             extra = {"mode": mode.name} if mode.name != "frozen" else {}
-            write_json(out / act / "meta.json", {**meta, **extra, "variant": variant, "model": model, "split": protocol,
-                                                 "ids": ids, "keys": list(ad.keys), "test": metrics})  # fmt: skip
+            write_json(
+                out / act / "meta.json",
+                {
+                    **meta,
+                    **extra,
+                    "variant": variant,
+                    "model": model,
+                    "split": protocol,
+                    "ids": ids,
+                    "keys": list(ad.keys),
+                    "test": metrics,
+                },
+            )
     if rank == 0:
         summary = {"per_action": results, "summary": summarize(results), "random_init": random_init}
         write_json(out / "train_results.json", summary)

@@ -95,9 +95,17 @@ __all__ = [
 
 
 def load_action_data(
-    source, ids: dict[str, list[str]], action: str, spec: FeatureSpec, *, keys: Sequence[str],
-    cache_root=None, with_slots: bool = False, progress: bool = True, require_scores: bool = True,
-) -> ActionData:  # fmt: skip
+    source,
+    ids: dict[str, list[str]],
+    action: str,
+    spec: FeatureSpec,
+    *,
+    keys: Sequence[str],
+    cache_root=None,
+    with_slots: bool = False,
+    progress: bool = True,
+    require_scores: bool = True,
+) -> ActionData:
     """Features of ``keys`` for every split of one action (extracting what the cache lacks)."""
     allids = [i for k in ("train", "val", "test") for i in ids[k]]
     feats = extract_features(source, allids, spec, keys=keys, cache_root=cache_root, progress=progress)
@@ -182,9 +190,15 @@ class FrozenMode:
 
     def load_split(self, source, ids, action, meta, *, require_scores, progress) -> ActionData:
         return load_action_data(
-            source, {"train": [], "val": [], "test": list(ids)}, action, self.spec, keys=meta["keys"],
-            cache_root=self.cache_root, progress=progress, require_scores=require_scores,
-        )  # fmt: skip
+            source,
+            {"train": [], "val": [], "test": list(ids)},
+            action,
+            self.spec,
+            keys=meta["keys"],
+            cache_root=self.cache_root,
+            progress=progress,
+            require_scores=require_scores,
+        )
 
     def head(self, model):
         return model
@@ -232,9 +246,18 @@ def train_run(
     config = config or RunConfig()
     mode = FrozenMode(spec or FeatureSpec(seed=config.seed), cache_root)
     return train_actions(
-        mode, data, out=out, model=model, variant=variant, action=action, split=split, config=config,
-        resume=resume, force=force, progress=progress,
-    )  # fmt: skip
+        mode,
+        data,
+        out=out,
+        model=model,
+        variant=variant,
+        action=action,
+        split=split,
+        config=config,
+        resume=resume,
+        force=force,
+        progress=progress,
+    )
 
 
 # ----------------------------------------------------------------------------------------------- eval/predict

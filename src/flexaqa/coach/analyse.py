@@ -55,9 +55,14 @@ def _evaluate_slot(rules, pose, rep, feats, view: str, rs: RuleSet) -> list[Rule
             r = widen(r, video_margin(r, view, rs.monocular_margin.get(r.unit, 0.0), action=rs.action))
         ok = VIEW_ACCEPTS[view] & set(r.views)
         res = evaluate_rule(
-            r, pose, rep, feats, view=next(iter(ok)) if ok else view,
-            min_visibility=rs.min_visibility, min_valid=rs.min_valid,
-        )  # fmt: skip
+            r,
+            pose,
+            rep,
+            feats,
+            view=next(iter(ok)) if ok else view,
+            min_visibility=rs.min_visibility,
+            min_valid=rs.min_valid,
+        )
         res.confidence = round(res.confidence * VIEW_CONFIDENCE[view], 3)
         out.append(res)
     return out
@@ -173,10 +178,21 @@ def _header(pose: PoseSequence, act, view: str) -> dict:
         "status": "ok",
         "problems": [],
         "warnings": [],
-        "action": {"slug": act.slug, "name": act.name, "class_id": act.class_id, "total_weight": act.total_weight},
-        "input": {"source": pose.source, "frames": len(pose), "fps": round(pose.fps, 3), "duration": round(pose.duration, 3), "view": view},
+        "action": {
+            "slug": act.slug,
+            "name": act.name,
+            "class_id": act.class_id,
+            "total_weight": act.total_weight,
+        },
+        "input": {
+            "source": pose.source,
+            "frames": len(pose),
+            "fps": round(pose.fps, 3),
+            "duration": round(pose.duration, 3),
+            "view": view,
+        },
         "pose": pose_summary(pose),
-    }  # fmt: skip
+    }
 
 
 def _assess_rep(rep: Rep, mp, pose, feats, view: str, act, rs: RuleSet, kg, by_model: set[str]):
@@ -203,13 +219,19 @@ def _assess_rep(rep: Rep, mp, pose, feats, view: str, act, rs: RuleSet, kg, by_m
             et = kg.errors[slot.error]
             errors.append(
                 {
-                    "slot": slot.id, "keystep": slot.keystep, "error": slot.error, "phase": slot.phase,
-                    "weight": slot.weight, "text": et.text, "severity": et.severity,
+                    "slot": slot.id,
+                    "keystep": slot.keystep,
+                    "error": slot.error,
+                    "phase": slot.phase,
+                    "weight": slot.weight,
+                    "text": et.text,
+                    "severity": et.severity,
                     "feedback": kg.feedback(slot.error, slot.keystep),
                     "confidence": max(r.confidence for r in fired),
-                    "evidence": [_evidence(r, pose.t) for r in results], "source": "rules",
+                    "evidence": [_evidence(r, pose.t) for r in results],
+                    "source": "rules",
                 }
-            )  # fmt: skip
+            )
             if slot.id in probs:
                 errors[-1]["model_probability"] = probs[slot.id]
         elif done and len(done) == len(results):
@@ -275,12 +297,20 @@ def _model_decision(kg, slot, p: float, errors, clean, detected, assessed_slots)
         et = kg.errors[slot.error]
         errors.append(
             {
-                "slot": slot.id, "keystep": slot.keystep, "error": slot.error, "phase": slot.phase,
-                "weight": slot.weight, "text": et.text, "severity": et.severity,
-                "feedback": kg.feedback(slot.error, slot.keystep), "confidence": p,
-                "evidence": [model_evidence(p)], "source": "model", "model_probability": p,
+                "slot": slot.id,
+                "keystep": slot.keystep,
+                "error": slot.error,
+                "phase": slot.phase,
+                "weight": slot.weight,
+                "text": et.text,
+                "severity": et.severity,
+                "feedback": kg.feedback(slot.error, slot.keystep),
+                "confidence": p,
+                "evidence": [model_evidence(p)],
+                "source": "model",
+                "model_probability": p,
             }
-        )  # fmt: skip
+        )
     else:
         clean.append(
             {"slot": slot.id, "confidence": round(1 - p, 4), "source": "model", "model_probability": p}
@@ -330,12 +360,15 @@ def _coverage(act, rs: RuleSet, assessed_by_rep: list[set], rep_out: list[dict])
             continue
         not_assessed.append(
             {
-                "slot": s.id, "keystep": s.keystep, "error": s.error, "weight": s.weight,
+                "slot": s.id,
+                "keystep": s.keystep,
+                "error": s.error,
+                "weight": s.weight,
                 "text": kg.errors[s.error].text,
                 "reason": reasons.get(s.id, "not assessed"),
                 "assessed_in_reps": sum(s.id in a for a in assessed_by_rep),
             }
-        )  # fmt: skip
+        )
     w_all = sum(s.weight for s in act.slots if s.id in everywhere)
     return {
         "total_weight": act.total_weight,
@@ -362,10 +395,13 @@ def _set_summary(act, rep_out: list[dict], detected_by_rep: list[list[str]]) -> 
         "score_mean": round(float(np.mean(scores)), 2),
         "score_min": round(float(np.min(scores)), 2),
         "score_max": round(float(np.max(scores)), 2),
-        "score_range_mean": [round(float(np.mean([r["score_range"][0] for r in rep_out])), 2), round(float(np.mean(scores)), 2)],
+        "score_range_mean": [
+            round(float(np.mean([r["score_range"][0] for r in rep_out])), 2),
+            round(float(np.mean(scores)), 2),
+        ],
         "penalty_mean": round(float(np.mean([r["penalty"] for r in rep_out])), 2),
         "errors": errs,
-    }  # fmt: skip
+    }
 
 
 def _feedback(kg, act, rep_out, detected_by_rep, assessed_by_rep, by_model=frozenset()) -> dict:
@@ -377,12 +413,18 @@ def _feedback(kg, act, rep_out, detected_by_rep, assessed_by_rep, by_model=froze
         s = slots[sid]
         fix.append(
             {
-                "slot": sid, "error": s.error, "keystep": s.keystep, "phase": s.phase, "weight": s.weight,
-                "text": kg.errors[s.error].text, "cue": kg.feedback(s.error, s.keystep),
+                "slot": sid,
+                "error": s.error,
+                "keystep": s.keystep,
+                "phase": s.phase,
+                "weight": s.weight,
+                "text": kg.errors[s.error].text,
+                "cue": kg.feedback(s.error, s.keystep),
                 "reps": [r["index"] for r, d in zip(rep_out, detected_by_rep, strict=False) if sid in d],
-                "frequency": round(c / n, 4), "priority": round(s.weight * c / n, 3),
+                "frequency": round(c / n, 4),
+                "priority": round(s.weight * c / n, 3),
             }
-        )  # fmt: skip
+        )
     fix.sort(key=lambda f: (-f["priority"], -f["weight"], f["slot"]))
     always = set.intersection(*assessed_by_rep) if assessed_by_rep else set()
     good = [slots[s] for s in always if s not in count]
@@ -392,20 +434,32 @@ def _feedback(kg, act, rep_out, detected_by_rep, assessed_by_rep, by_model=froze
         by_error.setdefault(s.error, []).append(s)
     went_well = [
         {
-            "slot": ss[0].id, "slots": [s.id for s in ss], "error": ss[0].error, "keystep": ss[0].keystep,
+            "slot": ss[0].id,
+            "slots": [s.id for s in ss],
+            "error": ss[0].error,
+            "keystep": ss[0].keystep,
             "weight": ss[0].weight,
             "text": f"No sign of \u201c{kg.errors[ss[0].error].text.rstrip('.')}\u201d in any of the {n} repetition(s)"
-                    + (" (trained model only)." if all(s.id in by_model for s in ss) else "."),
+            + (" (trained model only)." if all(s.id in by_model for s in ss) else "."),
         }
         for ss in by_error.values()
-    ]  # fmt: skip
+    ]
     return {"fix": fix, "went_well": went_well}
 
 
 def _threshold_table(rs: RuleSet) -> list[dict]:
     return [
-        {"slot": sid, "rule": r.describe(), "feature": r.feature or r.stat, "window": r.window, "stat": r.stat,
-         "test": r.op, "threshold": list(r.threshold), "unit": r.unit, "views": list(r.views)}
+        {
+            "slot": sid,
+            "rule": r.describe(),
+            "feature": r.feature or r.stat,
+            "window": r.window,
+            "stat": r.stat,
+            "test": r.op,
+            "threshold": list(r.threshold),
+            "unit": r.unit,
+            "views": list(r.views),
+        }
         for sid, rules in rs.rules.items()
         for r in rules
-    ]  # fmt: skip
+    ]

@@ -65,9 +65,15 @@ def read_labels(path: str | Path) -> list[dict]:
             raise LabelsError(f"{where}: file and action must not be empty")
         clip = clips.setdefault(
             key,
-            {"file": str(path.parent / key[0]), "name": key[0], "action": key[1], "reps": [],
-             "pose_format": (r.get("pose_format") or "").strip() or None, "fps": _float(r.get("fps"), where, "fps")},
-        )  # fmt: skip
+            {
+                "file": str(path.parent / key[0]),
+                "name": key[0],
+                "action": key[1],
+                "reps": [],
+                "pose_format": (r.get("pose_format") or "").strip() or None,
+                "fps": _float(r.get("fps"), where, "fps"),
+            },
+        )
         s, e = (r["start"] or "").strip(), (r["end"] or "").strip()
         if not s and not e:
             continue
@@ -176,9 +182,15 @@ def evaluate_labels(
                 for et in {x.split(":")[-1] for x in errs}:
                     per_error[et]["fn"] += 1
         rows.append(
-            {"file": clip["name"], "action": clip["action"], "true_reps": len(true), "found_reps": len(pred),
-             "matched": len(pairs), "problem": problem}
-        )  # fmt: skip
+            {
+                "file": clip["name"],
+                "action": clip["action"],
+                "true_reps": len(true),
+                "found_reps": len(pred),
+                "matched": len(pairs),
+                "problem": problem,
+            }
+        )
     n = len(rows)
     errors = {et: {**c, **_prf(c)} for et, c in sorted(per_error.items())}
     tot = {k: sum(c[k] for c in per_error.values()) for k in ("tp", "fp", "fn", "not_assessed")}

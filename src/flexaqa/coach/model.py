@@ -124,7 +124,14 @@ def predict_reps(rm: RunModel, pose: PoseSequence, reps: list[Rep]) -> list[dict
 def model_evidence(p: float) -> dict:
     """The model's probability as one evidence entry (same fields as a rule's)."""
     return {
-        "feature": "model_probability", "stat": "error-aware model", "window": "repetition", "test": "above",
-        "threshold": [THRESHOLD], "unit": "probability", "assessed": True, "value": p, "fired": p >= THRESHOLD,
+        "feature": "model_probability",
+        "stat": "error-aware model",
+        "window": "repetition",
+        "test": "above",
+        "threshold": [THRESHOLD],
+        "unit": "probability",
+        "assessed": True,
+        "value": p,
+        "fired": p >= THRESHOLD,
         "confidence": round(p if p >= THRESHOLD else 1 - p, 4),
-    }  # fmt: skip
+    }

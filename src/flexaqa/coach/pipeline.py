@@ -182,9 +182,16 @@ def coach_video(
     source = str(path)
     timings: dict[str, float] = {}
     raw = video_pose(
-        path, max_width=max_width, max_frames=max_frames, stride=stride, pose_fps=pose_fps,
-        prefetch=prefetch, progress=progress, timings=timings, on_frame=on_frame,
-    )  # fmt: skip
+        path,
+        max_width=max_width,
+        max_frames=max_frames,
+        stride=stride,
+        pose_fps=pose_fps,
+        prefetch=prefetch,
+        progress=progress,
+        timings=timings,
+        on_frame=on_frame,
+    )
     if len(raw) == 0:
         msg = f"{source}: the video holds no frames"
         raise BadVideoError(msg, report=_partial("bad_video", msg, action=act, source=source))

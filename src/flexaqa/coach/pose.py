@@ -152,8 +152,21 @@ class PoseEstimator:
 
 # bones whose in-image length scales image pixels to metres (shoulders, arms, hips, legs, torso sides)
 _SCALE_BONES = np.array(
-    [(11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 25), (25, 27), (24, 26), (26, 28), (11, 12), (23, 24)]
-)  # fmt: skip
+    [
+        (11, 13),
+        (13, 15),
+        (12, 14),
+        (14, 16),
+        (11, 23),
+        (12, 24),
+        (23, 25),
+        (25, 27),
+        (24, 26),
+        (26, 28),
+        (11, 12),
+        (23, 24),
+    ]
+)
 
 
 def planar_world(world: np.ndarray, image: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:

@@ -16,9 +16,14 @@ from flexaqa.coach._types import CoachError
 
 SCHEMA_PATH = Path(__file__).with_name("data") / "report.schema.json"
 _TYPES = {
-    "object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
-    "integer": int, "number": (int, float),
-}  # fmt: skip
+    "object": dict,
+    "array": list,
+    "string": str,
+    "boolean": bool,
+    "null": type(None),
+    "integer": int,
+    "number": (int, float),
+}
 
 
 class ReportSchemaError(CoachError):

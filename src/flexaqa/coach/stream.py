@@ -170,9 +170,14 @@ class Coach:
         if raw.any():
             joints[raw] = ground_pose(joints[raw], vis[raw])
         pose = PoseSequence(
-            np.asarray(self._t), joints, vis, np.asarray(self._p, bool),
-            image=None if np.isnan(img).all() else img, image_size=self._size, source="stream",
-        )  # fmt: skip
+            np.asarray(self._t),
+            joints,
+            vis,
+            np.asarray(self._p, bool),
+            image=None if np.isnan(img).all() else img,
+            image_size=self._size,
+            source="stream",
+        )
         return clean_pose(pose)
 
     def _analyse(self, *, final: bool) -> list[CoachEvent]:

@@ -51,8 +51,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser("splits", help="generate (seeded) and save split files, or show the official Split_4")
     p.add_argument("dir", help=_DIR_HELP)
     add_protocol(p, default="all", extra=("all",))
-    add_seed(p, default=None, help="seed of generated splits (default 0); a saved split made with another "
-             "seed is refused unless --force regenerates it")  # fmt: skip
+    add_seed(
+        p,
+        default=None,
+        help="seed of generated splits (default 0); a saved split made with another "
+        "seed is refused unless --force regenerates it",
+    )
     p.add_argument("--force", action="store_true", help="overwrite saved split files")
     p.set_defaults(func=cmd_splits)
 
@@ -70,24 +74,43 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser("export-release", help="write a native dataset in the official release layout")
     p.add_argument("dir", help="native dataset folder")
     p.add_argument("out", help="output folder")
-    p.add_argument("--views", type=name_list(VIEWS, what="view"), default="View-1,View-2",
-                   help="comma-separated views the dataset has (default View-1,View-2)")  # fmt: skip
+    p.add_argument(
+        "--views",
+        type=name_list(VIEWS, what="view"),
+        default="View-1,View-2",
+        help="comma-separated views the dataset has (default View-1,View-2)",
+    )
     add_short_side(p, help="resize frames to this short side (default: keep)")
-    add_protocol(p, default="random", help="split protocol written as Split_4: random, cross_subject, "
-                 "cross_skill (default random)")  # fmt: skip
+    add_protocol(
+        p,
+        default="random",
+        help="split protocol written as Split_4: random, cross_subject, cross_skill (default random)",
+    )
     add_seed(p, help="seed of the generated split (default 0)")
     p.add_argument("--force", action="store_true", help="replace the contents of a non-empty OUT folder")
     p.set_defaults(func=cmd_export_release)
 
     p = dsub.add_parser("tiny", help="write a tiny synthetic dataset (for trying commands and bug reports)")
     p.add_argument("out", help="output folder")
-    p.add_argument("--layout", choices=("native", "release"), default="native",
-                   help="native (dataset.json, trials/) or the official release layout (default native)")  # fmt: skip
-    p.add_argument("--subject-ids", type=name_list(what="subject"), default="P01,P02,A01,A02,N01,N02,N03,N04",
-                   help="comma-separated distinct subject ids")  # fmt: skip
+    p.add_argument(
+        "--layout",
+        choices=("native", "release"),
+        default="native",
+        help="native (dataset.json, trials/) or the official release layout (default native)",
+    )
+    p.add_argument(
+        "--subject-ids",
+        type=name_list(what="subject"),
+        default="P01,P02,A01,A02,N01,N02,N03,N04",
+        help="comma-separated distinct subject ids",
+    )
     add_deprecated(p, "--subjects", new="--subject-ids", dest="subject_ids", type=name_list(what="subject"))
-    p.add_argument("--actions", type=name_list(what="action"), default="squat,dumbbell-bent-over-row",
-                   help="comma-separated distinct actions")  # fmt: skip
+    p.add_argument(
+        "--actions",
+        type=name_list(what="action"),
+        default="squat,dumbbell-bent-over-row",
+        help="comma-separated distinct actions",
+    )
     p.add_argument("--reps", type=positive_int, default=3, help="repetitions per trial (>= 1)")
     add_seed(p)
     p.add_argument("--force", action="store_true", help="replace the contents of a non-empty OUT folder")
@@ -223,12 +246,19 @@ def cmd_export_release(args) -> int:
             f"--views {missing[0]}: {args.dir} has no such view (it has {', '.join(ds.view_names)})"
         )
     if args.protocol == "official":
-        raise UsageError("--protocol official: a native dataset has no official split; use random, "
-                         "cross_subject or cross_skill")  # fmt: skip
+        raise UsageError(
+            "--protocol official: a native dataset has no official split; use random, "
+            "cross_subject or cross_skill"
+        )
     export_release(
-        ds, args.out, views=list(args.views), size=args.short_side, protocol=args.protocol, seed=args.seed,
+        ds,
+        args.out,
+        views=list(args.views),
+        size=args.short_side,
+        protocol=args.protocol,
+        seed=args.seed,
         force=args.force,
-    )  # fmt: skip
+    )
     print(f"wrote {len(open_dataset(args.out))} samples in the release layout to {args.out}")
     return 0
 

@@ -144,12 +144,25 @@ def make_croissant(
     name = name or info.get("name") or root.name
     description = description or info.get("description") or "A FLEX-format fitness action quality dataset."
     distribution = []
-    for fname, fid, fmt in (("manifest.csv", "manifest", "text/csv"), ("subjects.csv", "subjects-csv", "text/csv"),
-                            ("loads.csv", "loads-csv", "text/csv"), ("files.csv", "files-csv", "text/csv"),
-                            ("dataset.json", "dataset-json", "application/json")):  # fmt: skip
+    for fname, fid, fmt in (
+        ("manifest.csv", "manifest", "text/csv"),
+        ("subjects.csv", "subjects-csv", "text/csv"),
+        ("loads.csv", "loads-csv", "text/csv"),
+        ("files.csv", "files-csv", "text/csv"),
+        ("dataset.json", "dataset-json", "application/json"),
+    ):
         if (root / fname).is_file():
-            distribution.append({"@type": "cr:FileObject", "@id": fid, "name": fid, "description": f"{fname} of the dataset.",
-                                 "contentUrl": fname, "encodingFormat": fmt, "sha256": _sha256(root / fname)})  # fmt: skip
+            distribution.append(
+                {
+                    "@type": "cr:FileObject",
+                    "@id": fid,
+                    "name": fid,
+                    "description": f"{fname} of the dataset.",
+                    "contentUrl": fname,
+                    "encodingFormat": fmt,
+                    "sha256": _sha256(root / fname),
+                }
+            )
     for fid, pattern, fmt, desc in (
         ("videos", "trials/*/video/*.mp4", "video/mp4", "H.264 video, one file per trial and view."),
         (
@@ -171,8 +184,16 @@ def make_croissant(
             "Views, rates and stream shapes of each trial.",
         ),
     ):
-        distribution.append({"@type": "cr:FileSet", "@id": fid, "name": fid, "description": desc,
-                             "encodingFormat": fmt, "includes": pattern})  # fmt: skip
+        distribution.append(
+            {
+                "@type": "cr:FileSet",
+                "@id": fid,
+                "name": fid,
+                "description": desc,
+                "encodingFormat": fmt,
+                "includes": pattern,
+            }
+        )
     record_sets = [
         _csv_record_set("samples", "manifest", SAMPLE_FIELDS, "One repetition per record.", key="sample_id"),
     ]

@@ -54,9 +54,21 @@ FORMAT_VERSION = 1
 STREAMS = ("pose", "emg", "heart_rate", "breath")
 STREAM_UNITS = {"pose": "m", "emg": "mV", "heart_rate": "bpm", "breath": "a.u."}
 MANIFEST_COLUMNS = (
-    "sample_id", "trial", "subject", "skill", "action", "class_index", "rep",
-    "start", "end", "duration", "score", "n_errors", "load_kg", "split",
-)  # fmt: skip
+    "sample_id",
+    "trial",
+    "subject",
+    "skill",
+    "action",
+    "class_index",
+    "rep",
+    "start",
+    "end",
+    "duration",
+    "score",
+    "n_errors",
+    "load_kg",
+    "split",
+)
 FILE_COLUMNS = ("trial", "modality", "view", "path", "rate", "length")
 SUBJECT_COLUMNS = ("id", "skill", "height_cm", "weight_kg", "age", "body_fat_pct")
 
@@ -192,10 +204,23 @@ def finalize_dataset(
         for r in ann["reps"]:
             kf = r["keyframes"]
             rows.append(
-                [r["sample_id"], meta["trial"], subj, skill, act.slug, act.index, r["rep"],
-                 kf["start"], kf["end"], kf["end"] - kf["start"], r.get("score"), len(r.get("slots", ())),
-                 meta.get("load_kg"), None]
-            )  # fmt: skip
+                [
+                    r["sample_id"],
+                    meta["trial"],
+                    subj,
+                    skill,
+                    act.slug,
+                    act.index,
+                    r["rep"],
+                    kf["start"],
+                    kf["end"],
+                    kf["end"] - kf["start"],
+                    r.get("score"),
+                    len(r.get("slots", ())),
+                    meta.get("load_kg"),
+                    None,
+                ]
+            )
     records = [_record_from_row(dict(zip(MANIFEST_COLUMNS, r, strict=True))) for r in rows]
     if make_splits:
         for protocol in PROTOCOLS:

@@ -47,8 +47,10 @@ from flexaqa.skeleton import FLEX21_JOINTS, NUM_JOINTS
 from flexaqa.timebase import CINEMA_FPS, EMG_HZ
 
 SPLIT_DIR = "Split_4"
-SPLIT_FILES = {"train": ("split_4_train_list.mat", "consolidated_train_list"),
-               "test": ("split_4_test_list.mat", "consolidated_test_list")}  # fmt: skip
+SPLIT_FILES = {
+    "train": ("split_4_train_list.mat", "consolidated_train_list"),
+    "test": ("split_4_test_list.mat", "consolidated_test_list"),
+}
 SKELETON_HEADER = ",".join(f"{j}_{c}" for j in FLEX21_JOINTS for c in "xyz")
 
 
@@ -173,8 +175,11 @@ class ReleaseWriter:
         recs = [SampleRecord(release_id(c, i), str(c), c, score=s) for c, i, s in self.rows]
         sp = generate_splits(recs, "random", seed=seed, test_fraction=test_fraction, val_fraction=0.0)
         test = set(sp["test"])
-        write_official_split(self.root, [r for r in self.rows if release_id(r[0], r[1]) not in test],
-                             [r for r in self.rows if release_id(r[0], r[1]) in test])  # fmt: skip
+        write_official_split(
+            self.root,
+            [r for r in self.rows if release_id(r[0], r[1]) not in test],
+            [r for r in self.rows if release_id(r[0], r[1]) in test],
+        )
 
 
 def export_release(
@@ -223,9 +228,14 @@ def _export_release(source, out: Path, sp, views, size, quality, progress) -> di
         idx = next_index[rec.class_index]
         next_index[rec.class_index] += 1
         mapping[rec.id] = write_release_sample(
-            out, rec.class_index, idx, frames=s.video, skeleton=skeleton,
-            emg=None if s.emg is None else s.emg.data, quality=quality,
-        )  # fmt: skip
+            out,
+            rec.class_index,
+            idx,
+            frames=s.video,
+            skeleton=skeleton,
+            emg=None if s.emg is None else s.emg.data,
+            quality=quality,
+        )
         if rec.id in listed and rec.score is not None:
             (test_rows if rec.id in test else train_rows).append((rec.class_index, idx, rec.score))
     write_official_split(out, train_rows, test_rows)

@@ -92,8 +92,19 @@ def format_report(report: dict) -> str:
     rows = []
     for k, b in [("all", report["overall"]), *report["by_k"].items()]:
         m, base = b["model"], b["last_persists"]
-        rows.append((k, b["n"], f"{b['positive_rate']:.2f}", f"{m['mae']:.2f}", f"{base['mae']:.2f}",
-                     f"{m['auroc']:.3f}", f"{base['auroc']:.3f}", f"{m['f1']:.3f}", f"{base['f1']:.3f}"))  # fmt: skip
+        rows.append(
+            (
+                k,
+                b["n"],
+                f"{b['positive_rate']:.2f}",
+                f"{m['mae']:.2f}",
+                f"{base['mae']:.2f}",
+                f"{m['auroc']:.3f}",
+                f"{base['auroc']:.3f}",
+                f"{m['f1']:.3f}",
+                f"{base['f1']:.3f}",
+            )
+        )
     head = ("k", "rows", "fail rate", "MAE", "MAE last", "AUROC", "AUROC last", "F1", "F1 last")
     return format_table(head, rows, align="<" + ">" * 8) + "\n"
 

@@ -75,12 +75,17 @@ def trial_reps_from_sim(sim) -> TrialReps:
         for r in reps
     ]
     return TrialReps(
-        trial_id(sim.subject.id, sim.action.class_id), sim.action.slug, sim.subject.id,
-        np.array([r.score for r in reps], float), np.array([a for a, _ in w], float),
-        np.array([b for _, b in w], float), np.array([r.end - r.start for r in reps], float),
-        np.array([_concentric(r.phases) for r in reps], float), np.array([m[0] for m in mk]),
+        trial_id(sim.subject.id, sim.action.class_id),
+        sim.action.slug,
+        sim.subject.id,
+        np.array([r.score for r in reps], float),
+        np.array([a for a, _ in w], float),
+        np.array([b for _, b in w], float),
+        np.array([r.end - r.start for r in reps], float),
+        np.array([_concentric(r.phases) for r in reps], float),
+        np.array([m[0] for m in mk]),
         np.array([m[1] for m in mk]),
-    )  # fmt: skip
+    )
 
 
 def trial_reps_from_source(
@@ -120,11 +125,28 @@ def trial_reps_from_source(
 
 
 FEATURE_NAMES: tuple[str, ...] = (
-    "k", "remaining", "score_last", "score_mean", "score_min", "score_slope", "score_last_minus_first",
-    "margin_last", "weight_last", "weight_max", "heavy_fraction", "failed_fraction", "errors_mean",
-    "errors_last", "mdf_slope_pct", "mdf_ratio", "amp_slope_pct", "amp_ratio", "tempo_ratio",
-    "tempo_slope_pct", "concentric_ratio",
-)  # fmt: skip
+    "k",
+    "remaining",
+    "score_last",
+    "score_mean",
+    "score_min",
+    "score_slope",
+    "score_last_minus_first",
+    "margin_last",
+    "weight_last",
+    "weight_max",
+    "heavy_fraction",
+    "failed_fraction",
+    "errors_mean",
+    "errors_last",
+    "mdf_slope_pct",
+    "mdf_ratio",
+    "amp_slope_pct",
+    "amp_ratio",
+    "tempo_ratio",
+    "tempo_slope_pct",
+    "concentric_ratio",
+)
 
 
 def _slope_pct(v: np.ndarray) -> float:
@@ -149,12 +171,26 @@ def trial_features(trial: TrialReps, k: int, rule: FailureRule) -> np.ndarray:
     ref = reference_score(trial.scores, k, rule)
     drop = rule.drop if rule.drop is not None else 15.0
     f = [
-        k, len(trial) - k, s[-1], s.mean(), s.min(),
-        float(np.polyfit(np.arange(k), s, 1)[0]) if k >= 2 else 0.0, s[-1] - s[0],
-        s[-1] - (ref - drop), w[-1], w.max(), float((w >= heavy).mean()),
-        float(rep_failures(s, w, rule, k=k).mean()), trial.n_errors[:k].mean(), trial.n_errors[k - 1],
-        _slope_pct(trial.mdf[:k]), _ratio(trial.mdf[:k]), _slope_pct(trial.amplitude[:k]),
-        _ratio(trial.amplitude[:k]), _ratio(trial.durations[:k]), _slope_pct(trial.durations[:k]),
+        k,
+        len(trial) - k,
+        s[-1],
+        s.mean(),
+        s.min(),
+        float(np.polyfit(np.arange(k), s, 1)[0]) if k >= 2 else 0.0,
+        s[-1] - s[0],
+        s[-1] - (ref - drop),
+        w[-1],
+        w.max(),
+        float((w >= heavy).mean()),
+        float(rep_failures(s, w, rule, k=k).mean()),
+        trial.n_errors[:k].mean(),
+        trial.n_errors[k - 1],
+        _slope_pct(trial.mdf[:k]),
+        _ratio(trial.mdf[:k]),
+        _slope_pct(trial.amplitude[:k]),
+        _ratio(trial.amplitude[:k]),
+        _ratio(trial.durations[:k]),
+        _slope_pct(trial.durations[:k]),
         _ratio(trial.concentric[:k]),
-    ]  # fmt: skip
+    ]
     return np.asarray(f, dtype=float)

@@ -62,9 +62,15 @@ def build_rows(trials: Sequence[TrialReps], rule: FailureRule, ks: Sequence[int]
     if not out.trial:
         raise FailureError("no trial with at least 2 repetitions to learn from")
     return Rows(
-        out.trial, np.asarray(out.k), np.asarray(out.X), out.future, np.asarray(out.flag, bool),
-        np.asarray(out.last_score, float), np.asarray(out.last_margin, float), np.asarray(out.last_failed, bool),
-    )  # fmt: skip
+        out.trial,
+        np.asarray(out.k),
+        np.asarray(out.X),
+        out.future,
+        np.asarray(out.flag, bool),
+        np.asarray(out.last_score, float),
+        np.asarray(out.last_margin, float),
+        np.asarray(out.last_failed, bool),
+    )
 
 
 def _ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
@@ -195,11 +201,15 @@ class FailurePredictor:
         if d["features"] != list(FEATURE_NAMES):
             raise FailureError(f"{path} was trained on other features: {d['features']}")
         return cls(
-            rule=FailureRule(**d["rule"]), alpha=d["alpha"], exclude=tuple(d.get("exclude", ())),
+            rule=FailureRule(**d["rule"]),
+            alpha=d["alpha"],
+            exclude=tuple(d.get("exclude", ())),
             mean_=np.asarray(d["mean"]),
-            scale_=np.asarray(d["scale"]), score_w_={int(h): np.asarray(w) for h, w in d["score_w"].items()},
-            flag_w_=np.asarray(d["flag_w"]), threshold_=float(d["threshold"]),
-        )  # fmt: skip
+            scale_=np.asarray(d["scale"]),
+            score_w_={int(h): np.asarray(w) for h, w in d["score_w"].items()},
+            flag_w_=np.asarray(d["flag_w"]),
+            threshold_=float(d["threshold"]),
+        )
 
 
 def evaluate_failure(model: FailurePredictor, trials: Sequence[TrialReps]) -> dict:

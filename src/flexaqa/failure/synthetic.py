@@ -29,8 +29,16 @@ def make_fatigue_trials(n: int, *, reps: int = 10, seed: int = 0, action: str = 
         dur = 2 * (1 + 0.05 * f * r) * (1 + noise(0.02))
         out.append(
             TrialReps(
-                f"T{i:03d}", action, f"S{i:03d}", scores, weights, np.ones(reps), dur, 0.4 * dur,
-                100 * (1 - 0.04 * f * r) + noise(1.0), 0.2 * (1 + 0.06 * f * r) * (1 + noise(0.02)),
+                f"T{i:03d}",
+                action,
+                f"S{i:03d}",
+                scores,
+                weights,
+                np.ones(reps),
+                dur,
+                0.4 * dur,
+                100 * (1 - 0.04 * f * r) + noise(1.0),
+                0.2 * (1 + 0.06 * f * r) * (1 + noise(0.02)),
             )
-        )  # fmt: skip
+        )
     return out

@@ -30,8 +30,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_validate)
 
     p = ksub.add_parser("export", help="write the graph as JSON, JSON-LD (RDF) or GraphML")
-    p.add_argument("--format", choices=("json", "jsonld", "graphml"), required=True,
-                   help="json (the data), jsonld (RDF, JSON-LD) or graphml (graph tools)")  # fmt: skip
+    p.add_argument(
+        "--format",
+        choices=("json", "jsonld", "graphml"),
+        required=True,
+        help="json (the data), jsonld (RDF, JSON-LD) or graphml (graph tools)",
+    )
     add_out(p, required=True, help="output file")
     p.set_defaults(func=cmd_export)
 

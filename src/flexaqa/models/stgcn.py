@@ -20,10 +20,31 @@ from flexaqa.skeleton import flex21_to_ntu25
 
 # NTU RGB+D bones (0-based joint indices; the order of flexaqa.skeleton.NTU25_JOINTS); centre = spine_shoulder.
 NTU25_EDGES: tuple[tuple[int, int], ...] = (
-    (0, 1), (1, 20), (2, 20), (3, 2), (4, 20), (5, 4), (6, 5), (7, 6), (8, 20), (9, 8), (10, 9), (11, 10),
-    (12, 0), (13, 12), (14, 13), (15, 14), (16, 0), (17, 16), (18, 17), (19, 18), (21, 22), (22, 7),
-    (23, 24), (24, 11),
-)  # fmt: skip
+    (0, 1),
+    (1, 20),
+    (2, 20),
+    (3, 2),
+    (4, 20),
+    (5, 4),
+    (6, 5),
+    (7, 6),
+    (8, 20),
+    (9, 8),
+    (10, 9),
+    (11, 10),
+    (12, 0),
+    (13, 12),
+    (14, 13),
+    (15, 14),
+    (16, 0),
+    (17, 16),
+    (18, 17),
+    (19, 18),
+    (21, 22),
+    (22, 7),
+    (23, 24),
+    (24, 11),
+)
 NTU25_CENTER = 20
 # (out channels, temporal stride) of the ten ST-GCN blocks
 STGCN_BLOCKS = (

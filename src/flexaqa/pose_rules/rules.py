@@ -34,8 +34,16 @@ from flexaqa.skeleton import J
 
 RULES_PATH = Path(__file__).with_name("data") / "rules.yaml"
 WINDOWS = (
-    "start", "end", "turn", "rep", "preparation", "concentric", "eccentric", "concentric_early", "eccentric_early",
-)  # fmt: skip
+    "start",
+    "end",
+    "turn",
+    "rep",
+    "preparation",
+    "concentric",
+    "eccentric",
+    "concentric_early",
+    "eccentric_early",
+)
 STATS = ("mean", "min", "max", "extreme", "range", "rise", "drop", "wobble", "duration", "tempo_ratio")
 VIEWS = ("front", "side", "3d")
 _FILE_KEYS = (

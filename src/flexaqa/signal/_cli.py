@@ -31,16 +31,26 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             required=True,
             help="sampling rate in Hz, > 0 and < 1e6 (FLEX sEMG: 2000)",
         )
-        p.add_argument("--band", type=positive_float, nargs=2, default=(20.0, 450.0), metavar=("LOW", "HIGH"),
-                       help="band-pass edges in Hz (default 20 450)")  # fmt: skip
+        p.add_argument(
+            "--band",
+            type=positive_float,
+            nargs=2,
+            default=(20.0, 450.0),
+            metavar=("LOW", "HIGH"),
+            help="band-pass edges in Hz (default 20 450)",
+        )
         p.add_argument(
             "--mains",
             type=non_negative_float,
             default=50.0,
             help="mains notch in Hz (50 or 60; 0 turns it off)",
         )
-        p.add_argument("--envelope", choices=("rms", "linear"), default="rms",
-                       help="rms: moving RMS over --window; linear: rectified and low-passed (default rms)")  # fmt: skip
+        p.add_argument(
+            "--envelope",
+            choices=("rms", "linear"),
+            default="rms",
+            help="rms: moving RMS over --window; linear: rectified and low-passed (default rms)",
+        )
         p.add_argument("--window", type=positive_float, default=0.05, help="RMS window in seconds (> 0)")
 
     p = esub.add_parser("process", help="band-pass, notch, rectify and envelope every channel")
@@ -231,10 +241,16 @@ def cmd_bursts(args) -> int:
 
     print(f"{args.input}: {len(bursts)} burst(s)")
     rows = [
-        (r["channel"], f"{r['onset_s']:.3f}", f"{r['offset_s']:.3f}", f"{r['peak_s']:.3f}", f"{r['amplitude']:.4g}",
-         "-" if r["median_frequency_hz"] is None else f"{r['median_frequency_hz']:.1f}")
+        (
+            r["channel"],
+            f"{r['onset_s']:.3f}",
+            f"{r['offset_s']:.3f}",
+            f"{r['peak_s']:.3f}",
+            f"{r['amplitude']:.4g}",
+            "-" if r["median_frequency_hz"] is None else f"{r['median_frequency_hz']:.1f}",
+        )
         for r in records
-    ]  # fmt: skip
+    ]
     if rows:
         print(
             format_table(

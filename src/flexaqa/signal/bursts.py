@@ -98,9 +98,14 @@ class Bursts:
             )
         keep = self.channel == channel
         return Bursts(
-            self.channel[keep], self.onset[keep], self.offset[keep], self.peak[keep], self.amplitude[keep],
-            self.fs, self.n_channels,
-        )  # fmt: skip
+            self.channel[keep],
+            self.onset[keep],
+            self.offset[keep],
+            self.peak[keep],
+            self.amplitude[keep],
+            self.fs,
+            self.n_channels,
+        )
 
     def count(self) -> np.ndarray:
         """Number of bursts per channel ``(C,)``."""
@@ -109,11 +114,19 @@ class Bursts:
     def to_records(self) -> list[dict]:
         return [
             {
-                "channel": int(c), "onset": int(a), "offset": int(b), "peak": int(p),
-                "onset_s": a / self.fs, "offset_s": b / self.fs, "peak_s": p / self.fs, "amplitude": float(v),
+                "channel": int(c),
+                "onset": int(a),
+                "offset": int(b),
+                "peak": int(p),
+                "onset_s": a / self.fs,
+                "offset_s": b / self.fs,
+                "peak_s": p / self.fs,
+                "amplitude": float(v),
             }
-            for c, a, b, p, v in zip(self.channel, self.onset, self.offset, self.peak, self.amplitude, strict=True)
-        ]  # fmt: skip
+            for c, a, b, p, v in zip(
+                self.channel, self.onset, self.offset, self.peak, self.amplitude, strict=True
+            )
+        ]
 
 
 def detect_bursts(

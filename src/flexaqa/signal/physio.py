@@ -190,6 +190,14 @@ def exertion_summary(
         if hr_rest is not None and hr_max > hr_rest:
             preserve = float(100 * (x[peak_i] - hr_rest) / (hr_max - hr_rest))
     return ExertionSummary(
-        start_bpm=start, end_bpm=end, mean_bpm=float(x.mean()), peak_bpm=float(x[peak_i]), rise_bpm=end - start,
-        time_to_peak_s=peak_i / fs, slope_bpm_per_min=slope, percent_hrmax=pmax, percent_reserve=preserve, zone=zone,
-    )  # fmt: skip
+        start_bpm=start,
+        end_bpm=end,
+        mean_bpm=float(x.mean()),
+        peak_bpm=float(x[peak_i]),
+        rise_bpm=end - start,
+        time_to_peak_s=peak_i / fs,
+        slope_bpm_per_min=slope,
+        percent_hrmax=pmax,
+        percent_reserve=preserve,
+        zone=zone,
+    )

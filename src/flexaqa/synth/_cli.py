@@ -45,8 +45,12 @@ def add_commands(sub) -> None:
     p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True, help="render mp4 video")
     add_size(p, help="frame size WxH (even numbers; default 128x96 mini, 320x180 full)")
     p.add_argument("--fps", type=positive_float, help="cinema view frame rate; the phone view runs at half")
-    p.add_argument("--layout", choices=("native", "release"), default="native",
-                   help="native (dataset.json, trials/) or the official release layout (default native)")  # fmt: skip
+    p.add_argument(
+        "--layout",
+        choices=("native", "release"),
+        default="native",
+        help="native (dataset.json, trials/) or the official release layout (default native)",
+    )
     add_seed(p)
     add_workers(p, default=1, help="parallel worker processes (default 1)")
     add_progress(p, quiet_alias=True)

@@ -17,10 +17,12 @@ from flexaqa.timebase import EMG_HZ
 # Antagonists and secondary muscles: activation gain by (action slug, Table-8 muscle). Default: the action's
 # first muscle 1.0, others 0.7.
 _GAIN = {
-    ("barbell-biceps-curl", "triceps brachii"): 0.2, ("dumbbell-biceps-curl", "triceps brachii"): 0.2,
-    ("dumbbell-bent-over-triceps-extension", "biceps brachii"): 0.2, ("squat", "biceps femoris"): 0.4,
+    ("barbell-biceps-curl", "triceps brachii"): 0.2,
+    ("dumbbell-biceps-curl", "triceps brachii"): 0.2,
+    ("dumbbell-bent-over-triceps-extension", "biceps brachii"): 0.2,
+    ("squat", "biceps femoris"): 0.4,
     ("deadlift", "vastus lateralis"): 0.75,
-}  # fmt: skip
+}
 PEAK_MV = 0.6  # envelope amplitude (mV RMS) of a fully active agonist
 _BANDS = ((20.0, 200.0), (15.0, 135.0))  # fresh spectrum (median ~113 Hz) and compressed one (~75 Hz)
 

@@ -135,11 +135,17 @@ def truth_record(sim) -> dict:
         "subject": sim.subject.id,
         "action": sim.action.slug,
         "reps": [
-            {"rep": r.index, "true_slots": {k: round(v, 4) for k, v in r.true.items()}, "signs": r.signs,
-             "true_score": r.true_score, "annotated_score": r.score, "dropped": r.dropped}
+            {
+                "rep": r.index,
+                "true_slots": {k: round(v, 4) for k, v in r.true.items()},
+                "signs": r.signs,
+                "true_score": r.true_score,
+                "annotated_score": r.score,
+                "dropped": r.dropped,
+            }
             for r in sim.reps
         ],
-    }  # fmt: skip
+    }
 
 
 _ROSTER: dict = {}
@@ -232,9 +238,12 @@ def _generate(cfg: SynthConfig, out: Path, progress: bool) -> dict:
     roster = make_roster(ids, cfg.seed)
     if cfg.layout == "native":
         finalize_dataset(
-            out, name="flexaqa-synthetic-flex", description=SYNTHETIC_NOTICE, subjects=[s.subject for s in roster],
+            out,
+            name="flexaqa-synthetic-flex",
+            description=SYNTHETIC_NOTICE,
+            subjects=[s.subject for s in roster],
             seed=cfg.seed,
-        )  # fmt: skip
+        )
         records = read_manifest(out)
         n_trials = len({r.trial for r in records})
     else:

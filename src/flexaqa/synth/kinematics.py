@@ -51,13 +51,21 @@ PROGRAMS: dict[str, Program] = {
     "standing-barbell-overhead-press": Program(  # AK03: bar above the clavicles, forearms vertical under it
         "stand", (2, 0), ((0, 0), (0, 0)), _TR, ((0.12, 0.44, 0.1), (0.12, 0.04, 0.995)), (0.15, 0.3, -1.0)
     ),
-    "barbell-biceps-curl": Program("stand", (0, 0), ((0, 0), (0, 0)), _ANG, ((90, 4, 10), (90, 12, 140)), (0, 1, 0)),
+    "barbell-biceps-curl": Program(
+        "stand", (0, 0), ((0, 0), (0, 0)), _ANG, ((90, 4, 10), (90, 12, 140)), (0, 1, 0)
+    ),
     "barbell-upright-row": Program(  # AK02: hands slightly wider than shoulder-width, kept on the bar
         "stand", (3, 3), ((0, 0), (0, 0)), _TR, ((0.08, 0.16, -0.955), (0.08, 0.24, -0.13)), (0.8, 0.0, 0.6)
     ),
-    "dumbbell-front-raise": Program("stand", (0, 0), ((0, 0), (0, 0)), _ANG, ((90, 5, 10), (90, 90, 12)), (0, 1, 0.5)),
-    "dumbbell-biceps-curl": Program("stand", (0, 0), ((0, 0), (0, 0)), _ANG, ((90, 4, 10), (90, 10, 140)), (0, 1, 0)),
-    "dumbbell-lateral-raise": Program("stand", (0, 0), ((0, 0), (0, 0)), _ANG, ((0, 8, 15), (0, 88, 15)), (0, 1, 0)),
+    "dumbbell-front-raise": Program(
+        "stand", (0, 0), ((0, 0), (0, 0)), _ANG, ((90, 5, 10), (90, 90, 12)), (0, 1, 0.5)
+    ),
+    "dumbbell-biceps-curl": Program(
+        "stand", (0, 0), ((0, 0), (0, 0)), _ANG, ((90, 4, 10), (90, 10, 140)), (0, 1, 0)
+    ),
+    "dumbbell-lateral-raise": Program(
+        "stand", (0, 0), ((0, 0), (0, 0)), _ANG, ((0, 8, 15), (0, 88, 15)), (0, 1, 0)
+    ),
     "bent-over-dumbbell-reverse-fly": Program(  # AK21: torso about 40 deg to the ground = 50 deg from vertical
         "bent", (50, 50), ((-0.12, -0.06), (-0.12, -0.06)), _ANG, ((90, 70, 15), (0, 90, 15)), (0, 1, 0)
     ),
@@ -71,43 +79,81 @@ PROGRAMS: dict[str, Program] = {
         "supine", (-105, -105), ((0, 0), (0, 0)), _TR, _BENCH_ARMS, (0.8, -0.3, -0.5), bench="decline"
     ),
     "flat-dumbbell-bench-press": Program(  # AK31: press "until the arms are extended" (elbows ~170 deg)
-        "supine", (-90, -90), ((0, 0), (0, 0)), _TR, ((0.3, 0.14, -0.15), (0.1, 0.99, 0.0)), (0.8, -0.3, -0.4),
+        "supine",
+        (-90, -90),
+        ((0, 0), (0, 0)),
+        _TR,
+        ((0.3, 0.14, -0.15), (0.1, 0.99, 0.0)),
+        (0.8, -0.3, -0.4),
         bench="flat",
     ),
     "incline-dumbbell-bench-press": Program(
-        "supine", (-60, -60), ((0, 0), (0, 0)), _TR, ((0.3, 0.14, -0.15), (0.1, 0.99, 0.0)), (0.8, -0.3, -0.4),
+        "supine",
+        (-60, -60),
+        ((0, 0), (0, 0)),
+        _TR,
+        ((0.3, 0.14, -0.15), (0.1, 0.99, 0.0)),
+        (0.8, -0.3, -0.4),
         bench="incline",
     ),
-    "dumbbell-fly": Program("supine", (-90, -90), ((0, 0), (0, 0)), _ANG, ((90, 90, 15), (-5, 90, 25)), (0, 0.3, 1),
-                            bench="flat"),
+    "dumbbell-fly": Program(
+        "supine", (-90, -90), ((0, 0), (0, 0)), _ANG, ((90, 90, 15), (-5, 90, 25)), (0, 0.3, 1), bench="flat"
+    ),
     "seated-dumbbell-shoulder-press": Program(
-        "seated", (-8, -8), ((0, 0), (0, 0)), _TR, ((0.4, 0.05, 0.1), (0.1, 0.05, 0.98)), (1, -0.1, -0.5),
+        "seated",
+        (-8, -8),
+        ((0, 0), (0, 0)),
+        _TR,
+        ((0.4, 0.05, 0.1), (0.1, 0.05, 0.98)),
+        (1, -0.1, -0.5),
         bench="seat",
     ),
     "deadlift": Program(  # AK40/AK41: shoulders just ahead of a bar over mid-foot, shins close to it, arms straight
-        "bent", (55, 2), ((-0.42, -0.27), (0, 0)), _TR, ((0.05, 0.80, -0.55), (0.05, 0.02, -0.97)), (0.3, -0.5, 0),
-        stance=0.15, primary="hip", rigid_arm=True,
+        "bent",
+        (55, 2),
+        ((-0.42, -0.27), (0, 0)),
+        _TR,
+        ((0.05, 0.80, -0.55), (0.05, 0.02, -0.97)),
+        (0.3, -0.5, 0),
+        stance=0.15,
+        primary="hip",
+        rigid_arm=True,
     ),
     "squat": Program(  # AK44: thigh-calf angle slightly below 90 deg at the bottom
-        "stand", (6, 42), ((0, 0), (-0.2, -0.38)), _TR, ((0.42, -0.16, 0.05), (0.42, -0.16, 0.05)), (0.3, -0.5, -1),
-        stance=0.23, primary="hip",
+        "stand",
+        (6, 42),
+        ((0, 0), (-0.2, -0.38)),
+        _TR,
+        ((0.42, -0.16, 0.05), (0.42, -0.16, 0.05)),
+        (0.3, -0.5, -1),
+        stance=0.23,
+        primary="hip",
     ),
     "barbell-bent-over-row": Program(
-        pitch=(60, 60), pelvis=((-0.14, -0.1), (-0.14, -0.1)), arm=((0.06, 0.83, -0.48), (0.1, 0.28, -0.36)),
-        pointer=(0.3, -0.9, -0.2), **_ROW,
+        pitch=(60, 60),
+        pelvis=((-0.14, -0.1), (-0.14, -0.1)),
+        arm=((0.06, 0.83, -0.48), (0.1, 0.28, -0.36)),
+        pointer=(0.3, -0.9, -0.2),
+        **_ROW,
     ),
     "t-bar-row": Program(
-        pitch=(45, 45), pelvis=((-0.12, -0.12), (-0.12, -0.12)), arm=((-0.12, 0.7, -0.68), (-0.1, 0.3, -0.4)),
-        pointer=(0.3, -0.9, -0.2), **_ROW,
+        pitch=(45, 45),
+        pelvis=((-0.12, -0.12), (-0.12, -0.12)),
+        arm=((-0.12, 0.7, -0.68), (-0.1, 0.3, -0.4)),
+        pointer=(0.3, -0.9, -0.2),
+        **_ROW,
     ),
     "dumbbell-bent-over-row": Program(  # AK52: the descent ends "with the arms fully extended" (elbows ~170 deg)
-        pitch=(65, 65), pelvis=((-0.14, -0.1), (-0.14, -0.1)), arm=((0.04, 0.9, -0.43), (0.08, 0.2, -0.4)),
-        pointer=(0.1, -0.9, -0.3), **_ROW,
+        pitch=(65, 65),
+        pelvis=((-0.14, -0.1), (-0.14, -0.1)),
+        arm=((0.04, 0.9, -0.43), (0.08, 0.2, -0.4)),
+        pointer=(0.1, -0.9, -0.3),
+        **_ROW,
     ),
     "dumbbell-bent-over-triceps-extension": Program(
         "bent", (60, 60), ((-0.14, -0.1), (-0.14, -0.1)), _ANG, ((-90, 15, 95), (-90, 25, 5)), (0, 0.87, -0.5)
     ),
-}  # fmt: skip
+}
 
 BENCH_TOP = 0.45  # m, flat bench pad height
 

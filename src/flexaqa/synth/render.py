@@ -35,15 +35,24 @@ EYE, NOSE, MOUTH = (35, 25, 25), (205, 145, 115), (150, 60, 60)
 
 # (joint a, joint b, radius m, colour)
 BODY = [
-    ("pelvis", "spine_shoulder", 0.13, SHIRT), ("right_hip", "left_hip", 0.1, SHORTS),
-    ("right_shoulder", "left_shoulder", 0.075, SHIRT), ("neck", "spine_shoulder", 0.05, SKIN), ("head", "head", 0.105, SKIN),
-    ("right_shoulder", "right_elbow", 0.05, SHIRT), ("left_shoulder", "left_elbow", 0.05, SHIRT),
-    ("right_elbow", "right_wrist", 0.04, SKIN), ("left_elbow", "left_wrist", 0.04, SKIN),
-    ("right_wrist", "right_hand", 0.035, SKIN), ("left_wrist", "left_hand", 0.035, SKIN),
-    ("right_hip", "right_knee", 0.075, SHORTS), ("left_hip", "left_knee", 0.075, SHORTS),
-    ("right_knee", "right_ankle", 0.055, SKIN), ("left_knee", "left_ankle", 0.055, SKIN),
-    ("right_heel", "right_toe", 0.04, SHOE), ("left_heel", "left_toe", 0.04, SHOE),
-]  # fmt: skip
+    ("pelvis", "spine_shoulder", 0.13, SHIRT),
+    ("right_hip", "left_hip", 0.1, SHORTS),
+    ("right_shoulder", "left_shoulder", 0.075, SHIRT),
+    ("neck", "spine_shoulder", 0.05, SKIN),
+    ("head", "head", 0.105, SKIN),
+    ("right_shoulder", "right_elbow", 0.05, SHIRT),
+    ("left_shoulder", "left_elbow", 0.05, SHIRT),
+    ("right_elbow", "right_wrist", 0.04, SKIN),
+    ("left_elbow", "left_wrist", 0.04, SKIN),
+    ("right_wrist", "right_hand", 0.035, SKIN),
+    ("left_wrist", "left_hand", 0.035, SKIN),
+    ("right_hip", "right_knee", 0.075, SHORTS),
+    ("left_hip", "left_knee", 0.075, SHORTS),
+    ("right_knee", "right_ankle", 0.055, SKIN),
+    ("left_knee", "left_ankle", 0.055, SKIN),
+    ("right_heel", "right_toe", 0.04, SHOE),
+    ("left_heel", "left_toe", 0.04, SHOE),
+]
 
 
 def make_view(name: str, *, width: int, height: int, fps: float | None = None) -> View:

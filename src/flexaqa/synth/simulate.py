@@ -23,11 +23,18 @@ DROP_RATE = 88 / 7600  # paper: 7,600 recorded -> 7,512 kept
 DROP_REASONS = ("marker occlusion", "sEMG electrode detached", "annotation conflict")
 BASE_SECONDS = {"preparation": 0.22, "concentric": 0.8, "eccentric": 0.92}
 TEMPO = {
-    "deadlift": 1.25, "squat": 1.25, "flat-barbell-bench-press": 1.08, "incline-barbell-bench-press": 1.08,
-    "decline-barbell-bench-press": 1.08, "dumbbell-front-raise": 0.9, "dumbbell-lateral-raise": 0.9,
-    "bent-over-dumbbell-reverse-fly": 0.9, "barbell-biceps-curl": 0.92, "dumbbell-biceps-curl": 0.92,
+    "deadlift": 1.25,
+    "squat": 1.25,
+    "flat-barbell-bench-press": 1.08,
+    "incline-barbell-bench-press": 1.08,
+    "decline-barbell-bench-press": 1.08,
+    "dumbbell-front-raise": 0.9,
+    "dumbbell-lateral-raise": 0.9,
+    "bent-over-dumbbell-reverse-fly": 0.9,
+    "barbell-biceps-curl": 0.92,
+    "dumbbell-biceps-curl": 0.92,
     "dumbbell-bent-over-triceps-extension": 0.85,
-}  # fmt: skip
+}
 LEAD_IN, TAIL = 0.8, 0.6  # s of standing still before the first and after the last repetition
 RAMP = 0.08  # s, error effects fade in/out at their window's edges
 _PLAN_ONLY = ("ecc_speed", "rom_ecc", "rom_con")

@@ -36,14 +36,27 @@ SEGMENT_RATIOS = {
 
 # One-repetition maximum of an average trained expert as a fraction of body mass (dumbbells: one side).
 ONE_RM_RATIO = {
-    "standing-barbell-overhead-press": 0.75, "barbell-biceps-curl": 0.55, "barbell-upright-row": 0.6,
-    "dumbbell-front-raise": 0.15, "dumbbell-biceps-curl": 0.26, "dumbbell-lateral-raise": 0.13,
-    "bent-over-dumbbell-reverse-fly": 0.11, "flat-barbell-bench-press": 1.15, "incline-barbell-bench-press": 0.95,
-    "decline-barbell-bench-press": 1.2, "flat-dumbbell-bench-press": 0.42, "incline-dumbbell-bench-press": 0.37,
-    "dumbbell-fly": 0.2, "seated-dumbbell-shoulder-press": 0.32, "deadlift": 1.8, "squat": 1.5,
-    "barbell-bent-over-row": 0.95, "t-bar-row": 0.9, "dumbbell-bent-over-row": 0.42,
+    "standing-barbell-overhead-press": 0.75,
+    "barbell-biceps-curl": 0.55,
+    "barbell-upright-row": 0.6,
+    "dumbbell-front-raise": 0.15,
+    "dumbbell-biceps-curl": 0.26,
+    "dumbbell-lateral-raise": 0.13,
+    "bent-over-dumbbell-reverse-fly": 0.11,
+    "flat-barbell-bench-press": 1.15,
+    "incline-barbell-bench-press": 0.95,
+    "decline-barbell-bench-press": 1.2,
+    "flat-dumbbell-bench-press": 0.42,
+    "incline-dumbbell-bench-press": 0.37,
+    "dumbbell-fly": 0.2,
+    "seated-dumbbell-shoulder-press": 0.32,
+    "deadlift": 1.8,
+    "squat": 1.5,
+    "barbell-bent-over-row": 0.95,
+    "t-bar-row": 0.9,
+    "dumbbell-bent-over-row": 0.42,
     "dumbbell-bent-over-triceps-extension": 0.12,
-}  # fmt: skip
+}
 SKILL_STRENGTH = {"expert": 1.0, "amateur": 0.78, "novice": 0.6}
 SKILL_ERROR_RATE = {"expert": 0.14, "amateur": 0.22, "novice": 0.3}  # mean per-slot error probability
 

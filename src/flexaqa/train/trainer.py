@@ -116,8 +116,10 @@ def make_optimizer(model, config: RunConfig) -> torch.optim.Optimizer:
     for the heads). A model with ``encoder_parameters()``/``head_parameters()`` (end-to-end fine-tuning) gets
     two groups: its encoders at ``config.encoder_lr``, its head at ``config.lr``."""
     if hasattr(model, "encoder_parameters"):
-        groups = [{"params": model.encoder_parameters(), "lr": config.encoder_lr, "name": "encoders"},
-                  {"params": model.head_parameters(), "lr": config.lr, "name": "head"}]  # fmt: skip
+        groups = [
+            {"params": model.encoder_parameters(), "lr": config.encoder_lr, "name": "encoders"},
+            {"params": model.head_parameters(), "lr": config.lr, "name": "head"},
+        ]
         groups = [g for g in groups if g["params"]]
     else:
         groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": config.lr}]
@@ -233,8 +235,13 @@ def train_loop(
         net.train()
         total = 0.0
         opt.zero_grad(set_to_none=True)
-        inner = tqdm(batches(epoch), total=steps, disable=quiet or not options.per_epoch_bar, leave=False,
-                     desc=f"{options.desc} epoch {epoch + 1}/{config.epochs}".strip())  # fmt: skip
+        inner = tqdm(
+            batches(epoch),
+            total=steps,
+            disable=quiet or not options.per_epoch_bar,
+            leave=False,
+            desc=f"{options.desc} epoch {epoch + 1}/{config.epochs}".strip(),
+        )
         for step, batch in enumerate(inner):
             with torch.autocast(device.type, dtype=dtype, enabled=use_amp):
                 out = net(batch)
@@ -262,14 +269,24 @@ def train_loop(
                 save_checkpoint(run_dir / "best.pt", model, config=config, epoch=epoch, best=best)
         bar.set_postfix(loss=f"{row['loss']:.3f}", val_rho=f"{metrics['spearman']:.3f}")
         if options.per_epoch_bar and not quiet:
-            tqdm.write(f"{options.desc} epoch {epoch + 1}: loss {row['loss']:.4f}  val rho "
-                       f"{metrics['spearman']:.4f}  R-l2 {metrics['rl2']:.3f}  ({time.perf_counter() - t0:.1f} s)")  # fmt: skip
+            tqdm.write(
+                f"{options.desc} epoch {epoch + 1}: loss {row['loss']:.4f}  val rho "
+                f"{metrics['spearman']:.4f}  R-l2 {metrics['rl2']:.3f}  ({time.perf_counter() - t0:.1f} s)"
+            )
         if run_dir is not None and rank == 0:
             save_checkpoint(
-                run_dir / "last.pt", model, config=config, optimizer=opt.state_dict(), scaler=scaler.state_dict(),
-                epoch=epoch, history=history, best=best, best_epoch=best_epoch, best_state_dict=best_state,
+                run_dir / "last.pt",
+                model,
+                config=config,
+                optimizer=opt.state_dict(),
+                scaler=scaler.state_dict(),
+                epoch=epoch,
+                history=history,
+                best=best,
+                best_epoch=best_epoch,
+                best_state_dict=best_state,
                 rng=rng_state(device),
-            )  # fmt: skip
+            )
             atomic_write_text(run_dir / "history.json", json_text(history, indent=1))
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -308,6 +325,11 @@ def fit(
             yield _rows(train_t, shard[step * config.batch_size : (step + 1) * config.batch_size])
 
     return train_loop(
-        config, model, batches=batches, steps=steps, run_dir=run_dir, resume=resume,
+        config,
+        model,
+        batches=batches,
+        steps=steps,
+        run_dir=run_dir,
+        resume=resume,
         validate=lambda m: evaluate(m, val_t, score_range=config.score_range),
-    )  # fmt: skip
+    )

@@ -84,8 +84,13 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     )
     add_split(p, default="test", help="split to report on (default: test)")
     p.add_argument("--limit", type=positive_int, help="use at most N samples per split (quick runs)")
-    p.add_argument("--plot-samples", type=non_negative_int, default=4, metavar="N",
-                   help="samples in the envelope plot envelopes.png (0: no plot; default 4)")  # fmt: skip
+    p.add_argument(
+        "--plot-samples",
+        type=non_negative_int,
+        default=4,
+        metavar="N",
+        help="samples in the envelope plot envelopes.png (0: no plot; default 4)",
+    )
     add_deprecated(p, "--plot", new="--plot-samples", dest="plot_samples", type=non_negative_int, metavar="N")
     add_progress(p)
 
@@ -99,9 +104,11 @@ def _splits(args):
     require_samples(source, splits, ["train", args.split], args.protocol)
     if not splits.get("val"):  # carve a validation set from train (whole subjects when we know them)
         train, val = hold_out(
-            splits["train"], 1 / 8, np.random.default_rng(args.split_seed),
+            splits["train"],
+            1 / 8,
+            np.random.default_rng(args.split_seed),
             group_of=lambda i: source.record(i).subject or i,
-        )  # fmt: skip
+        )
         splits = dict(splits, train=train, val=val)
     if args.limit:
         splits = {k: v[: args.limit] for k, v in splits.items()}
@@ -172,17 +179,39 @@ def _train(args, source, splits) -> int:
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    margs = {k: v for k, v in {
-        "backbone": args.backbone, "backbone_weights": args.backbone_weights,
-        "freeze_backbone": args.freeze_backbone or None, "hidden": args.hidden,
-    }.items() if v is not None}  # fmt: skip
+    margs = {
+        k: v
+        for k, v in {
+            "backbone": args.backbone,
+            "backbone_weights": args.backbone_weights,
+            "freeze_backbone": args.freeze_backbone or None,
+            "hidden": args.hidden,
+        }.items()
+        if v is not None
+    }
     cfg = Video2EMGConfig(
-        input=args.input, model=args.model, model_args=margs, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, seed=args.seed, stride=args.stride or (4 if args.input == "pose" else 1), window=args.window,
-        size=(args.size[1], args.size[0]), view=args.view, device=device, progress=not args.no_progress,
-    )  # fmt: skip
-    kw = dict(input=cfg.input, stride=cfg.stride, view=cfg.view, size=cfg.size, window=cfg.window,
-              progress=cfg.progress)  # fmt: skip
+        input=args.input,
+        model=args.model,
+        model_args=margs,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        stride=args.stride or (4 if args.input == "pose" else 1),
+        window=args.window,
+        size=(args.size[1], args.size[0]),
+        view=args.view,
+        device=device,
+        progress=not args.no_progress,
+    )
+    kw = dict(
+        input=cfg.input,
+        stride=cfg.stride,
+        view=cfg.view,
+        size=cfg.size,
+        window=cfg.window,
+        progress=cfg.progress,
+    )
     train = load_examples(source, splits["train"], **kw)
     val = load_examples(source, splits["val"], **kw)
     run = fit_video2emg(cfg, train, val, run_dir=args.out)
@@ -206,9 +235,15 @@ def cmd_eval(args) -> int:
     cfg = run.config
     source, splits = _splits(args)
     examples = load_examples(
-        source, splits[args.split], input=cfg.input, stride=cfg.stride, view=cfg.view, size=tuple(cfg.size),
-        window=cfg.window, progress=not args.no_progress,
-    )  # fmt: skip
+        source,
+        splits[args.split],
+        input=cfg.input,
+        stride=cfg.stride,
+        view=cfg.view,
+        size=tuple(cfg.size),
+        window=cfg.window,
+        progress=not args.no_progress,
+    )
     with output_dir(args.out, mode="overwrite"):
         _report(run, examples, args.out, args.plot_samples)
     return 0

@@ -117,10 +117,20 @@ def load_examples(
             data, times = s.video[view], s.frame_times[view]
         out.append(
             make_example(
-                sid, rec.action, input=input, data=data, times=times, emg=s.emg.data, emg_fs=s.emg.rate,
-                emg_start=s.emg.start, stride=stride, window=window, bandpass=bandpass, subject=rec.subject,
+                sid,
+                rec.action,
+                input=input,
+                data=data,
+                times=times,
+                emg=s.emg.data,
+                emg_fs=s.emg.rate,
+                emg_start=s.emg.start,
+                stride=stride,
+                window=window,
+                bandpass=bandpass,
+                subject=rec.subject,
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -138,9 +148,17 @@ def examples_from_sim(
         data = sim.joints[i0:i1] if input == "pose" else frames[i0:i1]
         out.append(
             make_example(
-                sample_id(sim.subject.id, sim.action.class_id, r.index), sim.action.slug, input=input, data=data,
-                times=np.arange(i0, i1) / rate, emg=sim.emg, emg_fs=sim.emg_rate, emg_start=0.0, stride=stride,
-                window=window, subject=sim.subject.id,
+                sample_id(sim.subject.id, sim.action.class_id, r.index),
+                sim.action.slug,
+                input=input,
+                data=data,
+                times=np.arange(i0, i1) / rate,
+                emg=sim.emg,
+                emg_fs=sim.emg_rate,
+                emg_start=0.0,
+                stride=stride,
+                window=window,
+                subject=sim.subject.id,
             )
-        )  # fmt: skip
+        )
     return out

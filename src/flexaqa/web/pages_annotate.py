@@ -112,9 +112,15 @@ async def label_submit(request: Request, sample_id: str):
     check_csrf(request, form.get("csrf_token"))
     start, end = (float(form[k]) if form.get(k) else None for k in ("rep_start", "rep_end"))
     save_label(
-        request, user.name, sample_id, form.getlist("slot"), str(form.get("feedback", "")), start, end,
+        request,
+        user.name,
+        sample_id,
+        form.getlist("slot"),
+        str(form.get("feedback", "")),
+        start,
+        end,
         revise=form.get("revise") == "1",
-    )  # fmt: skip
+    )
     return RedirectResponse("/annotate?saved=" + sample_id, status_code=303)
 
 
@@ -129,9 +135,14 @@ def review_page(request: Request, sample_id: str):
         for slot in row.slots:
             counts[slot] = counts.get(slot, 0) + 1
     return render(
-        request, "review.html", title=f"Review {sample_id}", stage1=stage1, counts=counts,
-        ready=sample_id in labels.pending_reviews(user.name), **ctx,
-    )  # fmt: skip
+        request,
+        "review.html",
+        title=f"Review {sample_id}",
+        stage1=stage1,
+        counts=counts,
+        ready=sample_id in labels.pending_reviews(user.name),
+        **ctx,
+    )
 
 
 @router.post("/annotate/review/{sample_id}")

@@ -85,9 +85,14 @@ def start_job(
         with open(path, "wb") as fh:
             shutil.copyfileobj(upload.file, fh, length=1 << 20)
         job = Job(
-            id=job_id, owner=owner, action=act.slug, input_name=name,
-            kind="video" if kind == "video" else "pose", pose_format=None if kind == "video" else kind, fps=fps,
-        )  # fmt: skip
+            id=job_id,
+            owner=owner,
+            action=act.slug,
+            input_name=name,
+            kind="video" if kind == "video" else "pose",
+            pose_format=None if kind == "video" else kind,
+            fps=fps,
+        )
         check_upload(path, job)  # decoded or read, not judged by its name
     except BaseException:
         shutil.rmtree(queue.folder(job_id), ignore_errors=True)

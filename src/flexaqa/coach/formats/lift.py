@@ -129,8 +129,13 @@ def follow_lifter(
 
 def _bone_scale(px: np.ndarray, vis: np.ndarray, body: dict, *, q: float = 90.0) -> float:
     """Metres per pixel: median over limbs and torso sides of nominal length / ``q``-th percentile image length."""
-    bones = {"upper_arm": ("shoulder", "elbow"), "forearm": ("elbow", "wrist"), "thigh": ("hip", "knee"),
-             "shin": ("knee", "ankle"), "torso_side": ("shoulder", "hip")}  # fmt: skip
+    bones = {
+        "upper_arm": ("shoulder", "elbow"),
+        "forearm": ("elbow", "wrist"),
+        "thigh": ("hip", "knee"),
+        "shin": ("knee", "ankle"),
+        "torso_side": ("shoulder", "hip"),
+    }
     ratios = []
     for key, (a, b) in bones.items():
         for s in ("left", "right"):
@@ -265,6 +270,12 @@ def lift_2d(
     joints[~present] = np.nan
     img = px / np.asarray(image_size, float)
     seq = PoseSequence(t, joints, vis, present, img, tuple(image_size), {"far_side": far}, source)
-    info = {"view": view, "yaw": None if not np.isfinite(yaw) else round(yaw, 1), "facing": facing,
-            "scale_m_per_px": scale, "image_size": list(image_size), "image_size_estimated": estimated}  # fmt: skip
+    info = {
+        "view": view,
+        "yaw": None if not np.isfinite(yaw) else round(yaw, 1),
+        "facing": facing,
+        "scale_m_per_px": scale,
+        "image_size": list(image_size),
+        "image_size_estimated": estimated,
+    }
     return seq, info

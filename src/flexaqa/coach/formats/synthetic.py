@@ -32,13 +32,19 @@ from flexaqa.skeleton import FLEX21_JOINTS, J
 from flexaqa.synth.render import CAMERA_POSITIONS, LOOK_AT, PHONE_POSITIONS, make_view
 
 _FACE = {  # keypoint -> (forward, right, up) offset from the head point (m)
-    "nose": (0.10, 0.0, -0.05), "head_top": (-0.10, 0.0, 0.05),
-    "left_eye": (0.08, -0.03, 0.0), "right_eye": (0.08, 0.03, 0.0),
-    "left_eye_inner": (0.085, -0.02, 0.0), "right_eye_inner": (0.085, 0.02, 0.0),
-    "left_eye_outer": (0.075, -0.045, 0.0), "right_eye_outer": (0.075, 0.045, 0.0),
-    "left_ear": (0.0, -0.075, 0.0), "right_ear": (0.0, 0.075, 0.0),
-    "mouth_left": (0.085, -0.025, -0.08), "mouth_right": (0.085, 0.025, -0.08),
-}  # fmt: skip
+    "nose": (0.10, 0.0, -0.05),
+    "head_top": (-0.10, 0.0, 0.05),
+    "left_eye": (0.08, -0.03, 0.0),
+    "right_eye": (0.08, 0.03, 0.0),
+    "left_eye_inner": (0.085, -0.02, 0.0),
+    "right_eye_inner": (0.085, 0.02, 0.0),
+    "left_eye_outer": (0.075, -0.045, 0.0),
+    "right_eye_outer": (0.075, 0.045, 0.0),
+    "left_ear": (0.0, -0.075, 0.0),
+    "right_ear": (0.0, 0.075, 0.0),
+    "mouth_left": (0.085, -0.025, -0.08),
+    "mouth_right": (0.085, 0.025, -0.08),
+}
 
 
 def _frame(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
