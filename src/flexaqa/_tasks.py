@@ -17,9 +17,12 @@ An exception inside ``fn`` is not a crash of the job: it comes back as that item
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,10 +104,6 @@ def _run_inline(fn, items: Sequence, workers: int) -> Iterator[TaskResult]:
 
 
 def _run_processes(fn, items: Sequence, workers: int) -> Iterator[TaskResult]:
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
-
     todo = dict(enumerate(items))
     deaths: dict[int, int] = {}
     ctx = mp.get_context("spawn")  # fork after torch/OpenMP started threads can hang the child
