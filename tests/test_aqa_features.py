@@ -90,7 +90,7 @@ def test_extract_features_caches_and_names_missing_views(tmp_path):
         "pose": (4, len(POSE_STAT_NAMES)),
         "emg": (4, 2),
     }
-    assert len(list((tmp_path / "c").glob("*/*/*.npy"))) == 4 * 4  # one file per sample and key
+    assert len(list((tmp_path / "c").glob("*/shards/*/shard-*.ids.json"))) == 4  # one shard per key
     again = extract_features(src, tiny.sample_ids, spec, cache_root=tmp_path / "c", progress=False)
     for k in feats:
         assert np.array_equal(feats[k], again[k])

@@ -22,7 +22,16 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "flexaqa"
 # import each other. Keep in step with the table in docs/architecture.md.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),  # the error base classes
-    ("flexaqa", "_io", "_text", "_args", "_tasks", "timebase", "skeleton", "metrics"),  # leaf helpers, numpy at most
+    (
+        "flexaqa",
+        "_io",
+        "_text",
+        "_args",
+        "_tasks",
+        "timebase",
+        "skeleton",
+        "metrics",
+    ),  # leaf helpers, numpy at most
     ("kg",),  # the Fitness Knowledge Graph
     ("signal",),  # pure signal functions (sEMG, physiology, segmentation)
     ("data", "models", "pose_rules"),  # dataset readers and formats; nn.Modules; pose features and rules

@@ -1,9 +1,9 @@
 """Shared argument helpers of the ``flexaqa`` command: one name, type, range and help per recurring option.
 
 Every ``_cli`` module builds its common options here (``--data``, ``--out``, ``--device``, ``--protocol``,
-``--split``, ``--size``, ``--seed``, ``--workers``, ``--json``, ``--no-progress``), and every numeric option gets a
-range-checking ``type=`` from here, so ``--workers 0`` or ``--threshold 2`` is refused by the parser with a message
-that names the option (exit code 2) instead of being clamped or ignored.
+``--split``, ``--size``, ``--seed``, ``--workers``, ``--batch-size``, ``--ray``, ``--json``, ``--no-progress``), and
+every numeric option gets a range-checking ``type=`` from here, so ``--workers 0`` or ``--threshold 2`` is refused
+by the parser with a message that names the option (exit code 2) instead of being clamped or ignored.
 
 Meanings, the same in every command:
 
@@ -13,6 +13,8 @@ Meanings, the same in every command:
 - ``--size WxH``: a video frame size, width by height (``--short-side N`` resizes by the short side).
 - ``--no-progress``: no progress bars (``--quiet`` is its deprecated spelling).
 - ``--device {auto,cuda,cpu}``: ``auto`` uses a CUDA GPU when one is visible.
+- ``--ray auto|ADDRESS``: run the items as Ray tasks (``flexaqa._tasks.map_tasks``): a local Ray with ``--workers``
+  CPUs, or the cluster at ADDRESS.
 
 Light at import: only the standard library (the parser of ``flexaqa score`` is built from this).
 """
@@ -263,6 +265,21 @@ def add_seed(p: argparse.ArgumentParser, *, default: int | None = 0, help: str |
 def add_workers(p: argparse.ArgumentParser, *, default: int | None, minimum: int = 1, help: str) -> None:
     """``--workers N``: parallel worker processes (or threads); ``minimum`` 0 where 0 means "in this process"."""
     p.add_argument("--workers", type=int_range(minimum), default=default, metavar="N", help=help)
+
+
+def add_ray(p: argparse.ArgumentParser, *, help: str | None = None) -> None:
+    """``--ray auto|ADDRESS``: run the work as Ray tasks (extra ``dist``), on a local Ray or a cluster."""
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help=help
+        or "run as Ray tasks: auto (a local Ray with --workers CPUs) or the ADDRESS of a cluster "
+        "(`ray start --head` prints it); needs pip install 'flexaqa[dist]'",
+    )
+
+
+def add_batch_size(p: argparse.ArgumentParser, *, default: int, help: str) -> None:
+    p.add_argument("--batch-size", type=positive_int, default=default, metavar="N", help=help)
 
 
 def add_json(p: argparse.ArgumentParser, *, help: str = "print JSON on stdout instead of text") -> None:

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "video2emg": "flexaqa.video2emg._cli",
     "failure": "flexaqa.failure._cli",
     "aqa": "flexaqa.aqa._cli",
+    "features": "flexaqa.aqa._features_cli",
     "annotate": "flexaqa.annotation._cli",
     "bench": "flexaqa.aqa._cli",
     "train": "flexaqa.aqa._cli",  # deprecated spellings of `aqa train|eval|predict`

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from flexaqa._args import (
-    VIEWS,
     add_data,
     add_deprecated,
     add_device,
@@ -33,43 +32,7 @@ from flexaqa._args import (
     probability,
 )
 from flexaqa._io import json_text
-
-
-def _feature_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("features (frozen encoders, cached per extractor + config)")
-    g.add_argument(
-        "--video",
-        choices=("small3d", "i3d"),
-        default="small3d",
-        help="video encoder: small3d (random init, weak, offline) or i3d (give --video-weights)",
-    )
-    g.add_argument("--video-weights", help="Kinetics I3D checkpoint (model_rgb.pth or rgb_imagenet.pt)")
-    g.add_argument(
-        "--views",
-        type=name_list(VIEWS, what="view"),
-        default="View-1,View-2",
-        help="the two views behind MV (default View-1,View-2)",
-    )
-    g.add_argument(
-        "--pose",
-        choices=("stats", "stgcn", "stgcn+stats", "keysteps", "keysteps+stats"),
-        default=None,
-        help="pose feature (default: stats; stgcn with --pose-weights or --end-to-end); keysteps: the coach "
-        "rules' margins against their FKG-keystep thresholds",
-    )
-    g.add_argument("--pose-weights", help="st-gcn NTU checkpoint (st_gcn.ntu-xsub.pt)")
-    g.add_argument(
-        "--emg-feature",
-        choices=("official", "envelope"),
-        default="official",
-        help="relative muscle contribution: official raw peaks or conditioned envelopes",
-    )
-    g.add_argument("--cache", help="feature cache folder (default DATA/features)")
-    p.add_argument(
-        "--threads", type=positive_int, default=1, help="torch CPU threads (1 is fastest for the small heads)"
-    )
-    add_progress(p, quiet_alias=True)
-
+from flexaqa.aqa._options import add_feature_options, spec_kwargs
 
 _E2E_ONLY = ("frames", "short_side", "workers", "clip_grad", "no_amp", "encoder_lr", "memory_cache")
 
@@ -150,7 +113,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         help="auto (a CUDA GPU when one is visible), cuda or cpu (default: cpu for "
         "frozen heads, auto for --end-to-end)",
     )
-    _feature_options(p)
+    add_feature_options(p)
     _end_to_end_options(p)
     p.set_defaults(func=cmd_train)
 
@@ -232,23 +195,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="run i3d / stgcn features without their pretrained weights (rows marked 'random init')",
     )
-    _feature_options(p)
+    add_feature_options(p)
     p.set_defaults(func=cmd_bench_aqa)
 
 
 def _spec(args, seed: int = 0):
     from flexaqa.aqa.features import FeatureSpec
 
-    pose = args.pose or ("stgcn" if args.pose_weights else "stats")
-    return FeatureSpec(
-        video=args.video,
-        video_weights=args.video_weights,
-        views=tuple(args.views),
-        pose=pose,
-        pose_weights=args.pose_weights,
-        emg=args.emg_feature,
-        seed=seed,
-    )
+    return FeatureSpec(**spec_kwargs(args, seed))
 
 
 def _threads(n: int) -> None:

@@ -49,6 +49,7 @@ from flexaqa.aqa._endtoend_model import (
     load_end_to_end,
     predict_loader,
 )
+from flexaqa.aqa.extract import resolve_device
 from flexaqa.aqa.features import _check_views
 from flexaqa.aqa.protocol import (
     ActionData,
@@ -87,16 +88,6 @@ __all__ = [
 ]
 
 # ----------------------------------------------------------------------------------------------- training
-
-
-def resolve_device(device: str | None) -> str:
-    """``auto`` (or None) -> ``cuda`` when a GPU is visible, else ``cpu``; refuses ``cuda`` without one."""
-    device = device or "auto"
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise AQAError(f"--device {device}: no CUDA GPU is visible to torch {torch.__version__}")
-    return device
 
 
 class _OnDevice:

@@ -1,4 +1,7 @@
-"""Per-sample features of every modality, extracted once into the feature cache (:mod:`flexaqa.data.cache`).
+"""Per-sample features of every modality, extracted once into the feature store (:mod:`flexaqa.data.featurestore`).
+
+:func:`extract_features` (what training calls) reads them and builds what is missing with :func:`build_features`,
+the job of ``flexaqa features extract``: the encoders below run batched in :mod:`flexaqa.aqa.extract`.
 
 A Table-4 head reads ``video_v1``, ``video_v2`` (two camera views), ``pose`` and ``emg`` rows. Each key comes
 from one extractor whose name and config (encoder, weights file, frames, size, seed) pick its cache folder, so
@@ -17,7 +20,8 @@ changing any of them never reads stale features:
 
 from __future__ import annotations
 
-import contextlib
+import functools
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
@@ -27,9 +31,10 @@ import numpy as np
 
 from flexaqa._io import check_output_dir, output_dir
 from flexaqa.aqa import AQAError
+from flexaqa.aqa.extract import SHARD_SIZE, ExtractReport, Job, MissingFeaturesError, StoreJob, plan, run
 from flexaqa.aqa.keysteps import rules_digest, sample_keystep_margins
-from flexaqa.data.cache import FeatureCache, build_feature_cache
-from flexaqa.errors import OutputError, reject_unknown_keys
+from flexaqa.data.featurestore import FeatureStore
+from flexaqa.errors import EXIT_INPUT, MissingFileError, OutputError, reject_unknown_keys
 from flexaqa.kg import load_kg
 from flexaqa.signal import relative_muscle_contribution, relative_muscle_contribution_envelope
 from flexaqa.skeleton import J, joint_angle
@@ -39,6 +44,12 @@ VIDEO_ENCODERS = ("small3d", "i3d")
 POSE_ENCODERS = ("stats", "stgcn", "stgcn+stats", "keysteps", "keysteps+stats")
 EMG_FEATURES = ("official", "envelope")
 _VERSION = 1  # bump when an extractor's output changes for the same config
+
+
+class MissingWeightsError(MissingFileError, AQAError):
+    """A weights file named by the feature spec does not exist (exit code 9)."""
+
+    exit_code = EXIT_INPUT
 
 
 @dataclass
@@ -69,7 +80,7 @@ class FeatureSpec:
         for name in ("video_weights", "pose_weights"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
-                raise AQAError(f"{name}: no file at {path}")
+                raise MissingWeightsError(f"{name}: no file at {path}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -220,30 +231,6 @@ def cache_configs(spec: FeatureSpec) -> dict[str, tuple[str, dict]]:
     }
 
 
-def _video_encoder(spec: FeatureSpec):
-    """A frozen encoder ``frames (T, H, W, 3) uint8 -> (D,) float32`` for ``spec.video``."""
-    import torch
-
-    from flexaqa.models import clip_features, create_model, load_i3d_weights
-    from flexaqa.models.video import IMAGENET_MEAN, IMAGENET_STD
-
-    torch.manual_seed(spec.seed)
-    model = create_model(spec.video).eval()
-    if spec.video == "i3d" and spec.video_weights:
-        load_i3d_weights(model, spec.video_weights)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
-
-    @torch.no_grad()
-    def encode(frames: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float() / 255.0  # (3, T, H, W)
-        x = ((x - mean) / std)[None]  # (1, 3, T, H, W)
-        f = clip_features(model, x) if spec.video == "i3d" else model(x)  # (1, D)
-        return f[0].numpy().astype(np.float32)
-
-    return encode
-
-
 def _pose_encoder(spec: FeatureSpec):
     """``(joints (T, 21, 3), fps, sample) -> (D,)`` for ``spec.pose`` (``keysteps`` reads the sample's action
     and keyframes)."""
@@ -302,6 +289,151 @@ def _check_views(source, spec: FeatureSpec, keys: Sequence[str]) -> dict[str, st
     return views
 
 
+# ----------------------------------------------------------------------------------------------- the encoders
+
+
+class _VideoEncoder:
+    """Frames of one view, decoded in a DataLoader worker, then one batched forward pass on the device: for
+    ``i3d`` CoRe's 10 x 16-frame clips of every sample and view of the batch go through the network together."""
+
+    def __init__(self, spec: FeatureSpec, device: str, amp: bool, load_only: bool):
+        cfg = cache_configs(spec)["video"][1]
+        self.spec, self.device, self.amp = spec, device, amp
+        self.frames, self.size = cfg["num_frames"], cfg["size"]
+        self.model = None if load_only else self._model()
+
+    def _model(self):
+        import torch
+
+        from flexaqa.models import create_model, load_i3d_weights
+        from flexaqa.models.video import IMAGENET_MEAN, IMAGENET_STD
+
+        torch.manual_seed(self.spec.seed)
+        model = create_model(self.spec.video).eval()
+        if self.spec.video == "i3d" and self.spec.video_weights:
+            load_i3d_weights(model, self.spec.video_weights)
+        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1, 1)
+        return model.to(self.device)
+
+    def load(self, source, sample_id: str, view: str) -> np.ndarray:
+        sample = source.load(
+            sample_id, modalities=("video",), views=[view], num_frames=self.frames, size=self.size
+        )
+        if view not in sample.video:
+            raise AQAError(f"sample {sample_id} has no {view} video")
+        return np.ascontiguousarray(sample.video[view])  # (T, H, W, 3) uint8
+
+    def encode(self, frames: list) -> np.ndarray:
+        import torch
+
+        from flexaqa.models import clip_features
+
+        cuda = self.device.startswith("cuda")
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=cuda and self.amp):
+            x = torch.stack(frames).to(self.device, non_blocking=True)  # (B, T, H, W, 3) uint8
+            x = x.permute(0, 4, 1, 2, 3).float() / 255.0  # (B, 3, T, H, W)
+            x = (x - self.mean) / self.std
+            f = clip_features(self.model, x) if self.spec.video == "i3d" else self.model(x)  # (B, D)
+        return f.float().cpu().numpy()
+
+
+class _StreamEncoder:
+    """A pose or sEMG feature, computed where the sample is loaded (numpy; ST-GCN on the worker's CPU)."""
+
+    def __init__(self, spec: FeatureSpec, modality: str):
+        self.spec, self.modality, self.pose = spec, modality, None
+
+    def load(self, source, sample_id: str, key: str) -> np.ndarray:
+        m = self.modality
+        sample = source.load(sample_id, modalities=(m,))
+        stream = getattr(sample, m)
+        if m in sample.missing or stream is None or len(stream) == 0:
+            raise AQAError(f"sample {sample_id} has no {m} data (needed for the '{m}' feature)")
+        if m == "pose":
+            if self.pose is None:  # built where samples load (ST-GCN: once per worker process)
+                self.pose = _pose_encoder(self.spec)
+            return self.pose(stream.data, stream.rate, sample)
+        return emg_feature(stream.data, stream.rate, load_kg().action(sample.record.action), self.spec.emg)
+
+    def encode(self, rows: list) -> np.ndarray:
+        return np.stack([np.asarray(r, dtype=np.float32) for r in rows])
+
+
+def feature_encoder(spec_json: str, modality: str, device: str, *, amp: bool = True, load_only: bool = False):
+    """The encoder of one modality of the spec ``FeatureSpec.to_dict()`` as JSON (the factory of the
+    extraction job, :mod:`flexaqa.aqa.extract`, which builds one per process and job)."""
+    spec = FeatureSpec.from_dict(json.loads(spec_json))
+    if modality == "video":
+        return _VideoEncoder(spec, device, amp, load_only)
+    return _StreamEncoder(spec, modality)
+
+
+# ----------------------------------------------------------------------------------------------- the job
+
+
+def stores_for(
+    spec: FeatureSpec, keys: Sequence[str], root: str | Path
+) -> dict[str, tuple[FeatureStore, str]]:
+    """``{feature key: (store, store key)}``: where each feature key of ``spec`` lives under the cache ``root``."""
+    cfgs = cache_configs(spec)
+    out = {}
+    for k in keys:
+        mod = "video" if k.startswith("video") else k
+        name, cfg = cfgs[mod]
+        out[k] = (FeatureStore(root, name, cfg), spec.views[int(k[-1]) - 1] if mod == "video" else k)
+    return out
+
+
+def build_features(
+    source,
+    ids: Sequence[str],
+    spec: FeatureSpec,
+    *,
+    keys: Sequence[str] = FEATURE_KEYS,
+    root: str | Path,
+    device: str = "cpu",
+    batch_size: int = 8,
+    workers: int = 1,
+    ray: str | None = None,
+    shard_size: int = SHARD_SIZE,
+    progress: bool = True,
+    amp: bool = True,
+) -> ExtractReport:
+    """Extract into the feature store every entry of ``keys`` x ``ids`` it lacks (the caller holds the lock of
+    ``root``; see :func:`cache_writer`). Failed samples are in the report (and each store's ``missing.json``)."""
+    _check_keys(keys)
+    _check_views(source, spec, keys)
+    where = stores_for(spec, keys, root)
+    for store, key in where.values():
+        old = set(store.legacy_ids(key)).intersection(store.missing(ids, key))
+        if old:
+            raise AQAError(
+                f"{store.dir} holds {len(old)} of these features in the old per-sample layout: run "
+                f"`flexaqa features migrate --cache {store.root}` once (no re-extraction), then this again"
+            )
+    groups: dict[tuple, list[str]] = {}
+    for k, (store, key) in where.items():
+        mod = "video" if k.startswith("video") else k
+        groups.setdefault((store.extractor, json.dumps(store.config, sort_keys=True), mod), []).append(key)
+    jobs = tuple(StoreJob(n, json.loads(c), m, tuple(dict.fromkeys(ks))) for (n, c, m), ks in groups.items())
+    spec_json = json.dumps(spec.to_dict(), sort_keys=True)
+    factory = functools.partial(feature_encoder, spec_json)
+    data, root = str(Path(source.root).resolve()), str(Path(root).resolve())  # Ray workers: any cwd
+    job = Job(data, root, jobs, factory, device=device, batch_size=batch_size, amp=amp)
+    actions = {i: source.record(i).action for i in ids}  # keysteps' size depends on the action
+    tasks, skipped = plan(job, ids, shard_size=shard_size, group=actions)
+    report = run(job, tasks, workers=workers, ray=ray, progress=progress, source=source)
+    report.skipped = skipped
+    return report
+
+
+def _check_keys(keys: Sequence[str]) -> None:
+    bad = [k for k in keys if k not in FEATURE_KEYS]
+    if bad:
+        raise AQAError(f"unknown feature key {bad[0]!r}; known: {', '.join(FEATURE_KEYS)}")
+
+
 def extract_features(
     source,
     ids: Sequence[str],
@@ -310,26 +442,42 @@ def extract_features(
     keys: Sequence[str] = FEATURE_KEYS,
     cache_root: str | Path | None = None,
     progress: bool = True,
+    device: str = "cpu",
+    batch_size: int = 8,
+    workers: int = 1,
 ) -> dict[str, np.ndarray]:
-    """Features ``{key: (len(ids), d_key)}`` float32 of the samples ``ids``, from the cache or extracted now.
+    """Features ``{key: (len(ids), d_key)}`` float32 of the samples ``ids``, from the feature store or extracted
+    now (:func:`build_features`, the job of ``flexaqa features extract``).
 
-    ``keys`` picks the feature keys (only their modalities are read). A modality a sample lacks raises
-    :class:`AQAError` naming the sample and the key.
+    ``keys`` picks the feature keys (only their modalities are read). Samples that cannot be read raise
+    :class:`~flexaqa.aqa.extract.MissingFeaturesError` naming each sample, key and file (the others are stored).
+    Under torchrun, rank 0 extracts (holding the cache lock); the other ranks only read.
     """
     ids = list(ids)
-    bad = [k for k in keys if k not in FEATURE_KEYS]
-    if bad:
-        raise AQAError(f"unknown feature key {bad[0]!r}; known: {', '.join(FEATURE_KEYS)}")
+    _check_keys(keys)
+    _check_views(source, spec, keys)
     root = Path(cache_root) if cache_root is not None else Path(source.root) / "features"
-    with contextlib.ExitStack() as stack:
-        held = []
-
-        def writing() -> None:  # lock the cache before the first write: one writer per cache folder
-            # (under torchrun, rank 0 holds it for the job; the other ranks write the same files atomically)
-            if not held and int(os.environ.get("RANK", "0")) == 0:
-                held.append(stack.enter_context(cache_writer(root, default=cache_root is None)))
-
-        return _extract(source, ids, spec, keys, root, progress, writing)
+    where = stores_for(spec, keys, root)
+    if any(store.missing(ids, key) for store, key in where.values()):
+        if int(os.environ.get("RANK", "0")) != 0:
+            raise AQAError(
+                f"rank {os.environ['RANK']}: features missing in {root} after rank 0 extracted them"
+            )
+        with cache_writer(root, default=cache_root is None):
+            report = build_features(
+                source,
+                ids,
+                spec,
+                keys=keys,
+                root=root,
+                device=device,
+                batch_size=batch_size,
+                workers=workers,
+                progress=progress,
+            )
+        if report.failed:
+            raise MissingFeaturesError(report.failed)
+    return {k: store.reader(key).take(ids) for k, (store, key) in where.items()}
 
 
 def cache_writer(root: Path, *, default: bool):
@@ -346,57 +494,3 @@ def cache_writer(root: Path, *, default: bool):
             "keep it elsewhere"
         ) from None
     return output_dir(root, mode="update")
-
-
-def _extract(source, ids, spec, keys, root, progress, writing) -> dict[str, np.ndarray]:
-    from tqdm.auto import tqdm
-
-    cfgs = cache_configs(spec)
-    out: dict[str, np.ndarray] = {}
-    views = _check_views(source, spec, keys)
-    if views:
-        name, cfg = cfgs["video"]
-        extra = {k: v for k, v in cfg.items() if k not in ("num_frames", "size")}
-        cache = FeatureCache(root, name, {**extra, "num_frames": cfg["num_frames"], "size": cfg["size"]})
-        todo = [v for v in views.values() if cache.missing(ids, [v])]
-        if todo:
-            writing()
-            cache = build_feature_cache(
-                source,
-                _video_encoder(spec),
-                name=name,
-                config=extra,
-                root=root,
-                ids=ids,
-                views=todo,
-                num_frames=cfg["num_frames"],
-                size=cfg["size"],
-                progress=progress,
-            )
-        for key, view in views.items():
-            lost = cache.missing(ids, [view])
-            if lost:
-                raise AQAError(f"sample {lost[0][0]} has no {view} video (needed for {key})")
-            out[key] = np.stack([cache.get(i, view) for i in ids]).astype(np.float32)
-    streams = [m for m in ("pose", "emg") if m in keys]
-    caches = {m: FeatureCache(root, cfgs[m][0], cfgs[m][1]) for m in streams}
-    todo = [i for i in ids if any(not caches[m].has(i, m) for m in streams)]
-    if todo:
-        writing()
-        encode_pose = _pose_encoder(spec) if "pose" in streams else None
-        kg = load_kg()
-        for sid in tqdm(todo, desc=f"features {'+'.join(streams)}", disable=not progress):
-            need = [m for m in streams if not caches[m].has(sid, m)]
-            sample = source.load(sid, modalities=need)
-            for m in need:
-                stream = getattr(sample, m)
-                if m in sample.missing or stream is None or len(stream) == 0:
-                    raise AQAError(f"sample {sid} has no {m} data (needed for the '{m}' feature)")
-                if m == "pose":
-                    caches[m].put(sid, m, encode_pose(stream.data, stream.rate, sample))
-                else:
-                    act = kg.action(sample.record.action)
-                    caches[m].put(sid, m, emg_feature(stream.data, stream.rate, act, spec.emg))
-    for m in streams:
-        out[m] = np.stack([caches[m].get(i, m) for i in ids]).astype(np.float32)
-    return out

@@ -9,6 +9,7 @@ classes that need them (extras ``video``, ``croissant`` and ``train``).
 
 from flexaqa.data.base import DatasetSource, open_dataset
 from flexaqa.data.cache import FeatureCache, build_feature_cache
+from flexaqa.data.featurestore import FeatureReader, FeatureStore, migrate_cache
 from flexaqa.data.native import NativeDataset, finalize_dataset, write_trial
 from flexaqa.data.release import ReleaseDataset, ReleaseWriter
 from flexaqa.data.schema import (
@@ -50,6 +51,8 @@ __all__ = [
     "DataError",
     "DatasetSource",
     "FeatureCache",
+    "FeatureReader",
+    "FeatureStore",
     "Keyframes",
     "NativeDataset",
     "PhaseSpan",
@@ -67,6 +70,7 @@ __all__ = [
     "flex_roster",
     "generate_splits",
     "get_splits",
+    "migrate_cache",
     "open_dataset",
     "sample_id",
     "skill_of",
