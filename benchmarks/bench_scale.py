@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -242,7 +241,7 @@ def render(res: dict) -> str:
         [f"CoRe-GART epoch, {head['train_samples']} training samples", "cpu", f"{head['s_per_epoch']:.2f} s"],
     ]
     for g in res.get("gpu", []):
-        rows.append([f"I3D forward, one view, AMP", "cuda", f"{g['forward_s_per_view']:.3f} s"])
+        rows.append(["I3D forward, one view, AMP", "cuda", f"{g['forward_s_per_view']:.3f} s"])
     parts.append(md_table(["what", "device", "time"], rows))
     parts += ["", f"## The real FLEX ({FLEX_SAMPLES:,} samples) on this machine", ""]
     parts.append(
