@@ -105,3 +105,29 @@ def postgres_url(postgres_server, request):
     with psycopg.connect(postgres_server.format(db="postgres"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return postgres_server.format(db=name)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray with 2 CPUs for the module's tests (``--ray auto`` in the tests then reuses it); shut down after.
+
+    Ray's workers import the tests' module-level functions by name, so ``tests/`` goes on their ``PYTHONPATH``.
+    """
+    import os
+    from pathlib import Path
+
+    ray = pytest.importorskip("ray")
+    env = {k: os.environ.get(k) for k in ("PYTHONPATH", "RAY_USAGE_STATS_ENABLED")}
+    paths = [str(Path(__file__).parent), *sys.path]
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

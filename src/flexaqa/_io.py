@@ -2,6 +2,7 @@
 
 - Atomic writes (a temporary file in the same folder, then a rename) so a crash never leaves half a file; the
   file gets the mode the umask allows, like any ``open(path, "w")``.
+- Whole folders (:func:`staging_dir`, :func:`publish_dir`): written under ``.staging/`` and renamed into place.
 - One strict JSON writer: NaN and infinities become ``null``, numpy scalars and arrays plain JSON.
 - Output folders (:func:`output_dir`): one writer at a time (an exclusive lock, the second writer is refused
   with the holder's pid, host and command), a folder that is being written or was left unfinished says so to
@@ -47,6 +48,12 @@ def _file_mode() -> int:
         _umask = os.umask(0o022)
         os.umask(_umask)
     return 0o666 & ~_umask
+
+
+def folder_mode() -> int:
+    """``0o777`` less the process umask: the mode ``mkdir`` gives (for a ``mkdtemp`` folder renamed into place)."""
+    _file_mode()  # reads the umask once
+    return 0o777 & ~(_umask or 0)
 
 
 def temp_sibling(path: str | Path, suffix: str = ".tmp") -> str:
@@ -99,6 +106,46 @@ def atomic_save(path: str | Path, save_fn, suffix: str | None = None) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+# ------------------------------------------------------------------------------------------- whole folders
+
+STAGING = ".staging"  # folders being written, under the folder they will be renamed into
+
+
+def staging_dir(root: str | Path, name: str) -> Path:
+    """A new empty folder ``root/.staging/<name>.XXXX`` to write a folder in, then :func:`publish_dir` it."""
+    staging = Path(root) / STAGING
+    staging.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f"{name.replace('/', '__')}.", dir=staging))
+    os.chmod(stage, folder_mode())  # mkdtemp makes 0700
+    return stage
+
+
+def publish_dir(stage: str | Path, target: str | Path) -> Path:
+    """Rename the complete folder ``stage`` (from :func:`staging_dir`) to ``target``, replacing an older one: a
+    reader never sees half a folder, a writer killed midway leaves only a ``.staging/`` entry. When another writer
+    published ``target`` meanwhile (a task run twice), its folder is kept and ``stage`` removed."""
+    stage, target = Path(stage), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f"{target.name}.old.", dir=stage.parent))
+        os.replace(target, old / target.name)
+    try:
+        os.rename(stage, target)
+    except OSError:
+        if not target.is_dir():
+            raise
+        shutil.rmtree(stage, ignore_errors=True)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def clear_staging(root: str | Path) -> None:
+    """Remove what killed writers left under ``root/.staging/`` (only while no writer is at work)."""
+    shutil.rmtree(Path(root) / STAGING, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------------------------- JSON
@@ -414,9 +461,13 @@ __all__ = [
     "check_input_file",
     "check_output_dir",
     "check_output_file",
+    "clear_staging",
+    "folder_mode",
     "json_text",
     "output_dir",
     "output_file_lock",
+    "publish_dir",
     "require_complete",
+    "staging_dir",
     "write_json",
 ]

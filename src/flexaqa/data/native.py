@@ -4,7 +4,9 @@
 
 Writing is two steps so that many processes can write trials in parallel: :func:`write_trial` per trial, then
 :func:`finalize_dataset` once, which scans ``trials/`` and writes ``manifest.csv``, ``subjects.csv``,
-``dataset.json`` and the split files.
+``dataset.json`` and the split files. A trial folder appears whole or not at all: it is written under
+``.staging/`` and renamed into ``trials/`` (a writer killed midway leaves only a ``.staging/`` entry, which
+:func:`finalize_dataset` removes).
 """
 
 from __future__ import annotations
@@ -12,12 +14,20 @@ from __future__ import annotations
 import datetime
 import io
 import json
-from collections.abc import Sequence
+import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_write_bytes, atomic_write_text, json_text
+from flexaqa._io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    clear_staging,
+    json_text,
+    publish_dir,
+    staging_dir,
+)
 from flexaqa.data.base import (
     DatasetSource,
     opt_float,
@@ -86,12 +96,15 @@ def write_trial(
     crf: int = 18,
     lossless: bool = False,
     stream_dtype=np.float32,
+    extra_files: Mapping[str, str | bytes] | None = None,
 ) -> Path:
     """Write one trial under ``root/trials/<subject>-<class_id>/`` and return that folder.
 
     Video frames in ``trial.frames`` become ``video/<view>.mp4`` (H.264); streams become ``<name>.npy``
-    (time on axis 0, ``stream_dtype``); ``reps`` become ``annotations.json``. sEMG channel names default to the
-    knowledge graph's channel labels of the action.
+    (time on axis 0, ``stream_dtype``); ``reps`` become ``annotations.json``; ``extra_files`` (name -> text or
+    bytes, e.g. the simulator's ``synth.json``) are written beside them. sEMG channel names default to the
+    knowledge graph's channel labels of the action. The folder is written under ``root/.staging/`` and renamed
+    into place when complete (replacing an older one), so a reader or a killed writer never sees half a trial.
     """
     kg = load_kg()
     act = kg.action(trial.action)
@@ -130,34 +143,41 @@ def write_trial(
         reps.append(d)
     if len({r["sample_id"] for r in reps}) != len(reps):
         raise DataError(f"trial {tid}: repetition numbers are not unique: {[r['rep'] for r in reps]}")
-    for view in trial.views:
-        entry = view.to_dict()
-        frames = trial.frames.get(view.name)
-        if frames is not None:
-            rel = f"video/{view.name}.mp4"
-            write_mp4(tdir / rel, frames, view.fps, crf=crf, lossless=lossless)
-            entry.update(file=rel, n_frames=len(frames))
-        else:
-            entry.update(file=None, n_frames=None)
-        meta["views"].append(entry)
-    for name in STREAMS:
-        s: Stream | None = getattr(trial, name)
-        if s is None:
-            continue
-        data = np.asarray(s.data)
-        names = list(s.names) or (labels if name == "emg" else [])
-        atomic_write_bytes(tdir / f"{name}.npy", _npy_bytes(data.astype(stream_dtype)))
-        meta["streams"][name] = {
-            "file": f"{name}.npy",
-            "rate": s.rate,
-            "start": s.start,
-            "shape": list(data.shape),
-            "dtype": np.dtype(stream_dtype).name,
-            "unit": s.unit or STREAM_UNITS[name],
-            "names": names,
-        }
-    atomic_write_text(tdir / "annotations.json", json_text({"trial": tid, "reps": reps}, indent=1))
-    atomic_write_text(tdir / "trial.json", json_text(meta, indent=1))  # last: marks the trial complete
+    stage = staging_dir(root, tid)
+    try:
+        for view in trial.views:
+            entry = view.to_dict()
+            frames = trial.frames.get(view.name)
+            if frames is not None:
+                rel = f"video/{view.name}.mp4"
+                write_mp4(stage / rel, frames, view.fps, crf=crf, lossless=lossless)
+                entry.update(file=rel, n_frames=len(frames))
+            else:
+                entry.update(file=None, n_frames=None)
+            meta["views"].append(entry)
+        for name in STREAMS:
+            s: Stream | None = getattr(trial, name)
+            if s is None:
+                continue
+            data = np.asarray(s.data)
+            names = list(s.names) or (labels if name == "emg" else [])
+            atomic_write_bytes(stage / f"{name}.npy", _npy_bytes(data.astype(stream_dtype)))
+            meta["streams"][name] = {
+                "file": f"{name}.npy",
+                "rate": s.rate,
+                "start": s.start,
+                "shape": list(data.shape),
+                "dtype": np.dtype(stream_dtype).name,
+                "unit": s.unit or STREAM_UNITS[name],
+                "names": names,
+            }
+        atomic_write_text(stage / "annotations.json", json_text({"trial": tid, "reps": reps}, indent=1))
+        for name, content in (extra_files or {}).items():
+            atomic_write_bytes(stage / name, content.encode("utf-8") if isinstance(content, str) else content)
+        atomic_write_text(stage / "trial.json", json_text(meta, indent=1))  # last: marks the trial complete
+        publish_dir(stage, tdir)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)  # gone already when published
     return tdir
 
 
@@ -171,13 +191,15 @@ def finalize_dataset(
     seed: int = 0,
     parquet: bool = False,
 ) -> Path:
-    """Scan ``root/trials/*`` and write ``manifest.csv``, ``subjects.csv``, ``loads.csv``, ``dataset.json`` and
-    (``make_splits``) the seeded split files under ``splits/``. Returns the manifest path.
+    """Scan ``root/trials/*`` (once every :func:`write_trial` has returned) and write ``manifest.csv``,
+    ``subjects.csv``, ``loads.csv``, ``dataset.json`` and (``make_splits``) the seeded split files under
+    ``splits/``. Returns the manifest path.
 
     ``subjects`` gives body metrics; subjects not listed get only the skill level their id implies.
     """
     kg = load_kg()
     root = Path(root)
+    clear_staging(root)  # every writer has finished: what is left there was left by a killed one
     trial_dirs = sorted(p.parent for p in (root / "trials").glob("*/trial.json"))
     if not trial_dirs:
         raise DataError(f"{root}: no trials/*/trial.json to index; write trials with write_trial first")

@@ -14,6 +14,7 @@ listed by :meth:`ReleaseDataset.missing_report`.
 
 from __future__ import annotations
 
+import io
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_save, atomic_write_text, output_dir
+from flexaqa._io import atomic_save, atomic_write_bytes, atomic_write_text, output_dir
 from flexaqa.data.base import (
     CORE_NUM_FRAMES,
     DatasetSource,
@@ -109,14 +110,21 @@ def write_release_sample(
     return release_id(class_index, index)
 
 
+# The MAT-file v5 header's 116 bytes of free text (readers skip it), without scipy's "Created on: <time>".
+MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: posix, Created by: flexaqa".ljust(116, b" ")
+
+
 def write_official_split(root: str | Path, train: Sequence[tuple], test: Sequence[tuple]) -> None:
-    """Write ``Split_4/*.mat``; rows are ``(class, index, score)``."""
+    """Write ``Split_4/*.mat``; rows are ``(class, index, score)``. The files hold no creation time (scipy writes
+    one into the MAT header's free text), so the same rows give the same bytes."""
     from scipy.io import savemat
 
     for name, rows in (("train", train), ("test", test)):
         fname, var = SPLIT_FILES[name]
-        arr = np.asarray(rows, dtype=float).reshape(-1, 3)
-        atomic_save(Path(root) / SPLIT_DIR / fname, lambda p, a=arr, v=var: savemat(p, {v: a}), suffix=".mat")
+        buf = io.BytesIO()
+        savemat(buf, {var: np.asarray(rows, dtype=float).reshape(-1, 3)})
+        data = buf.getvalue()
+        atomic_write_bytes(Path(root) / SPLIT_DIR / fname, MAT_HEADER + data[len(MAT_HEADER) :])
 
 
 def cut_repetition(

@@ -7,6 +7,7 @@ import argparse
 from flexaqa._args import (
     VIEWS,
     add_progress,
+    add_ray,
     add_seed,
     add_size,
     add_workers,
@@ -52,7 +53,10 @@ def add_commands(sub) -> None:
         help="native (dataset.json, trials/) or the official release layout (default native)",
     )
     add_seed(p)
-    add_workers(p, default=1, help="parallel worker processes (default 1)")
+    add_workers(
+        p, default=1, help="parallel worker processes (default 1; with --ray auto: the local Ray's CPUs)"
+    )
+    add_ray(p)
     add_progress(p, quiet_alias=True)
     p.add_argument(
         "--force", action="store_true", help="replace the contents of a non-empty or incomplete --out folder"
@@ -92,6 +96,7 @@ def cmd_synth(args) -> int:
         layout=args.layout,
         seed=args.seed,
         workers=args.workers,
+        ray=args.ray,
     )
     s = generate(cfg, progress=not args.no_progress, force=args.force)
     print(
@@ -101,7 +106,8 @@ def cmd_synth(args) -> int:
         f"score {s['score_mean']:.1f} ± {s['score_std']:.1f} [{s['score_min']:.0f}, {s['score_max']:.0f}]; "
         f"repetition {s['duration_frames_mean']:.0f} frames at 120 fps; "
         f"annotator agreement (Jaccard) {s['annotator_pairwise_jaccard']:.2f}; "
-        f"{s['frames_rendered']} frames rendered; {s['bytes_written'] / 1e6:.1f} MB in {s['elapsed_s']:.1f} s"
+        f"{s['frames_rendered']} frames rendered; {s['bytes_written'] / 1e6:.1f} MB in {s['elapsed_s']:.1f} s "
+        f"({s['engine']})"
     )
     print("SYNTHETIC data: see SYNTHETIC.md in the output folder.")
     return 0

@@ -1,20 +1,22 @@
 """Generate a synthetic FLEX dataset: simulate every (subject, action) trial, render the views, and write
 through the data layer (:mod:`flexaqa.data.native` or :class:`flexaqa.data.release.ReleaseWriter`).
 
-Same :class:`SynthConfig` -> identical files: every trial draws from its own seed (seed, subject, action).
+Same :class:`SynthConfig` -> identical files, whatever runs the trials (this process, ``workers`` local processes
+or Ray tasks on a cluster, :func:`flexaqa._tasks.map_tasks`): every trial draws from its own seed (seed, subject,
+action), each native trial folder is written whole by its task (:func:`~flexaqa.data.native.write_trial`), and the
+driver writes the manifest once at the end. Timings and the engine are returned, not written.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_write_text, json_text, output_dir
+from flexaqa._io import LOCK_NAME, WRITER_NAME, atomic_write_text, json_text, output_dir
+from flexaqa._tasks import engine_name, iter_tasks, raise_failures
 from flexaqa.data.native import finalize_dataset, read_manifest, write_trial
 from flexaqa.data.release import ReleaseDataset, ReleaseWriter
 from flexaqa.data.schema import Annotation, AnnotatorLabel, Keyframes, PhaseSpan, Stream, Trial, trial_id
@@ -31,6 +33,7 @@ SYNTHETIC_NOTICE = (
     "statistics of the FLEX dataset (Yin et al.). Do not report results on it as results on FLEX."
 )
 MINI = dict(subjects=3, views=("View-1", "View-2", "View-5"), size=(128, 96), fps=10.0)
+RUN_OPTIONS = ("out", "workers", "ray")  # how and where a run went, not what it made: left out of synth.json
 FULL = dict(subjects=38, views=("View-1", "View-2", "View-3", "View-4", "View-5"), size=(320, 180), fps=30.0)
 
 
@@ -52,7 +55,8 @@ class SynthConfig:
     fps: float = MINI["fps"]
     layout: str = "native"
     seed: int = 0
-    workers: int = 1
+    workers: int = 1  # how the trials run (not what they hold): local processes, or a local Ray's CPUs
+    ray: str | None = None  # a Ray cluster's address, or "auto" for a local one (extra `dist`)
 
     def check(self) -> SynthConfig:
         if self.layout not in ("native", "release"):
@@ -180,19 +184,12 @@ def _task(args):
         "sim_s": t1 - t0,
         "render_s": t2 - t1,
     }
-    if cfg.layout == "native":
-        tdir = write_trial(cfg.out, trial)
-        atomic_write_text(tdir / "synth.json", json_text(truth_record(sim)))
+    if cfg.layout == "native":  # the whole folder, synth.json included, appears at once
+        write_trial(cfg.out, trial, extra_files={"synth.json": json_text(truth_record(sim))})
         stats["write_s"] = time.perf_counter() - t2
         return stats, None
     tid = trial_id(sid, load_kg().action(slug).class_id)
     return stats, (trial, tid, truth_record(sim))
-
-
-def _ignore_sigint() -> None:
-    """Pool workers leave Ctrl-C to the parent, which stops them and reports once."""
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def generate(cfg: SynthConfig, *, progress: bool = True, force: bool = False) -> dict:
@@ -206,35 +203,28 @@ def generate(cfg: SynthConfig, *, progress: bool = True, force: bool = False) ->
 
 
 def _generate(cfg: SynthConfig, out: Path, progress: bool) -> dict:
-    from tqdm import tqdm
-
     ids = subject_ids(cfg.subjects)
-    tasks = [(cfg, sid, slug) for sid in ids for slug in cfg.actions]
+    task_cfg = replace(cfg, out=str(out.resolve()))  # a Ray worker's working folder is not ours
+    tasks = [(task_cfg, sid, slug) for sid in ids for slug in cfg.actions]
     t0 = time.perf_counter()
-    results = []
     writer = None
     if cfg.layout == "release":
         writer = ReleaseWriter(out, views=cfg.views)
-    if cfg.workers > 1:
-        pool = mp.get_context("spawn").Pool(cfg.workers, initializer=_ignore_sigint)
-        it = pool.imap(_task, tasks)
-    else:
-        pool, it = None, map(_task, tasks)
-    try:
-        for stats, payload in tqdm(it, total=len(tasks), desc="synth", unit="trial", disable=not progress):
-            results.append(stats)
+    results: list = [None] * len(tasks)  # each trial's statistics
+    failed, waiting, next_i = [], {}, 0
+    for res in iter_tasks(_task, tasks, workers=cfg.workers, ray=cfg.ray, desc="synth", progress=progress):
+        if not res.ok:
+            failed.append(res)
+            continue
+        results[res.index], waiting[res.index] = res.value[0], res.value[1]
+        while next_i in waiting:  # the release writer numbers samples in task order: write them in that order
+            payload = waiting.pop(next_i)
+            next_i += 1
             if payload is not None:
                 trial, tid, truth = payload
                 writer.add_trial(trial)
                 atomic_write_text(out / "synth_truth" / f"{tid}.json", json_text(truth))
-    except BaseException:
-        if pool is not None:
-            pool.terminate()
-        raise
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
+    raise_failures(sorted(failed, key=lambda r: r.index), "trial", total=len(tasks))
     roster = make_roster(ids, cfg.seed)
     if cfg.layout == "native":
         finalize_dataset(
@@ -250,18 +240,22 @@ def _generate(cfg: SynthConfig, out: Path, progress: bool) -> dict:
         writer.close(seed=cfg.seed)
         records = ReleaseDataset(out).records
         n_trials = len(results)  # the release keeps no trial structure
-    elapsed = time.perf_counter() - t0
     scores = np.array([s for r in results for s in r["scores"]])
     durs = np.array([d for r in results for d in r["durations"]]) * 120.0
     errs: dict[str, int] = {}
     for r in results:
         for e in r["errors"]:
             errs[e] = errs.get(e, 0) + 1
-    n_bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    own = {LOCK_NAME, WRITER_NAME}  # the output folder's lock and writer marker: not part of the data
+    n_bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and p.name not in own)
     summary = {
         "synthetic": True,
         "notice": SYNTHETIC_NOTICE,
-        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        "config": {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in asdict(cfg).items()
+            if k not in RUN_OPTIONS
+        },
         "subjects": list(ids),
         "n_trials": n_trials,
         "n_samples": len(records),
@@ -276,13 +270,16 @@ def _generate(cfg: SynthConfig, out: Path, progress: bool) -> dict:
         "top_errors": sorted(errs.items(), key=lambda kv: -kv[1])[:20],
         "annotator_pairwise_jaccard": float(np.mean([j for r in results for j in r["agreement"]])),
         "frames_rendered": int(sum(r["frames"] for r in results)),
-        "render_s": float(sum(r["render_s"] for r in results)),
-        "elapsed_s": elapsed,
         "bytes_written": int(n_bytes),
     }
     atomic_write_text(out / "SYNTHETIC.md", f"# Synthetic data\n\n{SYNTHETIC_NOTICE}\n")
-    atomic_write_text(out / "synth.json", json_text(summary))
-    return summary
+    atomic_write_text(out / "synth.json", json_text(summary))  # the same bytes on every engine
+    return {
+        **summary,
+        "render_s": float(sum(r["render_s"] for r in results)),
+        "elapsed_s": time.perf_counter() - t0,
+        "engine": engine_name(cfg.ray, cfg.workers),
+    }
 
 
 def config_for_scale(scale: str, out: str, **overrides) -> SynthConfig:
