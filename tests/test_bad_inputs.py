@@ -232,7 +232,7 @@ CASES = [
     ("bench aqa --data {ds} --out {mdir}/r --quick", 73, ["{mdir}/r.md", "is a folder"]),
     # coach
     ("coach {new}.mp4 --action squat --out {new2} !report", 9, ["{new}.mp4"]),
-    ("coach {dir} --action squat --out {new2} !report", 9, ["{dir}", "is a folder"]),
+    ("coach {dir} --action squat --out {new2}", 9, ["{dir}", "no video"]),  # a folder: its videos, none here
     ("coach {file} --action squat --out {new2} !report", 3, ["{file}"]),
     ("coach {file} --action nope --out {new2}", 2, ["nope"]),
     ("coach {file} --action squat --out {file}", 73, ["{file}", "is a file"]),

@@ -1,4 +1,5 @@
-"""``flexaqa coach VIDEO --action ACTION``, ``flexaqa coach --pose PATH --pose-format F --action ACTION`` and
+"""``flexaqa coach VIDEO --action ACTION``, ``flexaqa coach DIR/ --out REPORTS/`` (every video of a folder:
+:mod:`flexaqa.coach.batch`), ``flexaqa coach --pose PATH --pose-format F --action ACTION`` and
 ``flexaqa coach eval --labels LABELS.csv``. Light at import time: MediaPipe and PyAV load inside the handler.
 
 Exit codes: 0 report written; 2 usage error or unknown action; 3 unreadable or empty video; 4 no person
@@ -17,6 +18,8 @@ from flexaqa._args import (
     add_json,
     add_out,
     add_progress,
+    add_ray,
+    add_workers,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -35,15 +38,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             "repetition, FKG scores with their coverage, feedback. Writes report.json, report.html and pose.npz. "
             "Exit codes: 0 ok, 2 usage/unknown action, 3 bad video, 4 no person, 5 several people, "
             "6 person out of view, 7 no repetition, 8 missing dependency, 9 no such video file, "
-            "73 --out cannot be written, 75 --out is being written by another process."
+            "73 --out cannot be written, 75 --out is being written by another process. Given a folder, it "
+            "coaches every video in it into REPORTS/<name>/ plus summary.csv and summary.md, and exits with the "
+            "first failed video's code (docs/coach.md)."
         ),
     )
     p.add_argument(
         "video",
         nargs="?",
-        help="video file (mp4, mov, ...), or `eval` to measure the coach on labelled clips",
+        help="video file (mp4, mov, ...); a folder: coach every video in it and its subfolders into one report "
+        "folder each under --out, plus summary.csv/summary.md; or `eval` to measure the coach on labelled clips",
     )
-    p.add_argument("--action", help="index (1-20), class id (A16), slug (squat) or name")
+    p.add_argument(
+        "--action",
+        help="index (1-20), class id (A16), slug (squat) or name; for a folder of videos: of every video (default: "
+        "the name of the folder each video is in, e.g. videos/squat/)",
+    )
     p.add_argument("--pose", metavar="PATH", help="your own keypoints instead of a video (see --pose-format)")
     p.add_argument(
         "--pose-format",
@@ -91,7 +101,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--annotate", action="store_true", help="also write annotated.mp4: skeleton, rep counter, error flags"
     )
-    add_json(p, help="print the JSON report on stdout")
+    add_workers(p, default=None, help="a folder of videos: coach this many videos at once in local processes")
+    add_ray(p)
+    add_json(p, help="print the JSON report on stdout (a folder of videos: the summary rows)")
     add_progress(p)
     p.add_argument(
         "--verbose", action="store_true", help="show the log lines of MediaPipe/TensorFlow Lite/OpenCV"
@@ -100,29 +112,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _fail(exc, args) -> int:
-    from flexaqa.coach.schema import report_problems
+    from flexaqa.coach.pipeline import write_failure_report
 
     print(f"flexaqa: error: {exc}", file=sys.stderr)
-    report = getattr(exc, "report", None)
-    if report is None:
-        from flexaqa.coach.pipeline import _partial
-
-        report = _partial(exc.problem, str(exc), source=str(args.video or args.pose or ""))
-        report["done"], report["not_done"] = (
-            [],
-            ["pose", "repetitions", "error detection", "score", "feedback"],
-        )
-    if not report_problems(report):
-        from flexaqa._io import atomic_write_text
-
-        path = atomic_write_text(
-            Path(args.out) / "report.json", json_text(report, indent=2, ensure_ascii=False)
-        )
-        print(f"wrote the partial report {path}", file=sys.stderr)
-        if not args.no_html:
-            from flexaqa.coach.html import render_html
-
-            atomic_write_text(Path(args.out) / "report.html", render_html(report))
+    source = str(args.video or args.pose or "")
+    report = write_failure_report(exc, args.out, source=source, html=not args.no_html)
+    if report is not None:
+        print(f"wrote the partial report {Path(args.out) / 'report.json'}", file=sys.stderr)
         if args.json:
             print(json_text(report, indent=2, ensure_ascii=False))
     return int(exc.exit_code)
@@ -136,6 +132,14 @@ def cmd_coach(args) -> int:
 
     if args.video == "eval":
         return cmd_eval(args)
+    if args.video and Path(args.video).is_dir():
+        return cmd_folder(args)
+    if args.workers is not None or args.ray:
+        print(
+            "flexaqa: error: --workers and --ray coach a folder of videos: give DIR instead of VIDEO",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if not args.action:
         print("flexaqa: error: coach needs --action ACTION", file=sys.stderr)
         return EXIT_USAGE
@@ -181,25 +185,17 @@ def _coach(args) -> int:
     if not args.video:
         print("flexaqa: error: give a VIDEO file or --camera INDEX", file=sys.stderr)
         return EXIT_USAGE
-    from flexaqa.coach.pipeline import coach_video, write_outputs
+    from flexaqa.coach.pipeline import coach_to_folder
 
     try:
-        result = coach_video(
+        result, files = coach_to_folder(
             args.video,
             args.action,
-            view=args.view,
-            max_frames=args.max_frames,
-            stride=args.stride,
-            pose_fps=args.pose_fps or None,
-            max_width=args.max_width,
-            progress=not (args.json or args.no_progress),
+            args.out,
+            _options(args),
             run=run,
+            progress=not (args.json or args.no_progress),
         )
-        files = write_outputs(
-            result, args.out, video=args.video, html=not args.no_html, annotate=args.annotate
-        )
-    except MissingExtraError as exc:
-        return _fail(MissingPieceError(str(exc)), args)
     except CoachError as exc:
         return _fail(exc, args)
     r = result.report
@@ -210,6 +206,53 @@ def _coach(args) -> int:
     for kind, path in files.items():
         print(f"wrote {kind}: {path}")
     return 0
+
+
+def cmd_folder(args) -> int:
+    """``flexaqa coach DIR/ --out REPORTS/``: every video of the folder (see :mod:`flexaqa.coach.batch`)."""
+    from flexaqa.coach._types import EXIT_USAGE
+    from flexaqa.coach.batch import coach_folder, summary_table
+    from flexaqa.coach.pose import set_native_logs
+
+    if args.camera is not None or args.pose or args.pose_format:
+        print("flexaqa: error: give a folder of videos, --camera or --pose, not several", file=sys.stderr)
+        return EXIT_USAGE
+    set_native_logs(args.verbose)
+    res = coach_folder(
+        args.video,
+        args.out,
+        action=args.action,
+        options=_options(args),
+        run=args.run,
+        workers=args.workers or 1,
+        ray=args.ray,
+        progress=not (args.json or args.no_progress),
+        verbose=args.verbose,
+    )
+    print(json_text(res.rows, indent=2, ensure_ascii=False) if args.json else summary_table(res.rows))
+    if res.resumed:
+        print(f"{res.resumed} video(s) kept the report of an earlier run of this command", file=sys.stderr)
+    print(f"wrote {Path(args.out) / 'summary.csv'} and summary.md: {len(res.rows)} video(s)", file=sys.stderr)
+    if res.failed:
+        which = ", ".join(f"{r['video']} (exit {r['exit_code']})" for r in res.failed)
+        print(
+            f"flexaqa: error: {len(res.failed)} of {len(res.rows)} video(s) failed: {which}", file=sys.stderr
+        )
+    return res.exit_code
+
+
+def _options(args):
+    from flexaqa.coach.pipeline import CoachOptions
+
+    return CoachOptions(
+        view=args.view,
+        max_frames=args.max_frames,
+        stride=args.stride,
+        pose_fps=args.pose_fps or None,
+        max_width=args.max_width,
+        html=not args.no_html,
+        annotate=args.annotate,
+    )
 
 
 def cmd_pose(args, usage: int) -> int:

@@ -19,6 +19,7 @@ from flexaqa._io import atomic_save, atomic_write_text, json_text
 from flexaqa.coach._types import (
     BadVideoError,
     CoachError,
+    MissingPieceError,
     NoPersonError,
     PersonLostError,
     SeveralPeopleError,
@@ -29,13 +30,27 @@ from flexaqa.coach.frames import iter_video
 from flexaqa.coach.frames import prefetch as read_ahead
 from flexaqa.coach.html import render_html
 from flexaqa.coach.pose import PoseEstimator, clean_pose, detect_view, estimate_pose
-from flexaqa.coach.schema import validate_report
+from flexaqa.coach.schema import report_problems, validate_report
+from flexaqa.errors import MissingExtraError
 from flexaqa.kg import load_kg
 from flexaqa.pose_rules.sequence import PoseSequence, Segmenter
 
 MIN_PERSON_SHARE = 0.05  # below: "no person found"
 MIN_TRACKED_SHARE = 0.5  # below: "the person left the frame for most of the video"
 MAX_JUMPS = 2  # more body jumps than this: "several people"
+
+
+@dataclass(frozen=True)
+class CoachOptions:
+    """How ``flexaqa coach`` analyses one video and what it writes (the options of :func:`coach_to_folder`)."""
+
+    view: str = "auto"
+    max_frames: int | None = None
+    stride: int = 1
+    pose_fps: float | None = 30.0  # None: every frame
+    max_width: int | None = 640
+    html: bool = True
+    annotate: bool = False
 
 
 @dataclass
@@ -258,3 +273,55 @@ def write_outputs(
         files["video"] = str(write_annotated_video(video, result.pose, result.report, out / "annotated.mp4"))
     result.files.update(files)
     return files
+
+
+def write_failure_report(
+    exc: CoachError, out_dir: str | Path, *, source: str = "", html: bool = True
+) -> dict | None:
+    """Write the partial report of a run that stopped early (``report.json``, ``report.html``): what was done and
+    what was not. Returns it, or ``None`` (nothing written) when it would not be a valid report."""
+    report = exc.report
+    if report is None:
+        report = _partial(exc.problem, str(exc), source=source)
+        report["done"], report["not_done"] = (
+            [],
+            ["pose", "repetitions", "error detection", "score", "feedback"],
+        )
+    if report_problems(report):
+        return None
+    out = Path(out_dir)
+    atomic_write_text(out / "report.json", json_text(report, indent=2, ensure_ascii=False))
+    if html:
+        atomic_write_text(out / "report.html", render_html(report))
+    return report
+
+
+def coach_to_folder(
+    video: str | Path,
+    action,
+    out_dir: str | Path,
+    options: CoachOptions | None = None,
+    *,
+    run=None,
+    progress: bool = False,
+) -> tuple[CoachResult, dict[str, str]]:
+    """``flexaqa coach VIDEO --out DIR``: :func:`coach_video` then :func:`write_outputs`; returns the result and
+    the files written. A :class:`CoachError` (a missing extra becomes :class:`MissingPieceError`) is raised with
+    nothing written: :func:`write_failure_report` writes its partial report."""
+    options = options or CoachOptions()
+    try:
+        result = coach_video(
+            video,
+            action,
+            view=options.view,
+            max_frames=options.max_frames,
+            stride=options.stride,
+            pose_fps=options.pose_fps,
+            max_width=options.max_width,
+            progress=progress,
+            run=run,
+        )
+        files = write_outputs(result, out_dir, video=video, html=options.html, annotate=options.annotate)
+    except MissingExtraError as exc:
+        raise MissingPieceError(str(exc)) from exc
+    return result, files
