@@ -57,6 +57,7 @@ HEAVY = frozenset(
         "scipy",
         "sklearn",
         "PIL",
+        "simplejpeg",
         "tqdm",
         "nltk",
         "rouge_score",

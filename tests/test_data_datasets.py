@@ -172,7 +172,9 @@ def test_feature_cache_keys_and_training_without_decoding(tiny, tmp_path, monkey
 
     import flexaqa.data.native as native
 
-    monkeypatch.setattr(native, "read_frames", lambda *a, **k: pytest.fail("decoded video despite the cache"))
+    monkeypatch.setattr(
+        native.NativeDataset, "_read_views", lambda *a, **k: pytest.fail("decoded video despite the cache")
+    )
     ds = FlexSampleDataset(
         src, ids=ids, views=["View-1", "View-5"], features=cache, modalities=("video", "emg")
     )

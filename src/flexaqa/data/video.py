@@ -4,7 +4,8 @@
 (frame count, rate, size), the frames between two times at a given size and rate (:meth:`~EncodedVideo.iter_frames`,
 :meth:`~EncodedVideo.get_clip`) and frames by index (:meth:`~EncodedVideo.get_frames`). The dataset readers, the
 coach's background decoder (:func:`flexaqa.coach.frames.iter_video`) and the VideoQA export all read through it;
-:func:`write_mp4` is the one encoder.
+:func:`write_mp4` is the one encoder. :class:`VideoHandles` keeps a reader's recently used files open, so that
+the repetitions of one trial are read through one handle (timings: ``docs/scale.md``, Decoding).
 
 Frames are ``(T, H, W, 3)`` uint8 RGB. Frame ``i`` of a file written at ``fps`` has presentation time
 ``i / fps`` seconds; the reader finds frames by that time, so a clip can be cut out of a long trial video by
@@ -15,8 +16,12 @@ reader's ``error`` (by default :class:`~flexaqa.data.schema.CorruptSampleError`)
 from __future__ import annotations
 
 import itertools
+import math
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -162,13 +167,28 @@ class EncodedVideo:
     Opening checks that the file exists, opens as a video and holds a video stream; ``error(path, message)``
     builds the exception raised for those and for decoding errors later (default
     :class:`~flexaqa.data.schema.CorruptSampleError`).
+
+    ``threads`` is the H.264 decoder's thread count: ``None`` lets FFmpeg choose (frame and slice threads, one
+    per core); ``1`` decodes in the calling thread only, fastest when several files are decoded at once
+    (:meth:`flexaqa.data.native.NativeDataset.load` decodes the views concurrently); ``n > 1``: ``n`` slice
+    threads (frame threads delay every frame by ``n - 1``, which a short clip pays for without gain).
+
+    One handle may serve many reads (the native reader keeps recent handles open): a read that starts after the
+    frame the previous read stopped at, with no keyframe in between, goes on decoding instead of seeking back to
+    the keyframe; a read from anywhere else seeks to the keyframe at or before its first frame (found in the
+    container's index). Both give the same frames. A handle is not thread-safe: one reader at a time.
     """
 
-    def __init__(self, path: str | Path, *, error: ErrorFactory = _corrupt):
+    def __init__(self, path: str | Path, *, error: ErrorFactory = _corrupt, threads: int | None = None):
         av = _av()
         self.path = Path(path)
         self._error = error
         self._fresh = True  # nothing decoded yet: reading from the start needs no seek
+        self._frames: Iterator | None = None  # the decoder's frames since the last seek (or the start)
+        self._held: tuple[object, float] | None = None  # the last frame taken from it, and its time
+        self._before = -math.inf  # frames before the held one that were decoded or skipped are before this
+        self._count = 0  # frames taken from it (their times when the stream has no time stamps)
+        self._scaler = None  # one swscale context for every frame (see _rgb)
         if not self.path.is_file():
             raise error(self.path, "no such file")
         try:
@@ -179,12 +199,20 @@ class EncodedVideo:
             self._container.close()
             raise error(self.path, "the file holds no video stream")
         s = self._stream = self._container.streams.video[0]
-        s.thread_type = "AUTO"
+        if threads is None:
+            s.thread_type = "AUTO"
+        else:
+            s.thread_type = "NONE" if threads == 1 else "SLICE"  # frame threads only add latency to a clip
+            s.thread_count = max(int(threads), 0)
         fps = float(s.average_rate or s.guessed_rate or 0)
         n = int(s.frames or 0)
         if n <= 0 and s.duration is not None and fps > 0:
             n = round(float(s.duration * s.time_base) * fps)
         self.info = VideoInfo(n, fps, int(s.codec_context.width), int(s.codec_context.height))
+        self._tb = float(s.time_base) if s.time_base else None
+        self._index = getattr(s, "index_entries", None)  # PyAV >= 17: the container's (keyframe) index
+        if self._index is not None and not len(self._index):
+            self._index = None
 
     @classmethod
     def from_path(cls, path: str | Path, *, error: ErrorFactory = _corrupt) -> EncodedVideo:
@@ -196,6 +224,7 @@ class EncodedVideo:
         return self.info.duration
 
     def close(self) -> None:
+        self._frames = self._held = None
         self._container.close()
 
     def __enter__(self) -> EncodedVideo:
@@ -204,26 +233,73 @@ class EncodedVideo:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _decode(self, start_sec: float, rate: float) -> Iterator[tuple[object, float]]:
-        """``(PyAV frame, t seconds)`` in decoding order, from the keyframe at or before ``start_sec``."""
+    def _keyframe_time(self, t: float) -> float | None:
+        """Seconds of the keyframe at or before ``t`` from the container's index; ``None`` when unknown."""
+        if self._index is None or self._tb is None:
+            return None
+        k = self._index.search_timestamp(int(max(t, 0.0) / self._tb), backward=True)
+        if k < 0:
+            return 0.0
+        return self._index[k].timestamp * self._tb
+
+    def _goes_on(self, start_sec: float, needed_from: float) -> bool:
+        """Whether decoding on from the last frame read reaches ``start_sec`` no later than a seek would: the
+        frames passed before it are all before ``needed_from`` and it is at or after the keyframe a seek would
+        land on."""
+        if self._frames is None or self._held is None or self._before >= needed_from:
+            return False
+        kf = self._keyframe_time(start_sec)
+        return kf is not None and kf <= self._held[1]
+
+    def _decode(
+        self, start_sec: float, rate: float, needed_from: float | None = None
+    ) -> Iterator[tuple[object, float]]:
+        """``(PyAV frame, t seconds)`` in decoding order, from the keyframe at or before ``start_sec`` (or on from
+        the previous read, see :meth:`_goes_on`); the caller needs no frame before ``needed_from`` (default
+        ``start_sec``) and skips the frames before the ones it wants."""
         av = _av()
         c, s = self._container, self._stream
         try:
-            if start_sec > SEEK_AFTER_S or not self._fresh:
-                # seek targets are in stream time_base units; backward: the keyframe at or before the time
-                c.seek(int(max(start_sec, 0.0) / s.time_base), stream=s, backward=True, any_frame=False)
-            self._fresh = False
-            for n, frame in enumerate(c.decode(s)):
-                yield frame, (float(frame.pts * s.time_base) if frame.pts is not None else n / rate)
+            if self._goes_on(start_sec, start_sec if needed_from is None else needed_from):
+                yield self._held  # the frame the last read stopped at may be the first this one wants
+            else:
+                kf = self._keyframe_time(start_sec)
+                seek = not self._fresh or (start_sec > SEEK_AFTER_S if kf is None else kf > 0.0)
+                if seek:
+                    # seek targets are in stream time_base units; backward: the keyframe at or before the time
+                    c.seek(int(max(start_sec, 0.0) / s.time_base), stream=s, backward=True, any_frame=False)
+                self._fresh = False
+                self._frames, self._held, self._count = c.decode(s), None, 0
+                self._before = math.inf if seek else -math.inf  # after a seek: set at the first frame
+            for frame in self._frames:
+                t = float(frame.pts * s.time_base) if frame.pts is not None else self._count / rate
+                self._count += 1
+                if self._held is not None:
+                    self._before = self._held[1]
+                elif self._before == math.inf:  # the seek skipped every frame before this one
+                    self._before = math.nextafter(t, -math.inf)
+                self._held = (frame, t)
+                yield self._held
         except av.error.FFmpegError as exc:
+            self._frames = self._held = None
             raise self._error(self.path, f"the video does not decode ({exc})") from exc
 
     def _rgb(self, frame, out_hw: tuple[int, int] | None, interpolation: str | None) -> np.ndarray:
-        # one swscale call converts (and scales) straight to packed RGB
-        if out_hw is None or out_hw == (self.info.height, self.info.width):
-            return frame.to_ndarray(format="rgb24")
-        return frame.reformat(
-            width=out_hw[1], height=out_hw[0], format="rgb24", interpolation=interpolation
+        """One swscale call converts (and scales) a decoded frame straight to packed RGB uint8.
+
+        The scaler is kept for the whole file and runs in the calling thread: PyAV's ``frame.reformat`` builds
+        a new one per frame, and since PyAV 17 each starts a pool of one thread per core (most of the time of a
+        small frame)."""
+        if self._scaler is None:
+            from av.video.reformatter import VideoReformatter
+
+            self._scaler = VideoReformatter()
+            major = int(_av().__version__.split(".")[0])
+            self._scaler_kw = {"threads": 1} if major >= 17 else {}  # older PyAV scales in one thread anyway
+        h, w = out_hw or (self.info.height, self.info.width)
+        kw = self._scaler_kw
+        return self._scaler.reformat(
+            frame, width=w, height=h, format="rgb24", interpolation=interpolation, **kw
         ).to_ndarray()
 
     def iter_frames(
@@ -281,6 +357,10 @@ class EncodedVideo:
 
         Frame ``i`` is the one whose time stamp is nearest ``i / fps`` (``fps``: the stream's own rate when
         ``None``). Raises ``error`` when the file holds fewer frames than asked.
+
+        Decodes from the keyframe at or before the first wanted frame (or on from the previous read) and stops
+        at the last; only wanted frames are converted, each by one swscale call straight to RGB at the output
+        size, into one preallocated array.
         """
         want = None if indices is None else np.asarray(indices, dtype=np.int64).ravel()
         if want is not None and want.size and want.min() < 0:
@@ -290,33 +370,112 @@ class EncodedVideo:
             raise self._error(self.path, "the video has no frame rate; pass fps")
         out_hw = output_size(size, self.info.height, self.info.width)
         if want is None:
-            frames = [self._rgb(f, out_hw, interpolation) for f, _ in self._decode(0.0, rate)]
+            frames = [self._rgb(f, out_hw, interpolation) for f, _ in self._decode(0.0, rate, -1.0)]
             if not frames:
                 raise self._error(self.path, "video holds no frames")
             return np.stack(frames)
         if want.size == 0:
             h, w = out_hw or (0, 0)
             return np.zeros((0, h, w, 3), np.uint8)
-        targets, last = set(want.tolist()), int(want.max())
-        got: dict[int, np.ndarray] = {}
-        start = want.min() / rate if want.min() > SEEK_AFTER_S * rate else 0.0
-        for frame, t in self._decode(start, rate):
+        h, w = out_hw or (self.info.height, self.info.width)
+        out = np.empty((want.size, h, w, 3), np.uint8)  # (N, H, W, 3)
+        slots: dict[int, list[int]] = {}
+        for k, i in enumerate(want.tolist()):
+            slots.setdefault(i, []).append(k)
+        first, last = int(want.min()), int(want.max())
+        for frame, t in self._decode(first / rate, rate, (first - 0.5) / rate):
             i = round(t * rate)
-            if i in targets:
-                got[i] = self._rgb(frame, out_hw, interpolation)
+            ks = slots.pop(i, None)
+            if ks is not None:
+                out[ks[0]] = self._rgb(frame, out_hw, interpolation)
+                out[ks[1:]] = out[ks[0]]
             if i >= last:
                 break
-        missing = sorted(targets - set(got))
-        if missing:
+        if slots:
             raise self._error(
                 self.path,
-                f"expected frames up to index {last}, but frame {missing[0]} is missing (truncated?)",
+                f"expected frames up to index {last}, but frame {min(slots)} is missing (truncated?)",
             )
-        return np.stack([got[int(i)] for i in want])
+        return out
 
     def count_frames(self) -> int:
         """Number of frames that actually decode (slow; used by validation to catch truncated files)."""
-        return sum(1 for _ in self._decode(0.0, self.info.fps or 30.0))
+        return sum(1 for _ in self._decode(0.0, self.info.fps or 30.0, -1.0))
+
+
+class VideoHandles:
+    """The ``size`` most recently used open :class:`EncodedVideo` handles of a reader, by path (an LRU).
+
+    Many repetitions of one trial share a file: reading them through one handle saves the open and, when they
+    come in order, the seek (:class:`EncodedVideo` decodes on). ``with handles.video(path) as v:`` takes a
+    handle for the block: a handle serves one thread at a time (two threads reading one file get two handles),
+    is closed instead of kept when the block raises, and is reopened when the file changed on disk. A forked
+    child (a DataLoader worker) starts with no handles, and a pickled copy holds only the settings.
+    """
+
+    def __init__(self, size: int = 8, *, threads: int | None = 1, error: ErrorFactory = _corrupt):
+        self.size, self.threads, self._error = int(size), threads, error
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._free: OrderedDict[Path, tuple[tuple, EncodedVideo]] = OrderedDict()
+
+    def __getstate__(self) -> dict:
+        return {"size": self.size, "threads": self.threads, "_error": self._error}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._reset()
+
+    def __len__(self) -> int:
+        return len(self._free) if self._pid == os.getpid() else 0
+
+    @contextmanager
+    def video(self, path: str | Path, *, threads: int | None = None) -> Iterator[EncodedVideo]:
+        """An open handle of ``path`` for the ``with`` block (``threads``: the decoder's, when a new handle
+        is opened; default the pool's)."""
+        path = Path(path)
+        if self._pid != os.getpid():
+            self._reset()  # the parent's handles share its file offsets: never read them here
+        try:
+            st = path.stat()
+            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            stamp = None  # EncodedVideo names the missing file
+        with self._lock:
+            old = self._free.pop(path, None)
+        if old is not None and old[0] != stamp:
+            old[1].close()
+            old = None
+        video = old[1] if old is not None else None
+        if video is None:
+            video = EncodedVideo(
+                path, error=self._error, threads=self.threads if threads is None else threads
+            )
+        try:
+            yield video
+        except BaseException:
+            video.close()
+            raise
+        if self.size <= 0:
+            video.close()
+            return
+        with self._lock:
+            if path in self._free:  # another thread gave one back meanwhile: keep that one
+                video.close()
+                return
+            self._free[path] = (stamp, video)
+            while len(self._free) > self.size:
+                self._free.popitem(last=False)[1][1].close()
+
+    def close(self) -> None:
+        """Close every kept handle."""
+        with self._lock:
+            free, self._free = self._free, OrderedDict()
+        for _, video in free.values():
+            video.close()
 
 
 def probe_video(path: str | Path) -> VideoInfo:
