@@ -182,6 +182,78 @@ def test_eval_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert "not a flexaqa AQA run" in capsys.readouterr().err
 
 
+def _train_rank(rank: int, world: int, port: int, data: str, out: str, cache: str) -> None:
+    """One rank of ``flexaqa train`` as torchrun starts it; rank 1 starts only once rank 0 wrote ``run.json``."""
+    import os
+    import time
+    from pathlib import Path
+
+    from flexaqa.train.distributed import init_distributed
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world),
+    )
+    torch.set_num_threads(1)
+    init_distributed()
+    if rank == 1:  # the slow rank: it looks at the run folder after rank 0 (which holds its lock) started it
+        deadline = time.monotonic() + 120
+        while not (Path(out) / "run.json").is_file():
+            assert time.monotonic() < deadline, "rank 0 wrote no run.json"
+            time.sleep(0.05)
+    argv = [
+        "aqa",
+        "train",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--cache",
+        cache,
+        "--variant",
+        "pose+emg",
+        "--epochs",
+        "1",
+    ]
+    code = main([*argv, "--no-progress", "--set", "model_args.hidden=16"])
+    (Path(out).parent / f"code{rank}").write_text(str(code))
+
+
+def test_a_rank_that_starts_after_rank_0_wrote_the_run_folder_trains(tiny, tmp_path):
+    """The torchrun flake made deterministic: rank 1 reached the run-folder check after rank 0 had written
+    ``run.json`` under the folder's lock and exited 75 (busy). Only rank 0 checks and writes the folder; the others
+    wait for it, also while rank 0 fills a new feature cache."""
+    import socket
+    import time
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    args = (2, port, str(tiny.root), str(run), str(cache))
+    ctx = mp.start_processes(_train_rank, args=args, nprocs=2, start_method="spawn", join=False)
+    codes = {r: tmp_path / f"code{r}" for r in (0, 1)}
+    deadline = time.monotonic() + 240
+    try:  # a rank that failed leaves the other one waiting at a collective: stop as soon as one fails
+        while not ctx.join(timeout=0.5):
+            failed = [f.read_text() for f in codes.values() if f.is_file() and f.read_text() != "0"]
+            if failed or time.monotonic() > deadline:
+                break
+    finally:
+        for p in ctx.processes:
+            if p.is_alive():
+                p.terminate()
+    assert {r: f.read_text() if f.is_file() else None for r, f in codes.items()} == {0: "0", 1: "0"}
+    assert json.loads((run / "run.json").read_text())["actions"] == ["squat"]
+    assert (run / "squat" / "best.pt").is_file()
+    assert list(cache.rglob("shard-*.ids.json"))  # rank 0 filled the new cache while rank 1 waited
+
+
 def test_torchrun_two_processes_train_from_the_cli(tiny, tmp_path, torchrun):
     """``torchrun --nproc_per_node=2 -m flexaqa train`` on CPU (gloo): one run folder, one report."""
     import subprocess

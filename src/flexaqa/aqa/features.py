@@ -460,8 +460,9 @@ def extract_features(
     where = stores_for(spec, keys, root)
     if any(store.missing(ids, key) for store, key in where.values()):
         if int(os.environ.get("RANK", "0")) != 0:
-            raise AQAError(
-                f"rank {os.environ['RANK']}: features missing in {root} after rank 0 extracted them"
+            raise AQAError(  # training waits for rank 0 to extract them (on_rank_zero): this is another caller
+                f"rank {os.environ['RANK']}: features missing in {root}; under torchrun only rank 0 extracts "
+                "features (run `flexaqa features extract` first)"
             )
         with cache_writer(root, default=cache_root is None):
             report = build_features(

@@ -32,7 +32,7 @@ from flexaqa.kg import load_kg
 from flexaqa.metrics import fisher_z_mean, precision_recall_f1, relative_l2_error, spearman_score
 from flexaqa.models import VARIANTS, model_entry
 from flexaqa.train import RunConfig
-from flexaqa.train.distributed import init_distributed
+from flexaqa.train.distributed import init_distributed, on_rank_zero
 
 RUN_FORMAT = "flexaqa-aqa-run/1"
 VAL_FRACTION = 0.1  # carved from train when a protocol has no validation split (official Split_4)
@@ -451,6 +451,11 @@ def check_run_folder(out: Path, doc: dict, *, resume: bool, force: bool) -> None
         )
 
 
+def _start_run(out: Path, doc: dict, *, resume: bool, force: bool) -> None:
+    check_run_folder(out, doc, resume=resume, force=force)
+    write_json(out / "run.json", doc)
+
+
 def _warn_random_init(names: list[str]) -> None:
     if names:
         warnings.warn(
@@ -478,7 +483,8 @@ def train_actions(
     """Train one ``model`` per action with ``mode``; returns ``{action: test metrics}`` (best epoch on validation).
 
     ``config`` (a :class:`~flexaqa.train.RunConfig`) seeds the split, its validation carving and training.
-    Under ``torchrun`` rank 0 writes the files.
+    Under ``torchrun`` rank 0 alone checks the run folder and writes the files; the other ranks wait for it
+    (:func:`~flexaqa.train.distributed.on_rank_zero`) and only train.
     """
     keys = check_model(model, variant)
     config = config or RunConfig()
@@ -503,10 +509,10 @@ def train_actions(
         "config": config.to_dict(),
         "random_init": random_init,
     }
-    check_run_folder(out, doc, resume=resume, force=force)
+    # Only rank 0 reads and writes the folder (it holds its lock): another rank that checked it could find the
+    # run.json rank 0 has just written and be refused as a reader of a folder being written.
+    on_rank_zero(_start_run, out, doc, resume=resume, force=force)
     _warn_random_init(random_init)
-    if rank == 0:
-        write_json(out / "run.json", doc)
     results = {}
     for act in actions:
         ids = action_split(source, splits, act, seed=config.seed, protocol=protocol)

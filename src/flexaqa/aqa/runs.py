@@ -51,7 +51,7 @@ from flexaqa.aqa.protocol import (
 )
 from flexaqa.train import RunConfig, config_from_dict
 from flexaqa.train.checkpoint import model_from_checkpoint
-from flexaqa.train.distributed import init_distributed
+from flexaqa.train.distributed import on_rank_zero
 from flexaqa.train.trainer import fit, predict
 
 __all__ = [
@@ -157,15 +157,10 @@ class FrozenMode:
         pass  # extract_features names a missing view or modality itself
 
     def prepare(self, source, ids, action, *, model, keys, progress) -> ActionData:
-        rank, world = init_distributed()
         load = dict(keys=keys, cache_root=self.cache_root, with_slots=needs_slots(model), progress=progress)
-        if rank == 0:
-            ad = load_action_data(source, ids, action, self.spec, **load)
-        if world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()  # rank 0 has filled the cache
-        if rank != 0:
+        # rank 0 fills the feature cache (holding its lock) while the other ranks wait; then they only read it
+        ad = on_rank_zero(load_action_data, source, ids, action, self.spec, **load)
+        if ad is None:
             ad = load_action_data(source, ids, action, self.spec, **{**load, "progress": False})
         return ad
 
