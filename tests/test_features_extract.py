@@ -239,12 +239,21 @@ def test_training_reads_what_extract_wrote_and_points_old_caches_to_migrate(tiny
     info = json.loads(capsys.readouterr().out)
     assert sorted(k for s in info["stores"] for k in s["keys"]) == ["View-1", "View-5", "emg", "pose"]
     assert all(row["absent"] == 0 for s in info["stores"] for row in s["keys"].values())
+    n_actions = len(
+        {r.action for r in open_dataset(tiny.root).records}
+    )  # one shard per action, not per trial
+    assert all(row["shards"] == n_actions for s in info["stores"] for row in s["keys"].values())
+    assert main(["features", "info", *argv[:4]]) == 0
+    text = capsys.readouterr().out
+    assert f"View-1: 9 samples x 256 in {n_actions} shard(s)" in text and "old per-sample" not in text
     # an old per-sample cache of the same config: training names the command that converts it
     old_root = tmp_path / "old"
     store, _ = stores_for(spec, ["pose"], old_root)["pose"]
     old = FeatureCache(old_root, store.extractor, store.config)
     for i, sid in enumerate(tiny.sample_ids):
         old.put(sid, "pose", feats["pose"][i])
+    assert main(["features", "info", "--cache", str(old_root)]) == 0
+    assert "old per-sample layout: 9 samples (run `flexaqa features migrate`)" in capsys.readouterr().out
     with pytest.raises(AQAError, match="flexaqa features migrate"):
         extract_features(open_dataset(tiny.root), tiny.sample_ids, spec, keys=["pose"], cache_root=old_root)
     assert main(["features", "migrate", "--cache", str(old_root)]) == 0

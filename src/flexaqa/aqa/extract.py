@@ -149,6 +149,8 @@ def plan(
         lacking = {k: set(store.missing(ids, k)) for k in sj.keys}
         skipped += sum(len(ids) - len(v) for v in lacking.values())
         todo = [i for i in ids if any(i in v for v in lacking.values())]
+        if group is not None:  # one action's samples together (stable): full shards, not one per trial
+            todo.sort(key=lambda i: group[i])
         number = {k: store.next_number(k) for k in sj.keys}
         for chunk in _chunks(todo, shard_size, group):
             per_key = []

@@ -245,7 +245,14 @@ class FeatureStore:
                 "dim": _dim({s.shape[1] for s in shards}),
                 "bytes": sum(s.npy.stat().st_size for s in shards if s.npy.is_file()),
             }
-        return {"folder": str(self.dir), "extractor": self.extractor, "config": self.config, "keys": keys}
+        return {
+            "folder": str(self.dir),
+            "extractor": self.extractor,
+            "config": self.config,
+            "keys": keys,
+            "legacy_samples": len({i for k in self.legacy_keys() for i in self.legacy_ids(k)}),
+            "failed": {k: [f["id"] for f in v] for k, v in self.failed().items()},
+        }
 
 
 def _dim(dims: set[int]) -> int | list[int]:
