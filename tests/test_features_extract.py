@@ -310,3 +310,17 @@ def test_a_batch_holds_every_view_of_its_samples_in_one_forward_pass(tiny, tmp_p
     keys = ("video_v1", "video_v2")
     build_features(src, tiny.sample_ids, SPEC, keys=keys, root=tmp_path, batch_size=4, progress=False)
     assert calls == [4, 4, 4, 4, 2]  # 9 samples x 2 views; one view per call would need 6 or more calls
+
+
+def test_a_shard_holds_one_actions_samples_whatever_the_dataset_order(tmp_path, capsys):
+    ds = make_tiny_dataset(
+        tmp_path / "d", subjects=("P01", "N01"), actions=("squat", "dumbbell-bent-over-row"), reps=2
+    )
+    actions = [r.action for r in open_dataset(ds.root).records]
+    assert actions != sorted(actions)  # trials of the two actions alternate on disk
+    argv = ["features", "extract", "--data", str(ds.root), "--cache", str(tmp_path / "c"), "--keys", "pose"]
+    assert main([*argv, "--no-progress", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["extracted"] == len(actions)
+    assert main(["features", "info", "--data", str(ds.root), "--cache", str(tmp_path / "c"), "--json"]) == 0
+    (store,) = json.loads(capsys.readouterr().out)["stores"]
+    assert store["keys"]["pose"]["shards"] == 2 and store["keys"]["pose"]["samples"] == len(actions)
