@@ -65,7 +65,8 @@ def validate_dataset(
     """All problems found in the dataset at ``root`` (empty list = valid).
 
     ``duration_tol`` (seconds) bounds the disagreement between video, pose and sEMG durations. By default every
-    mp4 is probed and a sample of its frames (:data:`SAMPLE_FRAMES` evenly spread, the last included) is decoded,
+    mp4 is probed, its keyframes are decoded and so is a sample of its frames (:data:`SAMPLE_FRAMES` evenly spread,
+    the last included),
     and each JPEG must end with its end-of-image marker; ``deep`` decodes every video frame and JPEG (slow).
     A folder whose writer did not finish is one problem naming the command that redoes it.
     """
@@ -328,7 +329,8 @@ def _check_open_video(video, v: dict, rep: _Report, deep: bool) -> int:
     if (info.width, info.height) != (int(v.get("width", info.width)), int(v.get("height", info.height))):
         rep.add(path, f"is {info.width}x{info.height}, trial.json says {v.get('width')}x{v.get('height')}")
     if not deep and n > 0:
-        for i in sample_frames(n):  # each seeks to its keyframe: damage inside the file fails here
+        video.count_keyframes()  # every keyframe: damage anywhere in them fails here, at one frame per GOP
+        for i in sample_frames(n):  # and a few frames between keyframes, each decoded from its keyframe
             video.get_frames([i])
     return n
 

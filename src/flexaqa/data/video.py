@@ -402,6 +402,18 @@ class EncodedVideo:
         """Number of frames that actually decode (slow; used by validation to catch truncated files)."""
         return sum(1 for _ in self._decode(0.0, self.info.fps or 30.0, -1.0))
 
+    def count_keyframes(self) -> int:
+        """Decode only the keyframes of the whole file and count them: a cheap pass over all of it (one frame
+        per GOP) in which damage to any keyframe, or packets the decoder refuses, raise ``error``."""
+        cc = self._stream.codec_context
+        cc.skip_frame = "NONKEY"
+        try:
+            return sum(1 for _ in self._decode(0.0, self.info.fps or 30.0, -1.0))
+        finally:
+            cc.skip_frame = "DEFAULT"
+            self._frames = self._held = None  # the next read seeks: nothing decoded here is reused
+            self._fresh = False
+
 
 class VideoHandles:
     """The ``size`` most recently used open :class:`EncodedVideo` handles of a reader, by path (an LRU).
