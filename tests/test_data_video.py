@@ -1,3 +1,6 @@
+import hashlib
+import os
+
 import numpy as np
 import pytest
 
@@ -104,3 +107,48 @@ def test_write_mp4_streams_an_iterable_of_frames(tmp_path, clip):
     with pytest.raises(DataError, match="no frames"):
         write_mp4(tmp_path / "none.mp4", iter([]), 30.0)
     assert not (tmp_path / "mixed.mp4").exists()
+
+
+def _noisy_clip(n: int, h: int, w: int) -> np.ndarray:
+    """A moving square over noise: content x264's rate control has to work at (a flat clip encodes trivially)."""
+    rng = np.random.default_rng(3)
+    frames = moving_blob_video(n, h, w)
+    return np.clip(frames.astype(int) + rng.integers(-40, 40, frames.shape), 0, 255).astype(np.uint8)
+
+
+def test_write_mp4_gives_the_same_bytes_every_time_in_one_process(tmp_path):
+    """x264's mb-tree made about 1 small encode in 10 differ, by what the process had allocated before: a dataset
+    written by killed-and-restarted workers did not match the one-process run byte for byte."""
+    frames = _noisy_clip(15, 32, 32)
+    rng, junk, seen = np.random.default_rng(0), [], set()
+    for i in range(60):
+        junk.append(
+            np.full(int(rng.integers(1, 200_000)), 255, np.uint8)
+        )  # what earlier work left in the heap
+        if rng.random() < 0.3:
+            junk.pop(0)
+        seen.add(
+            hashlib.sha256(write_mp4(tmp_path / f"{i}.mp4", frames, 3.0, gop=3).read_bytes()).hexdigest()
+        )
+    assert len(seen) == 1
+
+
+def _encode_on_one_cpu(path: str, frames: np.ndarray) -> None:
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    write_mp4(path, frames, 10.0)
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs and Linux"
+)
+def test_write_mp4_bytes_do_not_depend_on_the_cpu_count(tmp_path):
+    """x264 picks 1.5 threads per CPU by default, and its bitstream changes with the thread count."""
+    import multiprocessing as mp
+
+    frames = _noisy_clip(20, 144, 176)
+    here = write_mp4(tmp_path / "here.mp4", frames, 10.0).read_bytes()
+    p = mp.get_context("spawn").Process(target=_encode_on_one_cpu, args=(str(tmp_path / "one.mp4"), frames))
+    p.start()
+    p.join(120)
+    assert p.exitcode == 0
+    assert (tmp_path / "one.mp4").read_bytes() == here
