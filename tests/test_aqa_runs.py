@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from flexaqa._io import WRITER_NAME  # noqa: E402
 from flexaqa.aqa.runs import (  # noqa: E402
     ActionData,
     fit_transform,
@@ -165,7 +166,7 @@ def test_core_gart_run_and_resume(tiny, tmp_path, capsys):
         (["--model", "small3d"], "not a scoring head"),
         (["--variant", "mv+emg"], "unknown variant"),
         (["--variant", "mv", "--views", "View-1,View-2"], "View-2"),  # the tiny set has View-1 and View-5
-        (["--split", "empty"], "0 training samples"),
+        (["--split", "empty", "--variant", "pose"], "0 training samples"),
     ],
 )
 def test_cli_error_paths(tiny, tmp_path, capsys, args, message):
@@ -175,6 +176,59 @@ def test_cli_error_paths(tiny, tmp_path, capsys, args, message):
     )
     assert code == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # refused before the run folder was made
+
+
+def _files(folder):
+    return {p.relative_to(folder): p.stat().st_mtime_ns for p in folder.rglob("*") if p.name != "eval.json"}
+
+
+def test_a_refused_train_leaves_a_finished_run_finished(tiny, tmp_path, capsys):
+    """A command refused in a folder that holds a finished run (unknown variant, other settings, --resume with
+    other settings, --resume with --force, an empty split) changes nothing in it: no incomplete marker, eval and
+    predict still read it."""
+    run = tmp_path / "run"
+    assert _train(tiny, run, "--variant", "pose+emg") == 0
+    files = _files(run)
+    save_splits(tiny.root, "empty", {"train": [], "val": [], "test": list(tiny.sample_ids)})
+    refused = [
+        (["--variant", "mv+emg"], "unknown variant"),
+        (["--variant", "pose"], "it holds another run"),
+        (["--variant", "pose+emg", "--model", "usdl"], "it holds another run"),
+        (["--variant", "pose+emg", "--resume", "--set", "lr=0.5"], "--resume continues the run"),
+        (["--variant", "pose+emg", "--resume", "--force"], "give one of them"),
+        (["--variant", "pose+emg", "--split", "empty", "--force"], "0 training samples"),
+    ]
+    for extra, message in refused:
+        capsys.readouterr()
+        assert _train(tiny, run, *extra) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and "incomplete" not in err, (extra, err)
+        assert not (run / WRITER_NAME).exists(), extra
+        assert _files(run) == files, extra  # not a file touched
+        assert main(["eval", "--run", str(run), "--quiet"]) == 0, extra
+
+
+def test_a_train_that_fails_after_writing_leaves_the_run_incomplete(tiny, tmp_path, capsys, monkeypatch):
+    """The other side of the guarantee: a run that started writing (here --force replaced the old run) and then
+    failed stays marked incomplete, and eval refuses it (exit 65) naming the command that redoes it."""
+    import flexaqa.aqa.runs as runs
+
+    run = tmp_path / "run"
+    assert _train(tiny, run, "--variant", "pose+emg") == 0
+
+    def broken_fit(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs, "fit", broken_fit)
+    assert _train(tiny, run, "--variant", "pose", "--force") == 74
+    assert "incomplete" in capsys.readouterr().err
+    assert (run / WRITER_NAME).is_file()
+    assert main(["eval", "--run", str(run), "--quiet"]) == 65
+    assert "did not finish" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert _train(tiny, run, "--variant", "pose", "--force") == 0
+    assert not (run / WRITER_NAME).exists() and main(["eval", "--run", str(run), "--quiet"]) == 0
 
 
 def test_eval_of_a_folder_that_is_not_a_run(tmp_path, capsys):

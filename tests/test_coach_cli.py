@@ -180,3 +180,35 @@ def test_bad_pose_fps_is_a_usage_error(tmp_path, capsys):
         with pytest.raises(SystemExit) as info:
             _run(capsys, tmp_path / "x.mp4", "--action", "squat", option, value)
         assert info.value.code == 2 and f"argument {option}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--pose", "kp.npy"], "go together"),  # --pose without --pose-format
+        (["x.mp4", "--pose", "kp.npy", "--pose-format", "h36m"], "not several"),
+        ([], "give a VIDEO file or --camera"),
+        (["x.mp4", "--run", "not-a-run"], "not a flexaqa AQA run folder"),
+    ],
+)
+def test_a_refused_coach_leaves_the_report_folder_as_it_was(tmp_path, capsys, monkeypatch, argv, message):
+    """Refused before its lock: a finished report folder stays finished and untouched, one that an interrupted
+    run left incomplete stays incomplete (an exit code inside the lock used to clear its marker)."""
+    from flexaqa._io import WRITER_NAME, output_dir, require_complete
+    from flexaqa.errors import IncompleteError
+
+    monkeypatch.chdir(tmp_path)
+    done, killed = tmp_path / "done", tmp_path / "killed"
+    with output_dir(done, mode="overwrite"):
+        (done / "report.json").write_text("{}")
+    with pytest.raises(KeyboardInterrupt), output_dir(killed, mode="overwrite"):
+        (killed / "report.json").write_text("{half")
+        raise KeyboardInterrupt
+    stamp = (done / "report.json").stat().st_mtime_ns
+    for out in (done, killed):
+        code, _, err = _run(capsys, *argv, "--action", "squat", "--out", out)
+        assert code == 2 and message in err, err
+    assert not (done / WRITER_NAME).exists() and (done / "report.json").stat().st_mtime_ns == stamp
+    require_complete(done)
+    with pytest.raises(IncompleteError):
+        require_complete(killed)

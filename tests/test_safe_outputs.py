@@ -134,6 +134,82 @@ def test_failure_inside_a_folder_marks_it_incomplete(tmp_path):
     require_complete(out)
 
 
+def _finished(folder):
+    with output_dir(folder, mode="overwrite"):
+        (folder / "sub").mkdir()
+        (folder / "sub" / "a.txt").write_text("a")
+        (folder / "b.txt").write_text("b")
+    require_complete(folder)
+
+
+def test_a_writer_refused_before_its_first_write_leaves_a_finished_folder_finished(tmp_path):
+    out = tmp_path / "rep"
+    _finished(out)
+    with pytest.raises(OutputError) as info, output_dir(out, mode="overwrite"):
+        raise OutputError("bad option")  # a check that runs under the lock
+    assert "incomplete" not in "".join(getattr(info.value, "__notes__", []))
+    assert not (out / WRITER_NAME).exists() and not (out / LOCK_NAME).exists()
+    require_complete(out)
+    with pytest.raises(KeyboardInterrupt), output_dir(out, mode="overwrite"):
+        raise KeyboardInterrupt  # Ctrl-C before the first write: the folder is still the earlier output
+    require_complete(out)
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda out: (out / "c.txt").write_text("c"),  # a new file
+        lambda out: (out / "sub" / "a.txt").write_text("a2"),  # a file rewritten in place, in a subfolder
+        lambda out: write_json(out / "sub" / "a.txt", "a"),  # ... or atomically, with the same bytes
+        lambda out: (out / "b.txt").unlink(),  # a file removed
+        lambda out: (out / "sub" / "new").mkdir(),  # an empty folder made
+    ],
+)
+def test_a_writer_that_changed_something_and_failed_leaves_the_folder_incomplete(tmp_path, write):
+    out = tmp_path / "rep"
+    _finished(out)
+    time.sleep(0.01)  # past the file system's time granularity
+    with pytest.raises(RuntimeError) as info, output_dir(out, mode="overwrite"):
+        write(out)
+        raise RuntimeError("disk on fire")
+    assert "is incomplete" in "".join(info.value.__notes__)
+    with pytest.raises(IncompleteError, match="did not finish"):
+        require_complete(out)
+
+
+def test_an_incomplete_folder_stays_incomplete_after_a_writer_that_changed_nothing(tmp_path):
+    out = tmp_path / "rep"
+    with pytest.raises(RuntimeError), output_dir(out, mode="overwrite"):
+        (out / "half.txt").write_text("half")
+        raise RuntimeError("killed")
+    marker = (out / WRITER_NAME).read_bytes()
+    with pytest.raises(OutputError), output_dir(out, mode="overwrite"):
+        raise OutputError("bad option")
+    assert (
+        out / WRITER_NAME
+    ).read_bytes() == marker  # the command that left it incomplete, for the redo hint
+    with output_dir(out, mode="overwrite"):
+        pass  # returned an exit code before its first write
+    assert (out / WRITER_NAME).read_bytes() == marker
+    with pytest.raises(IncompleteError):
+        require_complete(out)
+    with output_dir(out, mode="overwrite"):
+        (out / "half.txt").write_text("whole")
+    require_complete(out)
+
+
+def test_a_folder_too_large_to_compare_stays_marked_after_a_failure(tmp_path, monkeypatch):
+    import flexaqa._io as io
+
+    out = tmp_path / "rep"
+    _finished(out)
+    monkeypatch.setattr(io, "SNAPSHOT_LIMIT", 2)
+    with pytest.raises(RuntimeError), output_dir(out, mode="overwrite"):
+        raise RuntimeError("refused")
+    with pytest.raises(IncompleteError):  # unknown whether it changed: the safe side
+        require_complete(out)
+
+
 def test_ctrl_c_in_training_exits_130(tmp_path):
     pytest.importorskip("torch")
     data = tmp_path / "d"

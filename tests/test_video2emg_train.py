@@ -120,6 +120,14 @@ def test_cli_trains_and_evaluates_on_a_tiny_dataset(tmp_path, capsys):
         == 0
     )
     assert (run / "best.pt").is_file() and (run / "envelopes.png").is_file()
+    # refused before its first write (a video model given pose input): the finished run stays finished
+    from flexaqa._io import WRITER_NAME
+
+    stamp = (run / "best.pt").stat().st_mtime_ns
+    refused = ["video2emg", "train", *args, "--input", "pose", "--model", "video2emg_tiny", "--out", str(run)]
+    assert main(refused) == 2
+    assert "video2emg_tiny" in capsys.readouterr().err
+    assert not (run / WRITER_NAME).exists() and (run / "best.pt").stat().st_mtime_ns == stamp
     from flexaqa.video2emg.train import load_model
 
     # --size is WxH; the config keeps (H, W)

@@ -363,6 +363,52 @@ class _Lock:
         self.lock.release()
 
 
+# A folder with more entries than this is not compared before and after a writer (it is left marked when the
+# writer fails, whatever it did)
+SNAPSHOT_LIMIT = 200_000
+
+
+def _snapshot(folder: Path) -> frozenset | None:
+    """Every entry under ``folder`` (its own lock and marker files left out) with its kind, size, times and inode:
+    equal snapshots before and after a writer mean it changed nothing. ``None`` when it cannot be read whole or
+    holds more than :data:`SNAPSHOT_LIMIT` entries."""
+    entries: set[tuple] = set()
+    stack = [folder]
+    while stack:
+        top = stack.pop()
+        try:
+            with os.scandir(top) as it:
+                for e in it:
+                    if top is folder and e.name in _OWN_FILES:
+                        continue
+                    st = e.stat(follow_symlinks=False)
+                    rel = os.path.relpath(e.path, folder)
+                    entries.add((rel, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+                    if len(entries) > SNAPSHOT_LIMIT:
+                        return None
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(Path(e.path))
+        except OSError:
+            return None
+    return frozenset(entries)
+
+
+def _read_marker(folder: Path) -> bytes | None:
+    try:
+        return (folder / WRITER_NAME).read_bytes()
+    except OSError:
+        return None
+
+
+def _put_back_marker(folder: Path, marker: bytes | None) -> None:
+    """The folder's marker as it was before a writer that changed nothing (none: the folder was complete)."""
+    with contextlib.suppress(OSError):
+        if marker is None:
+            (folder / WRITER_NAME).unlink()
+        else:
+            atomic_write_bytes(folder / WRITER_NAME, marker)
+
+
 @contextlib.contextmanager
 def output_dir(
     path: str | Path,
@@ -378,7 +424,10 @@ def output_dir(
     files or a feature cache: it stays readable meanwhile). Outputs are checked first (:func:`check_output_dir`);
     another writer is refused (:class:`BusyError`) naming its pid, host and command. While a ``new`` or
     ``overwrite`` folder is written, readers refuse it (:func:`require_complete`); after an error or Ctrl-C it
-    stays marked incomplete with the command that redoes it. A folder created here that got nothing is removed.
+    stays marked incomplete with the command that redoes it. A writer that changed nothing in the folder (a
+    command refused before its first write, by an error or an exit code) leaves it as it was: a finished folder
+    stays finished, an incomplete one incomplete (entries are compared before and after, see :func:`_snapshot`).
+    A folder created here that got nothing is removed. Commands check their arguments before they enter this.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -387,8 +436,11 @@ def output_dir(
     folder.mkdir(parents=True, exist_ok=True)
     lock = _Lock(folder)
     ok = False
+    untouched = False  # the writer changed nothing: the folder's marker goes back as it was
     try:
         previous = _read_writer(folder)
+        marker = _read_marker(folder)
+        before = None if mode == "update" else _snapshot(folder)
         if mode == "new":
             others = sorted(c.name for c in folder.iterdir() if c.name not in _OWN_FILES)
             if (others or previous) and not force:
@@ -415,14 +467,21 @@ def output_dir(
         try:
             yield folder
         except BaseException as exc:
-            if mode != "update" and hasattr(exc, "add_note"):
-                exc.add_note(f"{folder} is incomplete; run {_redo_hint(info)}")
+            if mode != "update":
+                untouched = before is not None and _snapshot(folder) == before
+                if not untouched and hasattr(exc, "add_note"):
+                    exc.add_note(f"{folder} is incomplete; run {_redo_hint(info)}")
             raise
         finally:
             _writing.discard(folder.resolve())
         ok = True
+        # a folder left incomplete by an earlier writer stays so after one that changed nothing in it (a command
+        # that returned an error code before its first write)
+        untouched = marker is not None and before is not None and _snapshot(folder) == before
     finally:
-        if ok or mode == "update" or (created and {c.name for c in folder.iterdir()} <= _OWN_FILES):
+        if untouched:
+            _put_back_marker(folder, marker)
+        elif ok or mode == "update" or (created and {c.name for c in folder.iterdir()} <= _OWN_FILES):
             with contextlib.suppress(OSError):
                 (folder / WRITER_NAME).unlink()
         lock.release()

@@ -7,8 +7,6 @@ line on stderr.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 from pathlib import Path
 
@@ -267,18 +265,9 @@ def cmd_train(args) -> int:
             )
     config = load_config(args.config, overrides=overrides)
     _check_cache(args)
-    with _run_folder(args.out):
-        return _train(args, config)
-
-
-def _run_folder(out: str):
-    """Lock the run folder (rank 0 of a torchrun job holds it for every rank)."""
-
-    from flexaqa._io import output_dir
-
-    if int(os.environ.get("RANK", "0")) > 0:
-        return contextlib.nullcontext()
-    return output_dir(out, mode="overwrite")
+    return _train(
+        args, config
+    )  # the run folder is checked, then locked, in flexaqa.aqa.protocol.train_actions
 
 
 def _check_cache(args) -> None:

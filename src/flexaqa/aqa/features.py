@@ -434,6 +434,12 @@ def _check_keys(keys: Sequence[str]) -> None:
         raise AQAError(f"unknown feature key {bad[0]!r}; known: {', '.join(FEATURE_KEYS)}")
 
 
+def check_feature_keys(source, spec: FeatureSpec, keys: Sequence[str]) -> None:
+    """Refuse unknown feature keys and views the dataset lacks, before any work."""
+    _check_keys(keys)
+    _check_views(source, spec, keys)
+
+
 def extract_features(
     source,
     ids: Sequence[str],

@@ -12,6 +12,7 @@ range), and the per-feature mean/std of the training split that standardises eve
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import math
@@ -24,10 +25,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from flexaqa._io import atomic_write_text, json_text, require_complete
+from flexaqa._io import atomic_write_text, check_output_dir, json_text, output_dir, require_complete
 from flexaqa.aqa import AQAError
 from flexaqa.data import open_dataset
 from flexaqa.data.splits import hold_out, used_split_seed
+from flexaqa.errors import BusyError, IncompleteError
 from flexaqa.kg import load_kg
 from flexaqa.metrics import fisher_z_mean, precision_recall_f1, relative_l2_error, spearman_score
 from flexaqa.models import VARIANTS, model_entry
@@ -420,19 +422,13 @@ def _differences(old: dict, new: dict, *, free=FREE_SETTINGS) -> list[str]:
 
 def check_run_folder(out: Path, doc: dict, *, resume: bool, force: bool) -> None:
     """Refuse to mix runs in one folder: another run in ``out`` (other model, data, split, settings ...) is
-    refused unless ``force`` (which deletes its checkpoints first); ``resume`` continues only the same run
-    (its ``epochs`` may grow, nothing else)."""
+    refused unless ``force`` (:func:`train_actions` then deletes its checkpoints); ``resume`` continues only the
+    same run (its ``epochs`` may grow, nothing else). Reads only."""
     if resume and force:
         raise AQAError("--resume continues a run and --force starts it over: give one of them")
-    if not (out / "run.json").is_file():
+    if force or not (out / "run.json").is_file():
         return
     old = read_run(out)
-    if force:
-        for act in old.get("actions", []):
-            shutil.rmtree(out / act, ignore_errors=True)
-        for name in ("train_results.json", "eval.json"):
-            (out / name).unlink(missing_ok=True)
-        return
     if resume:
         check_resume_mode(out, doc["mode"])
     free = FREE_SETTINGS | {"random_init"} | ({"epochs"} if resume else {"config"})
@@ -451,8 +447,31 @@ def check_run_folder(out: Path, doc: dict, *, resume: bool, force: bool) -> None
         )
 
 
-def _start_run(out: Path, doc: dict, *, resume: bool, force: bool) -> None:
+def _check_before_lock(out: Path, doc: dict, *, resume: bool, force: bool) -> None:
+    """:func:`check_run_folder` before the folder's lock is taken, so a refused command leaves the folder as it
+    was. A folder being written (the lock then refuses it) or left incomplete is checked under the lock only."""
+    if resume and force:
+        raise AQAError("--resume continues a run and --force starts it over: give one of them")
+    if out.is_dir():
+        try:
+            require_complete(out, "run folder")
+        except (BusyError, IncompleteError):
+            return
     check_run_folder(out, doc, resume=resume, force=force)
+
+
+def _open_run(hold: contextlib.ExitStack, out: Path, doc: dict, *, resume: bool, force: bool) -> None:
+    """Check the run folder, lock it in ``hold``, check it again under the lock (another writer may have been
+    first), clear another run with ``force``, write ``run.json``."""
+    _check_before_lock(out, doc, resume=resume, force=force)
+    hold.enter_context(output_dir(out, mode="overwrite"))
+    check_run_folder(out, doc, resume=resume, force=force)
+    if force and (out / "run.json").is_file():
+        old = read_run(out)
+        for act in old.get("actions", []):
+            shutil.rmtree(out / act, ignore_errors=True)
+        for name in ("train_results.json", "eval.json"):
+            (out / name).unlink(missing_ok=True)
     write_json(out / "run.json", doc)
 
 
@@ -483,18 +502,20 @@ def train_actions(
     """Train one ``model`` per action with ``mode``; returns ``{action: test metrics}`` (best epoch on validation).
 
     ``config`` (a :class:`~flexaqa.train.RunConfig`) seeds the split, its validation carving and training.
-    Under ``torchrun`` rank 0 alone checks the run folder and writes the files; the other ranks wait for it
-    (:func:`~flexaqa.train.distributed.on_rank_zero`) and only train.
+    Arguments, splits and the run folder (:func:`check_run_folder`) are checked first; only then is ``out``
+    locked (:func:`flexaqa._io.output_dir`), so a refused command leaves an earlier run in it as it was. Under
+    ``torchrun`` rank 0 alone checks the run folder, holds its lock and writes the files; the other ranks wait
+    for it (:func:`~flexaqa.train.distributed.on_rank_zero`) and only train.
     """
     keys = check_model(model, variant)
+    out = check_output_dir(out)
     config = config or RunConfig()
     rank, _ = init_distributed()
     source = open_dataset(data)
-    mode.check(source, keys)
     protocol, splits, split_seed = resolve_split(source, split, seed=config.seed)
     actions = action_list(source, action)
+    mode.check(source, keys)
     random_init = mode.random_init(keys)
-    out = Path(out)
     doc = {
         "format": RUN_FORMAT,
         "mode": mode.name,
@@ -509,43 +530,55 @@ def train_actions(
         "config": config.to_dict(),
         "random_init": random_init,
     }
-    # Only rank 0 reads and writes the folder (it holds its lock): another rank that checked it could find the
-    # run.json rank 0 has just written and be refused as a reader of a folder being written.
-    on_rank_zero(_start_run, out, doc, resume=resume, force=force)
-    _warn_random_init(random_init)
-    results = {}
+    split_ids = {}  # every action's split before the folder is touched: an empty one is refused now
     for act in actions:
-        ids = action_split(source, splits, act, seed=config.seed, protocol=protocol)
-        if not ids["test"]:
+        split_ids[act] = action_split(source, splits, act, seed=config.seed, protocol=protocol)
+        if not split_ids[act]["test"]:
             raise AQAError(f"action {act}: the {protocol} split has no test samples")
-        ad = mode.prepare(source, ids, act, model=model, keys=keys, progress=progress)
-        arrays, meta = fit_transform(ad, normalize=not needs_slots(model))
-        res, cfg = mode.fit(
-            config, source, ad, arrays, meta, model=model, variant=variant, run_dir=out / act, resume=resume
-        )
-        pred = mode.predict(res.model, source, ad, "test", arrays, meta, batch_size=cfg.batch_size)
-        metrics = score_metrics(ad.scores["test"], pred["score"], meta["score_range"])
-        metrics.update(best_epoch=res.best_epoch, val=res.best, **mode.fit_metrics(res))
-        results[act] = metrics
-        if rank == 0:
-            extra = {"mode": mode.name} if mode.name != "frozen" else {}
-            write_json(
-                out / act / "meta.json",
-                {
-                    **meta,
-                    **extra,
-                    "variant": variant,
-                    "model": model,
-                    "split": protocol,
-                    "ids": ids,
-                    "keys": list(ad.keys),
-                    "test": metrics,
-                },
+    # Only rank 0 reads and writes the folder (it holds its lock): another rank that checked it could find the
+    # run.json rank 0 has just written and be refused as a reader of a folder being written. The folder is
+    # checked before its lock is taken, so a refused command leaves a finished run in it finished.
+    with contextlib.ExitStack() as hold:  # rank 0 holds the folder's lock in it
+        on_rank_zero(_open_run, hold, out, doc, resume=resume, force=force)
+        _warn_random_init(random_init)
+        results = {}
+        for act, ids in split_ids.items():
+            ad = mode.prepare(source, ids, act, model=model, keys=keys, progress=progress)
+            arrays, meta = fit_transform(ad, normalize=not needs_slots(model))
+            res, cfg = mode.fit(
+                config,
+                source,
+                ad,
+                arrays,
+                meta,
+                model=model,
+                variant=variant,
+                run_dir=out / act,
+                resume=resume,
             )
-    if rank == 0:
-        summary = {"per_action": results, "summary": summarize(results), "random_init": random_init}
-        write_json(out / "train_results.json", summary)
-    return results
+            pred = mode.predict(res.model, source, ad, "test", arrays, meta, batch_size=cfg.batch_size)
+            metrics = score_metrics(ad.scores["test"], pred["score"], meta["score_range"])
+            metrics.update(best_epoch=res.best_epoch, val=res.best, **mode.fit_metrics(res))
+            results[act] = metrics
+            if rank == 0:
+                extra = {"mode": mode.name} if mode.name != "frozen" else {}
+                write_json(
+                    out / act / "meta.json",
+                    {
+                        **meta,
+                        **extra,
+                        "variant": variant,
+                        "model": model,
+                        "split": protocol,
+                        "ids": ids,
+                        "keys": list(ad.keys),
+                        "test": metrics,
+                    },
+                )
+        if rank == 0:
+            summary = {"per_action": results, "summary": summarize(results), "random_init": random_init}
+            write_json(out / "train_results.json", summary)
+        return results
 
 
 def _open(doc: dict, data):

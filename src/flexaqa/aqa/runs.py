@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from flexaqa.aqa import AQAError
-from flexaqa.aqa.features import FeatureSpec, extract_features
+from flexaqa.aqa.features import FeatureSpec, check_feature_keys, extract_features
 from flexaqa.aqa.protocol import (
     RUN_FORMAT,
     VAL_FRACTION,
@@ -154,7 +154,7 @@ class FrozenMode:
         return random_init_encoders(s.video, s.video_weights, s.pose, s.pose_weights, keys)
 
     def check(self, source, keys) -> None:
-        pass  # extract_features names a missing view or modality itself
+        check_feature_keys(source, self.spec, keys)  # a missing view fails before the run folder is touched
 
     def prepare(self, source, ids, action, *, model, keys, progress) -> ActionData:
         load = dict(keys=keys, cache_root=self.cache_root, with_slots=needs_slots(model), progress=progress)

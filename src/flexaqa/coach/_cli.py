@@ -126,7 +126,7 @@ def _fail(exc, args) -> int:
 
 def cmd_coach(args) -> int:
     from flexaqa._io import check_output_dir, output_dir
-    from flexaqa.coach._types import EXIT_USAGE
+    from flexaqa.coach._types import EXIT_USAGE, CoachError
     from flexaqa.coach.pose import set_native_logs
     from flexaqa.kg import load_kg
 
@@ -148,30 +148,56 @@ def cmd_coach(args) -> int:
         print("flexaqa: error: --run works on a VIDEO file, not with --camera", file=sys.stderr)
         return EXIT_USAGE
     check_output_dir(args.out)  # a bad --out fails now, not after the whole video was analysed
+    # every refusal before the folder's lock, so a refused command leaves an earlier report in --out as it was
+    usage = _usage_error(args)
+    if usage is not None:
+        print(f"flexaqa: error: {usage}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        run = _run_model(args)  # check the run before decoding any video
+    except CoachError as exc:
+        print(f"flexaqa: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     set_native_logs(args.verbose)
     with output_dir(args.out, mode="overwrite"):
-        return _coach(args)
+        return _coach(args, run)
 
 
-def _coach(args) -> int:
+def _usage_error(args) -> str | None:
+    """What is wrong with the combination of VIDEO, --camera and --pose, or ``None``."""
+    if args.pose or args.pose_format:
+        if not (args.pose and args.pose_format):
+            return "--pose PATH and --pose-format FORMAT go together"
+        if args.video or args.camera is not None:
+            return "give a VIDEO, --camera or --pose, not several"
+    elif args.camera is None and not args.video:
+        return "give a VIDEO file or --camera INDEX"
+    return None
+
+
+def _run_model(args):
+    """The model of ``--run`` (``None`` without it); a missing train extra is returned, to be reported in the
+    failure report, and a bad run folder raises :class:`~flexaqa.coach.model.RunModelError`."""
+    from flexaqa.errors import MissingExtraError
+
+    if not args.run:
+        return None
+    try:
+        from flexaqa.coach.model import load_run_model  # needs torch (the train extra)
+
+        return load_run_model(args.run, args.action)
+    except MissingExtraError as exc:
+        return exc
+
+
+def _coach(args, run) -> int:
     from flexaqa.coach._types import EXIT_USAGE, CoachError, MissingPieceError
     from flexaqa.errors import MissingExtraError
 
+    if isinstance(run, MissingExtraError):
+        return _fail(MissingPieceError(str(run)), args)
     if args.pose or args.pose_format:
-        return cmd_pose(args, EXIT_USAGE)
-    run = None
-    if args.run:
-        from flexaqa.coach.model import load_run_model
-
-        try:  # check the run before decoding any video
-            from flexaqa.coach.model import load_run_model  # needs torch (the train extra)
-
-            run = load_run_model(args.run, args.action)
-        except MissingExtraError as exc:
-            return _fail(MissingPieceError(str(exc)), args)
-        except CoachError as exc:
-            print(f"flexaqa: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+        return cmd_pose(args, EXIT_USAGE, run)
     if args.camera is not None:
         from flexaqa.coach.stream import run_camera
 
@@ -182,9 +208,6 @@ def _coach(args) -> int:
             return _fail(MissingPieceError(str(exc)), args)
         except CoachError as exc:
             return _fail(exc, args)
-    if not args.video:
-        print("flexaqa: error: give a VIDEO file or --camera INDEX", file=sys.stderr)
-        return EXIT_USAGE
     from flexaqa.coach.pipeline import coach_to_folder
 
     try:
@@ -255,26 +278,15 @@ def _options(args):
     )
 
 
-def cmd_pose(args, usage: int) -> int:
-    """``flexaqa coach --pose PATH --pose-format FORMAT --action A``: the coach on your own keypoints."""
+def cmd_pose(args, usage: int, run=None) -> int:
+    """``flexaqa coach --pose PATH --pose-format FORMAT --action A``: the coach on your own keypoints (``run``:
+    the checked model of ``--run``)."""
     from flexaqa.coach._types import CoachError
-    from flexaqa.errors import MissingExtraError
-
-    if not (args.pose and args.pose_format):
-        print("flexaqa: error: --pose PATH and --pose-format FORMAT go together", file=sys.stderr)
-        return usage
-    if args.video or args.camera is not None:
-        print("flexaqa: error: give a VIDEO, --camera or --pose, not several", file=sys.stderr)
-        return usage
     from flexaqa.coach.keypoints import coach_keypoints
     from flexaqa.coach.pipeline import write_outputs
+    from flexaqa.errors import MissingExtraError
 
-    run = None
     try:
-        if args.run:
-            from flexaqa.coach.model import load_run_model
-
-            run = load_run_model(args.run, args.action)
         result = coach_keypoints(
             args.pose, args.pose_format, args.action, fps=args.fps, view=args.view, run=run
         )

@@ -166,13 +166,13 @@ def cmd_train(args) -> int:
 
     check_output_dir(args.out)
     source, splits = _splits(args)
+    cfg = _config(args)  # checked before the folder's lock: a refused command leaves an earlier run as it was
     with output_dir(args.out, mode="overwrite"):
-        return _train(args, source, splits)
+        return _train(args, source, splits, cfg)
 
 
-def _train(args, source, splits) -> int:
-    from flexaqa.video2emg.data import load_examples
-    from flexaqa.video2emg.train import Video2EMGConfig, fit_video2emg
+def _config(args):
+    from flexaqa.video2emg.train import Video2EMGConfig
 
     device = args.device
     if device == "auto":
@@ -189,7 +189,7 @@ def _train(args, source, splits) -> int:
         }.items()
         if v is not None
     }
-    cfg = Video2EMGConfig(
+    return Video2EMGConfig(
         input=args.input,
         model=args.model,
         model_args=margs,
@@ -204,6 +204,12 @@ def _train(args, source, splits) -> int:
         device=device,
         progress=not args.no_progress,
     )
+
+
+def _train(args, source, splits, cfg) -> int:
+    from flexaqa.video2emg.data import load_examples
+    from flexaqa.video2emg.train import fit_video2emg
+
     kw = dict(
         input=cfg.input,
         stride=cfg.stride,
