@@ -7,11 +7,10 @@ library; validating and iterating need ``mlcroissant`` (extra ``croissant``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
-from flexaqa._io import atomic_write_text, json_text
+from flexaqa._io import atomic_write_text, file_sha256, json_text
 from flexaqa.data.schema import DataError
 from flexaqa.errors import require
 
@@ -94,14 +93,6 @@ FILE_FIELDS = {
 }
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _csv_record_set(name: str, file_id: str, fields: dict, description: str, key: str | None = None) -> dict:
     rs = {
         "@type": "cr:RecordSet",
@@ -160,7 +151,7 @@ def make_croissant(
                     "description": f"{fname} of the dataset.",
                     "contentUrl": fname,
                     "encodingFormat": fmt,
-                    "sha256": _sha256(root / fname),
+                    "sha256": file_sha256(root / fname),
                 }
             )
     for fid, pattern, fmt, desc in (

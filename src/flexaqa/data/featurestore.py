@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flexaqa._io import atomic_write_bytes, atomic_write_text, json_text
+from flexaqa._io import atomic_write_bytes, atomic_write_text, file_sha256, json_text
 from flexaqa.data.cache import FeatureCache
 from flexaqa.data.schema import CorruptSampleError, DataError
 
@@ -41,14 +41,6 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=False)
     return buf.getvalue()
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -210,7 +202,7 @@ class FeatureStore:
                 if not s.npy.is_file():
                     rep.problems.append(f"{s.manifest}: its array {s.npy.name} is missing")
                     continue
-                if _sha256(s.npy) != s.sha256:
+                if file_sha256(s.npy) != s.sha256:
                     rep.problems.append(f"{s.npy}: SHA-256 differs from its manifest (corrupt or replaced)")
                     continue
                 arr = np.load(s.npy, mmap_mode="r", allow_pickle=False)
