@@ -219,8 +219,34 @@ def test_a_missing_weights_file_is_a_clear_error(tiny, tmp_path, capsys):
     assert f"video_weights: no file at {tmp_path / 'nope.pth'}" in err and "Traceback" not in err
     assert not (tmp_path / "c").exists()
     assert main([*argv[:6], "--pose", "stgcn", "--pose-weights", str(tmp_path / "st.pt")]) == 9
-    assert main([*argv[:6], "--ray", "auto", "--device", "cuda"]) == 2  # a Ray task gets no GPU
-    assert "--ray runs every shard as a CPU task" in capsys.readouterr().err and not (tmp_path / "c").exists()
+
+
+def test_ray_with_cuda_runs_gpu_tasks_and_refuses_a_cluster_without_gpus(tiny, tmp_path, capsys, monkeypatch):
+    from flexaqa import _tasks
+    from flexaqa.aqa import extract
+
+    argv = ["features", "extract", "--data", str(tiny.root), "--cache", str(tmp_path / "c"), "--no-progress"]
+    calls = []
+
+    def fake_map_tasks(fn, items, **kw):  # what the tasks would be asked to reserve
+        calls.append((fn.args[0].device, kw))
+        return [_tasks.TaskResult(i, t, value=extract.ExtractReport()) for i, t in enumerate(items)]
+
+    monkeypatch.setattr(extract, "map_tasks", fake_map_tasks)
+    monkeypatch.setattr(_tasks, "require_ray_gpus", lambda ray, workers=1: 1)
+    main([*argv, "--ray", "10.0.0.1:6379", "--device", "cuda"])
+    main([*argv, "--ray", "10.0.0.1:6379", "--device", "auto", "--cache", str(tmp_path / "c2")])
+    assert [(dev, kw["num_gpus"], kw["ray"]) for dev, kw in calls] == [
+        ("cuda", 1, "10.0.0.1:6379"),
+        ("cpu", 0, "10.0.0.1:6379"),  # auto under Ray: CPU tasks (a GPU is only used when reserved)
+    ]
+    monkeypatch.undo()
+    ray = pytest.importorskip("ray")
+    try:  # a real local Ray of this machine: no GPU, refused before anything is written
+        assert main([*argv, "--ray", "auto", "--device", "cuda"]) == 2
+    finally:
+        ray.shutdown()
+    assert "the cluster has no GPU" in capsys.readouterr().err and not (tmp_path / "c").exists()
 
 
 def test_training_reads_what_extract_wrote_and_points_old_caches_to_migrate(tiny, tmp_path, capsys):

@@ -137,3 +137,33 @@ def test_processes_do_not_import_ray():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "VALUES [1, 4, 9] False" in proc.stdout
+
+
+GPU_SCRIPT = """
+import os, ray
+from flexaqa._tasks import map_tasks
+
+def where(_):
+    return ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES")
+
+ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
+res = map_tasks(where, range(3), ray="auto", num_gpus=1, progress=False)
+print([r.value for r in res])
+"""
+
+
+def test_a_gpu_task_holds_one_gpu_of_its_node():
+    # a Ray of its own, told it has one GPU (Ray counts GPUs; none needs to be there to schedule on it)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    out = subprocess.run(
+        [sys.executable, "-c", GPU_SCRIPT], env=env, capture_output=True, text=True, timeout=240
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == str([([0], "0")] * 3)
+
+
+def test_gpu_tasks_need_ray_and_a_cluster_with_a_gpu(local_ray):
+    with pytest.raises(UsageError, match="needs Ray"):
+        map_tasks(_square, [1], workers=2, num_gpus=1, progress=False)
+    with pytest.raises(UsageError, match="the cluster has no GPU"):  # the module's Ray has 2 CPUs, no GPU
+        map_tasks(_square, [1], ray="auto", num_gpus=1, progress=False)

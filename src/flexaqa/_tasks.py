@@ -115,12 +115,24 @@ def map_tasks(
     desc: str | None = None,
     progress: bool = True,
     num_cpus: float = 1,
+    num_gpus: float = 0,
 ) -> list[TaskResult]:
     """``fn`` over ``items`` on the engine chosen by ``ray``/``workers`` (see the module); results in item order.
 
-    ``num_cpus`` is what one Ray task reserves. ``desc`` labels the progress bar (items done, rate, ETA).
+    ``num_cpus`` and ``num_gpus`` are what one Ray task reserves (Ray sets the task's ``CUDA_VISIBLE_DEVICES``
+    to the GPUs it got; a task that asks for none sees none). ``desc`` labels the progress bar (items done,
+    rate, ETA).
     """
-    done = iter_tasks(fn, items, workers=workers, ray=ray, desc=desc, progress=progress, num_cpus=num_cpus)
+    done = iter_tasks(
+        fn,
+        items,
+        workers=workers,
+        ray=ray,
+        desc=desc,
+        progress=progress,
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+    )
     return sorted(done, key=lambda r: r.index)
 
 
@@ -133,6 +145,7 @@ def iter_tasks(
     desc: str | None = None,
     progress: bool = True,
     num_cpus: float = 1,
+    num_gpus: float = 0,
 ) -> Iterator[TaskResult]:
     """As :func:`map_tasks`, but each result as soon as it is done (in any order: ``index`` says which item), so
     a caller can write big results away while the others run. Leaving the loop early stops the job."""
@@ -143,7 +156,11 @@ def iter_tasks(
     run = {"inline": _run_inline, "processes": _run_processes, "ray": _run_ray}[engine]
     from tqdm.auto import tqdm
 
-    kwargs = {"ray": ray, "num_cpus": num_cpus} if engine == "ray" else {}
+    if num_gpus and engine != "ray":
+        raise UsageError(
+            "reserving GPUs per task needs Ray (--ray); local processes share the machine's GPUs"
+        )
+    kwargs = {"ray": ray, "num_cpus": num_cpus, "num_gpus": num_gpus} if engine == "ray" else {}
     with (
         tqdm(total=len(items), desc=desc, disable=not progress or not items, unit="task") as bar,
         contextlib.closing(run(fn, items, workers, **kwargs)) as results,
@@ -209,6 +226,17 @@ def _run_processes(fn, items: Sequence, workers: int) -> Iterator[TaskResult]:
                 )
 
 
+def require_ray_gpus(ray: str, workers: int = 1) -> int:
+    """The number of GPUs of the Ray cluster ``ray`` (connecting to it); :class:`UsageError` when it has none."""
+    rt = init_ray(ray, workers if ray == "auto" else None)
+    gpus = int(rt.cluster_resources().get("GPU", 0))
+    if not gpus:
+        raise UsageError(
+            f"--ray {ray}: the cluster has no GPU (`ray status` lists its resources); use --device cpu or auto"
+        )
+    return gpus
+
+
 def init_ray(ray: str, num_cpus: int | None = None):
     """The ``ray`` module, connected: ``"auto"`` starts (or reuses) a local Ray with ``num_cpus`` CPUs (``None``:
     all), anything else is the address of a running cluster (``ray start --head`` printed it)."""
@@ -244,9 +272,14 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
         ) from exc
 
 
-def _run_ray(fn, items: Sequence, workers: int, *, ray: str, num_cpus: float) -> Iterator[TaskResult]:
+def _run_ray(
+    fn, items: Sequence, workers: int, *, ray: str, num_cpus: float, num_gpus: float
+) -> Iterator[TaskResult]:
     rt = init_ray(ray, workers if ray == "auto" else None)
-    remote = rt.remote(num_cpus=num_cpus, max_retries=RETRIES, retry_exceptions=False)(_call)
+    if num_gpus:
+        require_ray_gpus(ray, workers)
+    opts = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": RETRIES, "retry_exceptions": False}
+    remote = rt.remote(**opts)(_call)
     fn_ref = rt.put(fn)
     refs = [remote.remote(fn_ref, i, item) for i, item in enumerate(items)]
     index = {ref: i for i, ref in enumerate(refs)}

@@ -46,7 +46,12 @@ def _extract_args(p: argparse.ArgumentParser) -> None:
         help="feature keys to extract (default: every key the dataset has: video_v1,video_v2 of --views, pose, emg)",
     )
     add_seed(p, help="initialisation of encoders without weights: the training run's seed (default 0)")
-    add_device(p, default="auto")
+    add_device(
+        p,
+        default="auto",
+        help="auto (a CUDA GPU when one is visible), cuda or cpu (default auto); with --ray: cuda makes every "
+        "shard a task holding one GPU, auto and cpu CPU tasks",
+    )
     add_batch_size(p, default=8, help="(sample, view) items per forward pass (default 8)")
     add_workers(
         p,
@@ -73,10 +78,11 @@ def _root(args) -> Path:
 
 
 def cmd_extract(args) -> int:
+    from flexaqa._tasks import require_ray_gpus
     from flexaqa.aqa.extract import MissingFeaturesError, resolve_device
     from flexaqa.aqa.features import FeatureSpec, build_features, cache_writer
     from flexaqa.data import open_dataset
-    from flexaqa.errors import UsageError, require
+    from flexaqa.errors import require
 
     require("torch", "train", "feature extraction").set_num_threads(max(1, args.threads))
     spec = FeatureSpec(**spec_kwargs(args, args.seed))  # a missing weights file: exit 9 before any work
@@ -87,12 +93,12 @@ def cmd_extract(args) -> int:
         keys += ("pose", "emg")
     ids = [r.id for r in source.records]
     root = _root(args)
-    if args.ray and args.device == "cuda":
-        raise UsageError(
-            "--ray runs every shard as a CPU task (Ray reserves no GPU for it): use --device auto or cpu with "
-            "--ray, or extract without --ray on each GPU machine"
-        )
-    device = resolve_device(args.device) if not args.ray else args.device
+    if args.ray:  # a shard is a CPU task, or with --device cuda a task holding one GPU of its node
+        device = "cuda" if args.device == "cuda" else "cpu"
+        if device == "cuda":
+            require_ray_gpus(args.ray, args.workers)  # before anything is written
+    else:
+        device = resolve_device(args.device)
     t0 = time.perf_counter()
     with cache_writer(root, default=not args.cache):
         report = build_features(

@@ -182,6 +182,7 @@ def run(
             ray=ray,
             desc="feature shards",
             progress=progress,
+            num_gpus=1 if job.device == "cuda" else 0,  # a GPU task: Ray gives it one GPU of its node
         )
         for res in results:
             if not res.ok:
