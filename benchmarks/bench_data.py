@@ -112,6 +112,8 @@ def main() -> None:
         t_make = time.perf_counter() - t0
         native = open_dataset(tmp / "native")
         release = open_dataset(tmp / "release")
+        # (d) is the reference: PIL, one file after another (bench_decode.py times the fast JPEG decoders)
+        release.jpeg_decoder, release.read_threads = "pil", 1
         views = ("View-1", "View-2")
         common = dict(views=views, frames="core", size=(224, 224))
         rng = np.random.default_rng(0)
