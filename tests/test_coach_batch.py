@@ -19,6 +19,7 @@ import pytest
 from flexaqa._io import WRITER_NAME, require_complete
 from flexaqa.cli import main
 from flexaqa.errors import IncompleteError
+from proc_helpers import descendants
 
 pytest.importorskip("mediapipe")
 pytest.importorskip("av")
@@ -124,7 +125,7 @@ def test_a_worker_killed_mid_video_has_it_redone(videos, reference, tmp_path):
     killed, deadline = None, time.monotonic() + 120
     while killed is None and proc.poll() is None and time.monotonic() < deadline:
         if any((out / ".staging").glob("squat__good.*")):  # the slow video is being written
-            workers = _descendants(proc.pid, b"spawn_main")
+            workers = descendants(proc.pid, b"spawn_main")
             if workers:
                 os.kill(workers[0], signal.SIGKILL)
                 killed = workers[0]
@@ -133,24 +134,6 @@ def test_a_worker_killed_mid_video_has_it_redone(videos, reference, tmp_path):
     assert killed is not None, "no worker was caught coaching a video"
     assert proc.returncode == 2, err.decode()
     assert _files(out) == _files(reference[0])
-
-
-def _descendants(pid: int, marker: bytes) -> list[int]:
-    """Processes below ``pid`` whose command line holds ``marker`` (from /proc)."""
-    found = []
-    for d in Path("/proc").glob("[0-9]*"):
-        try:
-            cmd = (d / "cmdline").read_bytes()
-            ppid = int(d.name)
-            for _ in range(20):
-                ppid = int((Path("/proc") / str(ppid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                if ppid in (pid, 0, 1):
-                    break
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == pid and marker in cmd:
-            found.append(int(d.name))
-    return found
 
 
 def test_relative_paths_mean_the_same_in_every_worker(videos, local_ray, tmp_path, monkeypatch, capsys):

@@ -16,6 +16,7 @@ import pytest
 
 from flexaqa._io import WRITER_NAME
 from flexaqa.cli import main
+from proc_helpers import descendants
 
 SMALL = ["synth", "--subjects", "2", "--actions", "squat,A07", "--reps", "2", "--no-progress", "--seed", "5"]
 VIDEO = ["--views", "View-1,View-5", "--size", "32x32", "--fps", "6"]
@@ -32,23 +33,6 @@ def _cli(*argv) -> list[str]:
 
 def _env() -> dict:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "RAY_USAGE_STATS_ENABLED": "0"}
-
-
-def _children(pid: int, marker: bytes) -> list[int]:
-    """Descendants of ``pid`` whose command line starts with or holds ``marker`` (read from /proc)."""
-    found = []
-    for d in Path("/proc").glob("[0-9]*"):
-        try:
-            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ")
-            ppid, chain = int(d.name), []
-            while ppid > 1 and len(chain) < 20:
-                ppid = int((Path("/proc") / str(ppid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                chain.append(ppid)
-        except (OSError, ValueError, IndexError):
-            continue
-        if pid in chain and marker in cmd:
-            found.append(int(d.name))
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +77,7 @@ def test_a_worker_process_killed_mid_trial_has_it_redone(reference, tmp_path):
     deadline = time.monotonic() + 120
     while killed is None and proc.poll() is None and time.monotonic() < deadline:
         if any((out / ".staging").glob("*")):  # a trial is being written right now
-            workers = _children(proc.pid, b"spawn_main")
+            workers = descendants(proc.pid, b"spawn_main")
             if workers:
                 os.kill(workers[0], signal.SIGKILL)
                 killed = workers[0]
@@ -112,7 +96,7 @@ def test_a_ray_worker_killed_mid_trial_has_it_redone(reference, local_ray, tmp_p
         deadline = time.monotonic() + 120
         while not killed and time.monotonic() < deadline:
             if any((out / ".staging").glob("*")):
-                workers = _children(os.getpid(), b"ray::_call")
+                workers = descendants(os.getpid(), b"ray::_call")
                 if workers:
                     os.kill(workers[0], signal.SIGKILL)
                     killed.append(workers[0])
